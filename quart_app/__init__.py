@@ -1,0 +1,40 @@
+"""The Quart application: ``create_app()`` serves tracked background tasks over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Quart
+
+from tasks import Tasks
+
+from . import errors
+from .api import blueprint
+from .config import load_config
+from .jobs import registry
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Quart:
+    """Build the app: defaults, then ``QUART_*`` environment variables, then ``config``."""
+    app = Quart(__name__)
+    app.config.update(load_config(config))
+    _log_tasks_to_stderr(app.config["LOG_LEVEL"])
+    Tasks(app, registry=registry)
+    errors.register(app)
+    app.register_blueprint(blueprint)
+    return app
+
+
+def _log_tasks_to_stderr(level: str) -> None:
+    """Show the task log (failures with tracebacks, drains, recoveries) next to Hypercorn's."""
+    logger = logging.getLogger("tasks")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+        )
+        logger.addHandler(handler)

@@ -1,0 +1,158 @@
+"""The HTTP API: ``/tasks`` to submit, read, list and cancel tasks; JSON in and out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Blueprint, Response, current_app, jsonify, request
+
+from tasks import Runner, State, Tasks, TasksError
+
+from .errors import BadRequest
+
+blueprint = Blueprint("tasks_api", __name__)
+
+SUBMIT_OPTIONS = {"timeout", "retries"}
+MAX_LIMIT = 1000
+
+
+def runner() -> Runner:
+    tasks: Tasks = current_app.extensions["tasks"]
+    return tasks.runner
+
+
+@blueprint.get("/healthz")
+async def healthz() -> Response:
+    active = runner()
+    return jsonify(
+        status="ok" if active.accepting else "draining",
+        running=active.running,
+        waiting=active.waiting,
+    )
+
+
+@blueprint.post("/tasks/<name>")
+async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
+    """Accept a task: the body is a JSON object of keyword arguments."""
+    active = runner()
+    active.registry.get(name)  # 404 for an unknown name before reading the body
+    kwargs = await _json_object_body()
+    options = _submit_options()
+    record = await active.submit(name, kwargs, **options)
+    return jsonify(record.to_dict()), 202, {"Location": f"/tasks/{record.id}"}
+
+
+@blueprint.get("/tasks/<task_id>")
+async def status(task_id: str) -> Response:
+    record = await runner().get(task_id)
+    return jsonify(record.to_dict())
+
+
+@blueprint.get("/tasks")
+async def listing() -> Response:
+    unknown = set(request.args) - {"state", "name", "limit"}
+    if unknown:
+        raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}; use state, name, limit")
+    state = _state_arg(request.args.get("state"))
+    limit = _int_arg("limit", request.args.get("limit"), default=100, low=1, high=MAX_LIMIT)
+    records = await runner().store.query(
+        state=state, name=request.args.get("name") or None, limit=limit
+    )
+    return jsonify(tasks=[record.to_dict() for record in records])
+
+
+@blueprint.delete("/tasks/<task_id>")
+async def cancel(task_id: str) -> tuple[Response, int]:
+    record = await runner().cancel(task_id)
+    return jsonify(record.to_dict()), 202
+
+
+@blueprint.get("/start_task")
+async def start_task() -> tuple[Response, int, dict[str, str]]:
+    """The classic example: answer at once, then sleep ``value`` seconds in a thread."""
+    raw = request.args.get("value", "20")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise _invalid_value(raw) from None
+    if not 0 <= seconds <= 86_400:
+        raise _invalid_value(raw)
+    record = await runner().submit("sleep", {"seconds": seconds})
+    body = {"status": "started", "task": record.to_dict()}
+    return jsonify(body), 202, {"Location": f"/tasks/{record.id}"}
+
+
+def _invalid_value(raw: str) -> TasksError:
+    error = TasksError(f"value must be a number of seconds from 0 to 86400, not {raw!r}")
+    error.code, error.status = "invalid_arguments", 422
+    return error
+
+
+async def _json_object_body() -> dict[str, Any]:
+    raw = await request.get_data(cache=False)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise BadRequest("the body must be UTF-8 encoded JSON") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            'send an object of keyword arguments such as {"seconds": 5}'
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest(
+            f"the body must be a JSON object of keyword arguments, not {type(body).__name__}"
+        )
+    return body
+
+
+def _submit_options() -> dict[str, Any]:
+    unknown = set(request.args) - SUBMIT_OPTIONS
+    if unknown:
+        raise BadRequest(
+            f"unknown query parameter {sorted(unknown)[0]!r}; task arguments go in the JSON "
+            "body, and the query takes only timeout and retries"
+        )
+    options: dict[str, Any] = {}
+    if "timeout" in request.args:
+        options["timeout"] = _float_arg("timeout", request.args["timeout"])
+    if "retries" in request.args:
+        options["retries"] = _int_arg(
+            "retries", request.args["retries"], default=0, low=0, high=100
+        )
+    return options
+
+
+def _state_arg(raw: str | None) -> State | None:
+    if not raw:
+        return None
+    try:
+        return State(raw)
+    except ValueError:
+        valid = ", ".join(state.value for state in State)
+        raise BadRequest(f"state must be one of {valid}, not {raw!r}") from None
+
+
+def _int_arg(name: str, raw: str | None, *, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be from {low} to {high}, not {value}")
+    return value
+
+
+def _float_arg(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadRequest(f"{name} must be a finite number of seconds, not {raw!r}")
+    return value

@@ -1,0 +1,95 @@
+"""The errors the tasks package raises.
+
+Every error a caller can act on derives from :class:`TasksError` and carries a
+stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
+
+    TasksError
+    ├── UnknownTask          404  no task is registered under that name
+    ├── TaskNotFound         404  no record has that id
+    ├── InvalidArguments     422  the arguments do not fit the task's signature
+    ├── InvalidOptions       422  a timeout / retries override is out of range
+    ├── TaskAlreadyFinished  409  cancelling a task that has already ended
+    └── Unavailable          503  the runner cannot take the task now
+        ├── QueueFull             the waiting queue is at its limit
+        └── ShuttingDown          the runner is draining for shutdown
+
+    RequestAccessError       raised inside a task that touches ``request``
+    TaskCancelled            raised by ``TaskContext.raise_if_cancelled``
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidArguments",
+    "InvalidOptions",
+    "QueueFull",
+    "RequestAccessError",
+    "ShuttingDown",
+    "TaskAlreadyFinished",
+    "TaskCancelled",
+    "TaskNotFound",
+    "TasksError",
+    "Unavailable",
+    "UnknownTask",
+]
+
+
+class TasksError(Exception):
+    """Base class of the errors a caller of the tasks API can act on."""
+
+    code = "tasks_error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownTask(TasksError):
+    code = "unknown_task"
+    status = 404
+
+
+class TaskNotFound(TasksError):
+    code = "task_not_found"
+    status = 404
+
+
+class InvalidArguments(TasksError):
+    code = "invalid_arguments"
+    status = 422
+
+
+class InvalidOptions(TasksError):
+    code = "invalid_options"
+    status = 422
+
+
+class TaskAlreadyFinished(TasksError):
+    code = "task_finished"
+    status = 409
+
+
+class Unavailable(TasksError):
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueFull(Unavailable):
+    code = "queue_full"
+
+
+class ShuttingDown(Unavailable):
+    code = "shutting_down"
+
+
+class RequestAccessError(RuntimeError):
+    """A task touched the request that scheduled it; tasks must take their data as arguments."""
+
+
+class TaskCancelled(Exception):
+    """Raised by task code (through ``raise_if_cancelled``) to stop cooperatively."""

@@ -1,0 +1,101 @@
+"""``Tasks(app)``: wires a runner and a store into a Quart app's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from quart import Quart
+
+from .registry import Registry
+from .runner import Runner
+from .settings import Settings
+from .store import Store, store_from_url
+
+__all__ = ["Tasks"]
+
+log = logging.getLogger("tasks")
+
+
+class Tasks:
+    """The tasks extension for a Quart app.
+
+    On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
+    schedules through ``app.add_background_task``. When shutdown begins it drains (new tasks
+    get 503); after the background tasks are done it closes the runner and the store.
+    """
+
+    def __init__(self, app: Quart | None = None, *, registry: Registry, store: Store | None = None):
+        self.registry = registry
+        self._store = store
+        self._runner: Runner | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Quart) -> None:
+        self.settings = Settings.from_config(app.config)
+        app.extensions["tasks"] = self
+
+        @app.before_serving
+        async def start_tasks() -> None:
+            await self.start(app)
+
+        @app.after_serving
+        async def stop_tasks() -> None:
+            await self.stop()
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            raise RuntimeError(
+                "the tasks runner is not started: serve the app, or enter `app.test_app()`"
+            )
+        return self._runner
+
+    def database(self, app: Quart) -> str:
+        return self.settings.database or str(Path(app.instance_path) / "tasks.sqlite3")
+
+    async def start(self, app: Quart) -> None:
+        settings = self.settings
+        store = self._store or store_from_url(
+            self.database(app), synchronous=settings.sqlite_synchronous
+        )
+        await store.open()
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(settings.thread_count, thread_name_prefix="tasks-worker")
+        )
+        self._runner = Runner(
+            self.registry,
+            store,
+            spawn=app.add_background_task,
+            max_running=settings.max_running,
+            max_queued=settings.max_queued,
+            progress_interval=settings.progress_interval,
+            cancel_wait=settings.cancel_wait,
+        )
+        await self._runner.start()
+        self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
+        log.info(
+            "tasks ready: store %s, %d running at most, %d waiting at most",
+            type(store).__name__,
+            settings.max_running,
+            settings.max_queued,
+        )
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        if runner is not None:
+            await runner.close()
+            await runner.store.close()
+
+    @staticmethod
+    async def _drain_on_shutdown(app: Quart, runner: Runner) -> None:
+        await app.shutdown_event.wait()  # type: ignore[attr-defined]
+        runner.drain()

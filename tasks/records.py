@@ -1,0 +1,165 @@
+"""Task records: the durable, JSON-shaped account of one task."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["ErrorInfo", "Progress", "State", "TaskRecord", "utcnow"]
+
+
+class State(StrEnum):
+    """Where a task is in its life."""
+
+    #: accepted and stored; waiting for a free slot (or for a retry's backoff)
+    QUEUED = "queued"
+    #: an attempt is executing
+    RUNNING = "running"
+    #: the function returned; ``result`` holds its value
+    SUCCEEDED = "succeeded"
+    #: the last attempt raised, timed out or was interrupted; ``error`` says why
+    FAILED = "failed"
+    #: cancelled on request before it could finish
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a running task has got, as reported by the task itself."""
+
+    current: float
+    total: float | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"current": self.current, "total": self.total, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Progress:
+        return cls(data["current"], data.get("total"), data.get("message"))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a task failed: the exception type (or a reason such as ``timeout``) and its message."""
+
+    type: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        return cls(type(exc).__name__, str(exc) or repr(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One task, from acceptance to its terminal state. Immutable: transitions return copies."""
+
+    id: str
+    name: str
+    kwargs: dict[str, Any]
+    state: State = State.QUEUED
+    progress: Progress | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    max_attempts: int = 1
+    timeout: float | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def new(
+        cls,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        max_attempts: int = 1,
+        timeout: float | None = None,
+    ) -> TaskRecord:
+        return cls(
+            id=uuid.uuid4().hex,
+            name=name,
+            kwargs=kwargs,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
+
+    def replace(self, **changes: Any) -> TaskRecord:
+        return dataclasses.replace(self, **changes)
+
+    def started(self) -> TaskRecord:
+        return self.replace(
+            state=State.RUNNING,
+            attempts=self.attempts + 1,
+            started_at=utcnow(),
+            finished_at=None,
+        )
+
+    def finished(
+        self, state: State, *, result: Any = None, error: ErrorInfo | None = None
+    ) -> TaskRecord:
+        return self.replace(state=state, result=result, error=error, finished_at=utcnow())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the JSON object the API returns."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kwargs": self.kwargs,
+            "state": self.state.value,
+            "progress": self.progress.to_dict() if self.progress else None,
+            "result": self.result,
+            "error": self.error.to_dict() if self.error else None,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "timeout": self.timeout,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskRecord:
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            kwargs=data["kwargs"],
+            state=State(data["state"]),
+            progress=Progress.from_dict(data["progress"]) if data.get("progress") else None,
+            result=data.get("result"),
+            error=ErrorInfo(**data["error"]) if data.get("error") else None,
+            attempts=data.get("attempts", 0),
+            max_attempts=data.get("max_attempts", 1),
+            timeout=data.get("timeout"),
+            created_at=_parse(data["created_at"]) or utcnow(),
+            started_at=_parse(data.get("started_at")),
+            finished_at=_parse(data.get("finished_at")),
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z") if moment else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

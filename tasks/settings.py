@@ -1,0 +1,59 @@
+"""Settings of the tasks extension, read from an app's ``TASKS_*`` configuration keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["Settings"]
+
+PREFIX = "TASKS_"
+
+
+class Settings(BaseModel):
+    """Every ``TASKS_*`` key, its type, range and default (see the README for each one)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    #: store location: ``:memory:``, a SQLite file path, or ``sqlite:///path``; empty means
+    #: ``tasks.sqlite3`` in the app's instance folder
+    database: str = ""
+    #: tasks running at once, coroutine and thread tasks together
+    max_running: int = Field(8, ge=1, le=10_000)
+    #: accepted tasks waiting for a slot; past this, submissions are refused (503)
+    max_queued: int = Field(1000, ge=0, le=10_000_000)
+    #: worker threads for blocking tasks; 0 means ``max_running + 4``
+    threads: int = Field(0, ge=0, le=10_000)
+    #: seconds between two progress writes of one task
+    progress_interval: float = Field(0.2, ge=0, le=60)
+    #: seconds ``DELETE /tasks/<id>`` waits for a running task to stop
+    cancel_wait: float = Field(1.0, ge=0, le=60)
+    #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Read ``TASKS_*`` keys; a ``ValueError`` names any key that is out of range."""
+        values = {
+            key.removeprefix(PREFIX).lower(): value
+            for key, value in config.items()
+            if key.startswith(PREFIX)
+        }
+        unknown = sorted(f"{PREFIX}{key.upper()}" for key in values if key not in cls.model_fields)
+        if unknown:
+            known = ", ".join(f"{PREFIX}{key.upper()}" for key in cls.model_fields)
+            raise ValueError(f"unknown setting {', '.join(unknown)}; known settings: {known}")
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{PREFIX}{str(error['loc'][0]).upper()}: {error['msg']} (got {error['input']!r})"
+                for error in exc.errors()
+            )
+            raise ValueError(f"invalid tasks configuration: {problems}") from None
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or self.max_running + 4

@@ -1,0 +1,261 @@
+"""The embedded default store: one SQLite file in WAL mode, shared by every worker process.
+
+All SQLite work happens on one dedicated thread that owns the connection. Calls from the
+event loop only enqueue an operation and await a future, so the loop never blocks on disk.
+The thread takes every operation waiting in its queue and runs them in one transaction
+(group commit): under load many writes share one commit, which is what makes tracking
+cheap. A write's future resolves only after its transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..records import State, TaskRecord
+from .protocol import Change
+
+__all__ = ["SQLiteStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_Operation = Callable[[sqlite3.Connection], Any]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id    TEXT PRIMARY KEY,
+    name  TEXT NOT NULL,
+    state TEXT NOT NULL,
+    seq   INTEGER NOT NULL,
+    data  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
+CREATE INDEX IF NOT EXISTS tasks_by_name ON tasks (name);
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_seq ON tasks (seq);
+"""
+
+
+class SQLiteStore:
+    """Task records in a SQLite database file (WAL mode), written through one thread."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 10.0,
+        max_batch: int = 1000,
+    ) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = busy_timeout
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[_Operation, asyncio.Future[Any], bool] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next_seq = 0  # touched by the store thread only
+
+    async def open(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the store is already open")
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        started: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._serve, args=(started,), name=f"tasks-sqlite:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        await started
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(thread.join)
+
+    async def create(self, record: TaskRecord) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            data = _dump(record)
+            try:
+                conn.execute(
+                    "INSERT INTO tasks (id, name, state, seq, data) VALUES (?, ?, ?, ?, ?)",
+                    (record.id, record.name, record.state.value, self._take_seq(conn), data),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"a task with id {record.id!r} already exists") from None
+
+        await self._run(insert, write=True)
+
+    async def update(self, record: TaskRecord) -> None:
+        def replace(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE tasks SET state = ?, seq = ?, data = ? WHERE id = ?",
+                (record.state.value, self._take_seq(conn), _dump(record), record.id),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(record.id)
+
+        await self._run(replace, write=True)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        def select(conn: sqlite3.Connection) -> TaskRecord | None:
+            row = conn.execute("SELECT data FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            return _load(row[0]) if row else None
+
+        result: TaskRecord | None = await self._run(select)
+        return result
+
+    async def query(
+        self, *, state: State | None = None, name: str | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        clauses, params = [], []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state.value)
+        if name is not None:
+            clauses.append("name = ?")
+            params.append(name)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT data FROM tasks {where} ORDER BY rowid DESC LIMIT ?"
+
+        def select(conn: sqlite3.Connection) -> list[TaskRecord]:
+            return [_load(row[0]) for row in conn.execute(sql, (*params, limit))]
+
+        result: list[TaskRecord] = await self._run(select)
+        return result
+
+    async def changes(self, after: int, limit: int = 100) -> list[Change]:
+        def select(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute(
+                "SELECT seq, data FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            )
+            return [Change(seq, _load(data)) for seq, data in rows]
+
+        result: list[Change] = await self._run(select)
+        return result
+
+    async def last_seq(self) -> int:
+        def select(conn: sqlite3.Connection) -> int:
+            value: int = conn.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()[0]
+            return value
+
+        result: int = await self._run(select)
+        return result
+
+    # -- the store thread -------------------------------------------------------------
+
+    async def _run(self, operation: _Operation, *, write: bool = False) -> Any:
+        if self._thread is None or self._loop is None:
+            raise RuntimeError("the store is not open; call `await store.open()` first")
+        future = self._loop.create_future()
+        self._queue.put((operation, future, write))
+        return await future
+
+    def _take_seq(self, conn: sqlite3.Connection) -> int:
+        if self._next_seq == 0:
+            self._next_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()[0]
+        self._next_seq += 1
+        return self._next_seq
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=True
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def _serve(self, started: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            conn = self._connect()
+        except Exception as exc:
+            failed: list[_Outcome] = [(started, None, exc)]
+            loop.call_soon_threadsafe(_settle, failed)
+            return
+        ready: list[_Outcome] = [(started, None, None)]
+        loop.call_soon_threadsafe(_settle, ready)
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                outcomes = self._execute(conn, batch)
+                loop.call_soon_threadsafe(_settle, outcomes)
+        finally:
+            conn.close()
+
+    def _next_batch(self) -> list[tuple[_Operation, asyncio.Future[Any], bool]] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # finish this batch, then stop
+                break
+            batch.append(item)
+        return batch
+
+    def _execute(
+        self, conn: sqlite3.Connection, batch: list[tuple[_Operation, asyncio.Future[Any], bool]]
+    ) -> list[_Outcome]:
+        writes = any(write for _, _, write in batch)
+        outcomes: list[_Outcome] = []
+        try:
+            if writes:
+                conn.execute("BEGIN IMMEDIATE")
+                self._next_seq = 0
+            for operation, future, _ in batch:
+                try:
+                    outcomes.append((future, operation(conn), None))
+                except Exception as exc:
+                    outcomes.append((future, None, exc))
+            if writes:
+                conn.execute("COMMIT")
+        except Exception as exc:
+            log.exception("task store transaction failed; %d operations rolled back", len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [(future, None, exc) for _, future, _ in batch]
+        return outcomes
+
+
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    for future, value, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+def _dump(record: TaskRecord) -> str:
+    return json.dumps(record.to_dict(), separators=(",", ":"))
+
+
+def _load(data: str) -> TaskRecord:
+    return TaskRecord.from_dict(json.loads(data))

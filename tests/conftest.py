@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from quart_app import create_app
+
+AppFactory = Callable[..., Quart]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> AppFactory:
+    """Build a fresh app per call, its SQLite store in the test's own folder."""
+
+    def build(**config: Any) -> Quart:
+        settings = {"TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"), "TESTING": True}
+        settings.update(config)
+        return create_app(settings)
+
+    return build

@@ -1,0 +1,135 @@
+"""Real Hypercorn servers in child processes, on loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "quart_app:create_app()"
+
+
+class Server:
+    """A ``hypercorn`` process serving the app on a socket bound to 127.0.0.1."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        workers: int = 0,
+        extra_args: tuple[str, ...] = (),
+        log_path: Path,
+    ) -> None:
+        self.env = env
+        self.workers = workers
+        self.extra_args = extra_args
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 20.0) -> Server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        command = [
+            sys.executable, "-m", "hypercorn",
+            "-c", str(ROOT / "hypercorn.toml"),
+            "--bind", f"fd://{sock.fileno()}",
+            "--workers", str(self.workers),
+            *self.extra_args,
+            APP,
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(sock.fileno(),),
+                start_new_session=True,
+            )
+        sock.close()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"the server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)  # polling a process we do not control: nothing to wait on
+        raise TimeoutError(f"the server did not answer within {timeout} s:\n{self.log()}")
+
+    def signal(self, signum: int, *, group: bool = False) -> None:
+        assert self.process is not None
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 40.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 40.0) -> int:
+        """SIGTERM, then wait for a graceful exit (SIGKILL to the group if it takes too long)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the server and any workers)."""
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20_000:]
+
+
+@contextmanager
+def running_server(
+    tmp_path: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    workers: int = 0,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[Server]:
+    """Serve the app with its SQLite store in ``tmp_path``; stop (or kill) it on exit."""
+    settings = {"QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"), **(env or {})}
+    server = Server(
+        settings, workers=workers, extra_args=extra_args, log_path=tmp_path / "server.log"
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            server.kill()
