@@ -35,6 +35,7 @@ class Execution:
         "record",
         "task",
         "task_id",
+        "thread_job",
     )
 
     def __init__(self, task_id: str) -> None:
@@ -46,6 +47,7 @@ class Execution:
         self.cancel_requested = False
         self.cancel_sent = False
         self.in_call = False
+        self.thread_job: asyncio.Future[Any] | None = None
         self.done = asyncio.Event()
 
     def cancel(self) -> None:
@@ -78,7 +80,7 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
     try:
         definition = runner.registry.get(record.name)
     except TasksError as exc:
-        await runner._write(record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message)))
+        await runner.write(record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message)))
         return None
 
     loop = asyncio.get_running_loop()
@@ -91,11 +93,12 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
     context = TaskContext(record.id, record.name, record.attempts + 1, on_progress, loop)
     execution.context = context
     if execution.cancel_requested:
-        await runner._write(record.finished(State.CANCELLED))
+        await runner.write(record.finished(State.CANCELLED))
         return None
 
     execution.record = record.started()
-    await runner._write(execution.record)
+    if not await runner.write(execution.record):
+        return None
     task_context.enter(context)
     timeout = asyncio.timeout(execution.record.timeout)
     try:
@@ -145,6 +148,7 @@ async def _invoke(
     if definition.is_async:
         return await definition.func(**kwargs)
     job = asyncio.ensure_future(asyncio.to_thread(definition.func, **kwargs))
+    execution.thread_job = job
     try:
         return await asyncio.shield(job)
     except asyncio.CancelledError:
@@ -170,7 +174,7 @@ def _retrieve(job: asyncio.Future[Any]) -> None:
 
 async def _end(runner: Runner, execution: Execution, state: State, *, result: Any = None) -> None:
     execution.record = execution.latest().finished(state, result=result)
-    await runner._write(execution.record)
+    await runner.write(execution.record)
     log.info("task %s (%s) %s", execution.record.name, execution.task_id, state.value)
 
 
@@ -196,8 +200,8 @@ async def _failed(
     )
     if not retry:
         execution.record = record.finished(State.FAILED, error=error)
-        await runner._write(execution.record)
+        await runner.write(execution.record)
         return None
     execution.record = record.replace(state=State.QUEUED, error=error, progress=None)
-    await runner._write(execution.record)
+    await runner.write(execution.record)
     return definition.retries.delay(record.attempts)

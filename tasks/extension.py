@@ -9,6 +9,7 @@ from pathlib import Path
 
 from quart import Quart
 
+from . import supervisor
 from .registry import Registry
 from .runner import Runner
 from .settings import Settings
@@ -76,8 +77,11 @@ class Tasks:
             max_queued=settings.max_queued,
             progress_interval=settings.progress_interval,
             cancel_wait=settings.cancel_wait,
+            lease=settings.lease,
+            poll_interval=settings.poll_interval,
         )
         await self._runner.start()
+        supervisor.forward_sigterm(loop)
         self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
         log.info(
             "tasks ready: store %s, %d running at most, %d waiting at most",
@@ -98,4 +102,4 @@ class Tasks:
     @staticmethod
     async def _drain_on_shutdown(app: Quart, runner: Runner) -> None:
         await app.shutdown_event.wait()  # type: ignore[attr-defined]
-        runner.drain()
+        await runner.drain()

@@ -86,6 +86,10 @@ class TaskRecord:
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: the runner (``host:pid:token``) that holds the task; None while nobody does
+    owner: str | None = None
+    #: a cancel was asked for, possibly through another worker; the owner acts on it
+    cancel_requested: bool = False
 
     @classmethod
     def new(
@@ -136,6 +140,8 @@ class TaskRecord:
             "created_at": _iso(self.created_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "owner": self.owner,
+            "cancel_requested": self.cancel_requested,
         }
 
     @classmethod
@@ -154,6 +160,8 @@ class TaskRecord:
             created_at=_parse(data["created_at"]) or utcnow(),
             started_at=_parse(data.get("started_at")),
             finished_at=_parse(data.get("finished_at")),
+            owner=data.get("owner"),
+            cancel_requested=data.get("cancel_requested", False),
         )
 
 

@@ -3,6 +3,10 @@
 Accepted tasks wait in a bounded in-process queue of ids (their records are already in the
 store). Whenever a slot is free, the next one is handed to ``spawn`` (in a Quart app,
 ``app.add_background_task``), which runs it after the response has gone out.
+
+Each runner is an owner in the store: it holds the tasks it accepted or claimed under a
+lease it renews, and it regularly claims live tasks that nobody holds (stored by another
+process, released at a shutdown, or left by a process that died). See ``recovery.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from . import recovery
 from .attempt import Execution, run_attempt
 from .errors import QueueFull, ShuttingDown, TaskAlreadyFinished, TaskNotFound
+from .ownership import new_owner_id
 from .records import State, TaskRecord
 from .registry import Registry
 from .store import Store
@@ -43,59 +49,87 @@ class Runner:
         max_queued: int = 1000,
         progress_interval: float = 0.2,
         cancel_wait: float = 1.0,
+        lease: float = 30.0,
+        poll_interval: float = 1.0,
     ) -> None:
         if max_running < 1:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
         if max_queued < 0:
             raise ValueError(f"max_queued must be 0 or more, not {max_queued}")
+        if not 0 < poll_interval < lease:
+            raise ValueError(f"poll_interval ({poll_interval}) must be above 0 and below the lease")
         self.registry = registry
         self.store = store
+        self.owner = new_owner_id()
         self.max_running = max_running
         self.max_queued = max_queued
         self.progress_interval = progress_interval
         self.cancel_wait = cancel_wait
+        self.lease = lease
+        self.poll_interval = poll_interval
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
         self._waiting: deque[str] = deque()
         self._reserved = 0  # submissions between the queue check and their enqueue
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._busy_threads: dict[str, asyncio.Future[Any]] = {}
         self._listeners: list[Listener] = []
         self._accepting = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._dirty: set[Execution] = set()
         self._progress_due = asyncio.Event()
-        self._progress_task: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Begin accepting tasks. The store must already be open."""
+        """Claim what earlier processes left, then begin accepting tasks."""
         self._accepting = True
-        self._progress_task = asyncio.get_running_loop().create_task(self._write_progress())
+        await recovery.claim(self)
+        loop = asyncio.get_running_loop()
+        self._loops = [
+            loop.create_task(self._write_progress()),
+            loop.create_task(recovery.maintain(self)),
+        ]
 
-    def drain(self) -> None:
-        """Refuse new tasks and start no more waiting ones; running ones go on."""
-        if self._accepting:
-            log.info(
-                "draining: %d running, %d waiting stay queued in the store",
-                len(self._running),
-                len(self._waiting) + len(self._retries),
-            )
+    async def drain(self) -> None:
+        """Refuse new tasks and start no more; hand waiting ones back to the store.
+
+        Running tasks go on. Waiting ones stay ``queued`` in the store, held by nobody, so
+        that another live process or the next start runs them.
+        """
+        if not self._accepting:
+            return
         self._accepting = False
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
+        handed_back = len(self._waiting)
+        self._waiting.clear()
+        await self.store.release(self.owner, keep=frozenset(self._running))
+        log.info("draining: %d running, %d waiting handed back", len(self._running), handed_back)
+        self._check_idle()
 
     async def close(self) -> None:
-        """Drain, write the last progress reports and stop the runner's own tasks."""
-        self.drain()
-        await self._flush_progress()
-        tasks = [*self._own_tasks, *([self._progress_task] if self._progress_task else [])]
-        for task in tasks:
+        """Drain, stop the runner's own tasks, and let go of everything it still holds.
+
+        A task whose thread is still busy stays held until this process exits: it must not
+        run twice at once. The next process claims it then.
+        """
+        await self.drain()
+        for task in self._own_tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._own_tasks, return_exceptions=True)
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._flush_progress()
+        busy = frozenset(task_id for task_id, job in self._busy_threads.items() if not job.done())
+        for task_id in busy:
+            log.warning("task %s: its thread is still busy at shutdown; held until exit", task_id)
+        await self.store.release(self.owner, keep=busy)
 
     @property
     def accepting(self) -> bool:
@@ -108,6 +142,11 @@ class Runner:
     @property
     def waiting(self) -> int:
         return len(self._waiting) + len(self._retries)
+
+    @property
+    def capacity(self) -> int:
+        """How many more tasks the waiting queue can take."""
+        return max(0, self.max_queued - len(self._waiting) - self._reserved)
 
     async def join(self) -> None:
         """Wait until nothing is running, waiting or due for a retry."""
@@ -131,18 +170,18 @@ class Runner:
     ) -> TaskRecord:
         """Check, store and enqueue a task; return its record once it is durable.
 
-        With ``enqueue=False`` the task is only stored, ``queued``: a server sharing the store
-        runs it (see the README on delivery), and this runner does not.
+        With ``enqueue=False`` the task is stored ``queued`` and held by nobody: whichever
+        runner sharing the store claims it first runs it.
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         definition.check_options(timeout, retries)
         if enqueue and not self._accepting:
             raise ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
-        if len(self._waiting) + self._reserved >= self.max_queued:
+        if enqueue and self.capacity == 0:
             raise QueueFull(
-                f"{self.max_queued} tasks are already waiting; retry later "
-                "or raise TASKS_MAX_QUEUED"
+                f"{self.max_queued} tasks are already waiting; "
+                "retry later or raise TASKS_MAX_QUEUED"
             )
         record = TaskRecord.new(
             name,
@@ -150,14 +189,16 @@ class Runner:
             max_attempts=1 + (definition.retries.retries if retries is None else retries),
             timeout=definition.timeout if timeout is None else timeout,
         )
-        self._reserved += 1
+        owner = self.owner if enqueue else None
+        self._reserved += enqueue
         try:
-            await self.store.create(record)
+            await self.store.create(record, owner=owner, lease=self.lease)
         finally:
-            self._reserved -= 1
+            self._reserved -= enqueue
+        record = record.replace(owner=owner)
         self._notify(record)
         if enqueue:
-            self._enqueue(record.id)
+            self.enqueue(record.id)
         return record
 
     async def get(self, task_id: str) -> TaskRecord:
@@ -192,32 +233,46 @@ class Runner:
             unsubscribe()
 
     async def cancel(self, task_id: str) -> TaskRecord:
-        """Cancel a waiting or running task. Waits up to ``cancel_wait`` seconds for it to end."""
+        """Cancel a waiting or running task, here or in another process sharing the store.
+
+        Waits up to ``cancel_wait`` seconds for the task to end, then returns its record.
+        """
         record = await self.get(task_id)
         if record.state.terminal:
             raise TaskAlreadyFinished(
                 f"task {task_id} has already {record.state.value}; only queued or running "
                 "tasks can be cancelled"
             )
+        if task_id not in self._running and await self.cancel_held(record):
+            return await self.get(task_id)
         execution = self._running.get(task_id)
         if execution is not None:
             execution.cancel()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.cancel_wait):
-                    await execution.done.wait()
-            return execution.record or await self.get(task_id)
-        if task_id in self._waiting:
-            self._waiting.remove(task_id)
-        if (handle := self._retries.pop(task_id, None)) is not None:
+        else:
+            flagged = await self.store.request_cancel(task_id)
+            if flagged is None or flagged.state.terminal:
+                return flagged or record
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.cancel_wait):
+                return await self.wait(task_id, poll_interval=min(0.1, self.poll_interval))
+        return await self.get(task_id)
+
+    async def cancel_held(self, record: TaskRecord) -> bool:
+        """Cancel a task this runner holds but is not running; False if it holds no such task."""
+        if record.id in self._waiting:
+            self._waiting.remove(record.id)
+        elif (handle := self._retries.pop(record.id, None)) is not None:
             handle.cancel()
-        cancelled = record.finished(State.CANCELLED)
-        await self._write(cancelled)
+        else:
+            return False
+        await self.write(record.finished(State.CANCELLED))
         self._check_idle()
-        return cancelled
+        return True
 
     # -- scheduling ---------------------------------------------------------------------
 
-    def _enqueue(self, task_id: str) -> None:
+    def enqueue(self, task_id: str) -> None:
+        """Queue a task this runner holds; it starts when a slot is free."""
         self._waiting.append(task_id)
         self._idle.clear()
         self._pump()
@@ -239,11 +294,20 @@ class Runner:
     async def _run(self, execution: Execution) -> None:
         try:
             record = await self.store.get(execution.task_id)
-            if record is None or record.state.terminal:
-                return  # cancelled or removed while it waited
+            if record is None or record.owner != self.owner or record.state is not State.QUEUED:
+                return  # cancelled, finished or taken over while it waited
+            if record.cancel_requested:
+                await self.write(record.finished(State.CANCELLED))
+                return
             retry_in = await run_attempt(self, execution, record)
             if retry_in is not None:
                 self._schedule_retry(execution.task_id, retry_in)
+        except asyncio.CancelledError:
+            job = execution.thread_job
+            if job is not None and not job.done():
+                self._busy_threads[execution.task_id] = job
+                job.add_done_callback(lambda _: self._busy_threads.pop(execution.task_id, None))
+            raise
         finally:
             del self._running[execution.task_id]
             self._dirty.discard(execution)
@@ -253,13 +317,13 @@ class Runner:
 
     def _schedule_retry(self, task_id: str, delay: float) -> None:
         if not self._accepting:
-            return  # the record stays queued in the store for the next start
+            return  # drain() handed the queued record back to the store
         loop = asyncio.get_running_loop()
         self._retries[task_id] = loop.call_later(delay, self._retry_due, task_id)
 
     def _retry_due(self, task_id: str) -> None:
         if self._retries.pop(task_id, None) is not None:
-            self._enqueue(task_id)
+            self.enqueue(task_id)
 
     def _check_idle(self) -> None:
         if not (self._waiting or self._running or self._retries):
@@ -267,9 +331,15 @@ class Runner:
 
     # -- record writes --------------------------------------------------------------------
 
-    async def _write(self, record: TaskRecord) -> None:
-        await self.store.update(record)
+    async def write(self, record: TaskRecord) -> bool:
+        """Write a record this runner holds; False (and a warning) if it no longer holds it."""
+        if record.state.terminal:
+            record = record.replace(owner=None)
+        if not await self.store.update(record, owner=self.owner):
+            log.warning("task %s is no longer held by this runner; write dropped", record.id)
+            return False
         self._notify(record)
+        return True
 
     def _notify(self, record: TaskRecord) -> None:
         for listener in list(self._listeners):
@@ -294,4 +364,4 @@ class Runner:
         for execution in dirty:
             record = execution.with_progress()
             if record is not None:
-                await self._write(record)
+                await self.write(record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["Settings"]
 
@@ -30,6 +30,10 @@ class Settings(BaseModel):
     progress_interval: float = Field(0.2, ge=0, le=60)
     #: seconds ``DELETE /tasks/<id>`` waits for a running task to stop
     cancel_wait: float = Field(1.0, ge=0, le=60)
+    #: seconds a process holds its tasks without renewing; after that others may claim them
+    lease: float = Field(30.0, ge=1, le=86_400)
+    #: seconds between two rounds of lease renewal, remote-cancel checks and claiming
+    poll_interval: float = Field(1.0, gt=0, le=60)
     #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
 
@@ -48,12 +52,24 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{PREFIX}{str(error['loc'][0]).upper()}: {error['msg']} (got {error['input']!r})"
-                for error in exc.errors()
-            )
+            problems = "; ".join(_describe(error) for error in exc.errors())
             raise ValueError(f"invalid tasks configuration: {problems}") from None
+
+    @model_validator(mode="after")
+    def _poll_within_lease(self) -> Settings:
+        if self.poll_interval >= self.lease / 2:
+            raise ValueError(
+                f"TASKS_POLL_INTERVAL ({self.poll_interval}) must be under half of "
+                f"TASKS_LEASE ({self.lease}), or leases lapse between renewals"
+            )
+        return self
 
     @property
     def thread_count(self) -> int:
         return self.threads or self.max_running + 4
+
+
+def _describe(error: Any) -> str:
+    if not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{PREFIX}{str(error['loc'][0]).upper()}: {error['msg']} (got {error['input']!r})"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 from ..records import State, TaskRecord
-from .protocol import Change
+from .protocol import LIVE_STATES, Change
 
 __all__ = ["MemoryStore"]
 
@@ -21,6 +23,8 @@ class MemoryStore:
         self._keep_finished = keep_finished
         self._finished: deque[str] = deque()
         self._records: dict[str, TaskRecord] = {}
+        self._leases: dict[str, float] = {}  # owner -> lease end (unix time)
+        self._flagged: set[str] = set()  # live tasks whose cancellation was requested
         # record id -> seq of its latest write, kept in write order
         self._latest: OrderedDict[str, int] = OrderedDict()
         self._seq = itertools.count(1)
@@ -32,15 +36,24 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    async def create(self, record: TaskRecord) -> None:
+    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
         if record.id in self._records:
             raise ValueError(f"a task with id {record.id!r} already exists")
-        self._write(record)
+        if owner is not None:
+            self._leases[owner] = time.time() + lease
+        self._write(record.replace(owner=owner, cancel_requested=False))
 
-    async def update(self, record: TaskRecord) -> None:
-        if record.id not in self._records:
-            raise KeyError(record.id)
-        self._write(record)
+    async def update(self, record: TaskRecord, *, owner: str) -> bool:
+        current = self._records.get(record.id)
+        if current is None or current.owner != owner:
+            return False
+        self._write(
+            record.replace(
+                owner=None if record.state.terminal else owner,
+                cancel_requested=current.cancel_requested,
+            )
+        )
+        return True
 
     async def get(self, task_id: str) -> TaskRecord | None:
         return self._records.get(task_id)
@@ -68,7 +81,54 @@ class MemoryStore:
     async def last_seq(self) -> int:
         return self._last
 
-    def _write(self, record: TaskRecord) -> None:
+    async def renew(self, owner: str, lease: float) -> list[str]:
+        self._leases[owner] = time.time() + lease
+        self._flagged = {
+            task_id
+            for task_id in self._flagged
+            if (record := self._records.get(task_id)) and record.state in LIVE_STATES
+        }
+        return [task_id for task_id in self._flagged if self._records[task_id].owner == owner]
+
+    async def claim(
+        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+    ) -> list[TaskRecord]:
+        now = time.time()
+        self._leases[owner] = now + lease
+        claimable: dict[str | None, bool] = {None: True, owner: False}
+        claimed: list[TaskRecord] = []
+        for record in list(self._records.values()):
+            if len(claimed) >= limit:
+                break
+            if record.state not in LIVE_STATES:
+                continue
+            holder = record.owner
+            if holder is not None and holder not in claimable:
+                claimable[holder] = self._leases.get(holder, 0.0) < now or is_dead(holder)
+            if claimable[holder]:
+                claimed.append(self._write(record.replace(owner=owner)))
+        return claimed
+
+    async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
+        held = [
+            record
+            for record in self._records.values()
+            if record.owner == owner and record.state in LIVE_STATES and record.id not in keep
+        ]
+        for record in held:
+            self._write(record.replace(owner=None))
+        return len(held)
+
+    async def request_cancel(self, task_id: str) -> TaskRecord | None:
+        record = self._records.get(task_id)
+        if record is None or record.state.terminal:
+            return record
+        if record.state is State.QUEUED and record.owner is None:
+            return self._write(record.finished(State.CANCELLED).replace(cancel_requested=True))
+        self._flagged.add(task_id)
+        return self._write(record.replace(cancel_requested=True))
+
+    def _write(self, record: TaskRecord) -> TaskRecord:
         self._last = next(self._seq)
         self._records[record.id] = record
         self._latest.pop(record.id, None)
@@ -77,6 +137,7 @@ class MemoryStore:
             self._finished.append(record.id)
             while len(self._finished) > self._keep_finished:
                 self._forget(self._finished.popleft())
+        return record
 
     def _forget(self, task_id: str) -> None:
         record = self._records.get(task_id)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
 
-__all__ = ["Change", "Store"]
+__all__ = ["LIVE_STATES", "Change", "Store"]
+
+#: states in which a task still needs an owner to reach its end
+LIVE_STATES = (State.QUEUED, State.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +24,12 @@ class Change:
 
 @runtime_checkable
 class Store(Protocol):
-    """Where task records live. Every call is async and must not block the event loop."""
+    """Where task records live, and who holds each live task.
+
+    Every call is async and must not block the event loop. A live (queued or running) task
+    is held by at most one owner at a time, under a lease the owner renews; ``owner`` and
+    ``cancel_requested`` on records read back come from the store, not from what was written.
+    """
 
     async def open(self) -> None:
         """Acquire resources (files, connections, threads). Called once before use."""
@@ -28,11 +37,13 @@ class Store(Protocol):
     async def close(self) -> None:
         """Flush and release resources. Pending writes complete first."""
 
-    async def create(self, record: TaskRecord) -> None:
-        """Store a new record durably; a ``ValueError`` if its id exists."""
+    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
+        """Store a new record durably, held by ``owner`` (None: by nobody yet) for ``lease``
+        seconds; a ``ValueError`` if its id exists."""
 
-    async def update(self, record: TaskRecord) -> None:
-        """Replace the stored record with the same id; a ``KeyError`` if there is none."""
+    async def update(self, record: TaskRecord, *, owner: str) -> bool:
+        """Replace the record if ``owner`` still holds it; False (nothing written) if not.
+        A record written in a terminal state is no longer held by anyone."""
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """The record with that id, or None."""
@@ -47,3 +58,20 @@ class Store(Protocol):
 
     async def last_seq(self) -> int:
         """The sequence number of the latest write (0 for an empty store)."""
+
+    async def renew(self, owner: str, lease: float) -> list[str]:
+        """Extend the lease on every live task ``owner`` holds; return the ids among them
+        whose cancellation was requested."""
+
+    async def claim(
+        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+    ) -> list[TaskRecord]:
+        """Take up to ``limit`` live tasks that nobody holds, whose lease ran out, or whose
+        owner ``is_dead``; they are returned as found (queued or running), now held by ``owner``."""
+
+    async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
+        """Let go of every live task ``owner`` holds except those in ``keep``; return how many."""
+
+    async def request_cancel(self, task_id: str) -> TaskRecord | None:
+        """Flag the task for cancellation. A queued task nobody holds is cancelled at once.
+        Returns the record as it now is, or None if there is no such task."""

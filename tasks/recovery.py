@@ -1,0 +1,99 @@
+"""Nothing lost: claiming tasks nobody runs, renewing leases, and acting on remote cancels.
+
+At startup and then every ``poll_interval`` seconds a runner claims live tasks that nobody
+holds or whose holder is gone, up to its free queue capacity:
+
+- a ``queued`` task is queued here (it never started, or it was handed back at a shutdown);
+- a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
+  ``idempotent``, and otherwise ends ``failed`` with an error of type ``interrupted``.
+
+The same loop renews this runner's lease and cancels the tasks it holds whose cancellation
+was requested through another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .errors import UnknownTask
+from .ownership import owner_is_dead
+from .records import ErrorInfo, State, TaskRecord
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+__all__ = ["claim", "maintain"]
+
+log = logging.getLogger("tasks")
+
+INTERRUPTED = (
+    "the process running this task stopped before it finished, and the task is not declared "
+    "idempotent, so it was not run again; submit it anew if that is safe"
+)
+
+
+async def maintain(runner: Runner) -> None:
+    """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``."""
+    while True:
+        await asyncio.sleep(runner.poll_interval)
+        try:
+            for task_id in await runner.store.renew(runner.owner, runner.lease):
+                await _cancel_here(runner, task_id)
+            if runner.accepting:
+                await claim(runner)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task store upkeep failed; trying again in %s s", runner.poll_interval)
+
+
+async def claim(runner: Runner) -> int:
+    """Claim and adopt what nobody runs; returns how many tasks were claimed."""
+    if runner.capacity == 0:
+        return 0
+    records = await runner.store.claim(
+        runner.owner, runner.lease, limit=runner.capacity, is_dead=owner_is_dead
+    )
+    outcomes: dict[str, int] = {}
+    for record in records:
+        outcome = await _adopt(runner, record)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if records:
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+        log.info("claimed %d tasks: %s", len(records), summary)
+    return len(records)
+
+
+async def _adopt(runner: Runner, record: TaskRecord) -> str:
+    if record.cancel_requested:
+        await runner.write(record.finished(State.CANCELLED))
+        return "cancelled"
+    if record.state is State.QUEUED:
+        runner.enqueue(record.id)
+        return "queued"
+    try:
+        idempotent = runner.registry.get(record.name).idempotent
+    except UnknownTask as exc:
+        await runner.write(record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message)))
+        return "unknown"
+    if idempotent:
+        log.warning("task %s (%s) was interrupted; running it again", record.name, record.id)
+        if await runner.write(record.replace(state=State.QUEUED, progress=None)):
+            runner.enqueue(record.id)
+        return "resumed"
+    log.warning("task %s (%s) was interrupted; it is not idempotent", record.name, record.id)
+    error = ErrorInfo("interrupted", INTERRUPTED)
+    await runner.write(record.finished(State.FAILED, error=error))
+    return "interrupted"
+
+
+async def _cancel_here(runner: Runner, task_id: str) -> None:
+    execution = runner._running.get(task_id)
+    if execution is not None:
+        execution.cancel()
+        return
+    record = await runner.store.get(task_id)
+    if record is not None and not record.state.terminal:
+        await runner.cancel_held(record)

@@ -1,0 +1,209 @@
+"""One contract, every store: each test runs against each implementation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tasks import MemoryStore, SQLiteStore, State, Store, TaskRecord, store_from_url
+
+StoreFactory = Callable[[], Store]
+
+OWNER, OTHER = "host:1:aaaa", "host:2:bbbb"
+
+
+def never_dead(owner: str) -> bool:
+    return False
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+def record(name: str = "count", **changes: object) -> TaskRecord:
+    return TaskRecord.new(name, {"n": 1}).replace(**changes)
+
+
+async def test_create_then_get_round_trips_every_field(store: Store) -> None:
+    created = record(max_attempts=3, timeout=2.5)
+    await store.create(created, owner=OWNER, lease=30)
+    assert await store.get(created.id) == created.replace(owner=OWNER)
+
+
+async def test_get_unknown_is_none(store: Store) -> None:
+    assert await store.get("nope") is None
+
+
+async def test_create_twice_is_refused(store: Store) -> None:
+    created = record()
+    await store.create(created, owner=OWNER, lease=30)
+    with pytest.raises(ValueError, match="already exists"):
+        await store.create(created, owner=OWNER, lease=30)
+
+
+async def test_update_by_the_holder_replaces_the_record(store: Store) -> None:
+    created = record()
+    await store.create(created, owner=OWNER, lease=30)
+    running = created.started()
+    assert await store.update(running, owner=OWNER) is True
+    assert await store.get(created.id) == running.replace(owner=OWNER)
+
+
+async def test_update_by_another_owner_writes_nothing(store: Store) -> None:
+    created = record()
+    await store.create(created, owner=OWNER, lease=30)
+    assert await store.update(created.started(), owner=OTHER) is False
+    stored = await store.get(created.id)
+    assert stored is not None
+    assert stored.state is State.QUEUED
+
+
+async def test_a_terminal_write_lets_go_of_the_task(store: Store) -> None:
+    created = record()
+    await store.create(created, owner=OWNER, lease=30)
+    assert await store.update(created.finished(State.SUCCEEDED, result=1), owner=OWNER)
+    stored = await store.get(created.id)
+    assert stored is not None
+    assert stored.owner is None
+    assert stored.result == 1
+
+
+async def test_query_is_newest_first_and_filters(store: Store) -> None:
+    first, second, third = record("count"), record("sleep"), record("count")
+    for each in (first, second, third):
+        await store.create(each, owner=OWNER, lease=30)
+    await store.update(second.finished(State.FAILED), owner=OWNER)
+    assert [r.id for r in await store.query()] == [third.id, second.id, first.id]
+    assert [r.id for r in await store.query(name="count")] == [third.id, first.id]
+    assert [r.id for r in await store.query(state=State.FAILED)] == [second.id]
+    assert [r.id for r in await store.query(limit=1)] == [third.id]
+
+
+async def test_changes_give_the_latest_write_of_each_record_in_order(store: Store) -> None:
+    assert await store.last_seq() == 0
+    first, second = record(), record()
+    await store.create(first, owner=OWNER, lease=30)
+    await store.create(second, owner=OWNER, lease=30)
+    mark = await store.last_seq()
+    await store.update(first.started(), owner=OWNER)
+    changes = await store.changes(mark)
+    assert [(c.record.id, c.record.state) for c in changes] == [(first.id, State.RUNNING)]
+    assert changes[0].seq == await store.last_seq() > mark
+    everything = await store.changes(0)
+    assert [c.record.id for c in everything] == [second.id, first.id]
+    assert [c.record.id for c in await store.changes(0, limit=1)] == [second.id]
+
+
+async def test_claim_takes_unowned_tasks_once(store: Store) -> None:
+    loose = record()
+    await store.create(loose, owner=None, lease=30)
+    claimed = await store.claim(OWNER, 30, limit=10, is_dead=never_dead)
+    assert [r.id for r in claimed] == [loose.id]
+    assert claimed[0].owner == OWNER
+    assert await store.claim(OTHER, 30, limit=10, is_dead=never_dead) == []
+
+
+async def test_claim_leaves_live_holders_alone_and_takes_from_dead_ones(store: Store) -> None:
+    held = record()
+    await store.create(held, owner=OTHER, lease=30)
+    assert await store.claim(OWNER, 30, limit=10, is_dead=never_dead) == []
+    claimed = await store.claim(OWNER, 30, limit=10, is_dead=lambda owner: owner == OTHER)
+    assert [r.id for r in claimed] == [held.id]
+    assert await store.update(held.started(), owner=OTHER) is False
+
+
+async def test_claim_takes_tasks_whose_lease_ran_out(store: Store) -> None:
+    held = record()
+    await store.create(held, owner=OTHER, lease=-1)
+    claimed = await store.claim(OWNER, 30, limit=10, is_dead=never_dead)
+    assert [r.id for r in claimed] == [held.id]
+
+
+async def test_renewing_keeps_the_lease(store: Store) -> None:
+    held = record()
+    await store.create(held, owner=OTHER, lease=-1)
+    await store.renew(OTHER, 30)
+    assert await store.claim(OWNER, 30, limit=10, is_dead=never_dead) == []
+
+
+async def test_claim_respects_the_limit_and_skips_finished_tasks(store: Store) -> None:
+    done, *loose = [record() for _ in range(4)]
+    await store.create(done, owner=OWNER, lease=30)
+    await store.update(done.finished(State.SUCCEEDED), owner=OWNER)
+    for each in loose:
+        await store.create(each, owner=None, lease=30)
+    claimed = await store.claim(OTHER, 30, limit=2, is_dead=never_dead)
+    assert [r.id for r in claimed] == [loose[0].id, loose[1].id]
+
+
+async def test_claim_returns_running_tasks_as_found(store: Store) -> None:
+    interrupted = record()
+    await store.create(interrupted, owner=OTHER, lease=30)
+    await store.update(interrupted.started(), owner=OTHER)
+    (claimed,) = await store.claim(OWNER, 30, limit=5, is_dead=lambda owner: True)
+    assert claimed.state is State.RUNNING
+    assert claimed.attempts == 1
+
+
+async def test_release_lets_go_of_all_but_the_kept(store: Store) -> None:
+    kept, loose, done = record(), record(), record()
+    for each in (kept, loose, done):
+        await store.create(each, owner=OWNER, lease=30)
+    await store.update(done.finished(State.SUCCEEDED), owner=OWNER)
+    assert await store.release(OWNER, keep=frozenset({kept.id})) == 1
+    claimed = await store.claim(OTHER, 30, limit=10, is_dead=never_dead)
+    assert [r.id for r in claimed] == [loose.id]
+
+
+async def test_request_cancel_on_an_unowned_queued_task_cancels_it(store: Store) -> None:
+    loose = record()
+    await store.create(loose, owner=None, lease=30)
+    cancelled = await store.request_cancel(loose.id)
+    assert cancelled is not None
+    assert cancelled.state is State.CANCELLED
+    stored = await store.get(loose.id)
+    assert stored is not None
+    assert stored.state is State.CANCELLED
+    assert stored.finished_at
+
+
+async def test_request_cancel_on_a_held_task_flags_it_for_its_owner(store: Store) -> None:
+    held = record()
+    await store.create(held, owner=OTHER, lease=30)
+    flagged = await store.request_cancel(held.id)
+    assert flagged is not None
+    assert flagged.state is State.QUEUED
+    assert flagged.cancel_requested
+    assert await store.renew(OTHER, 30) == [held.id]
+    assert await store.renew(OWNER, 30) == []
+    # the owner's own writes keep the flag
+    await store.update(held.started(), owner=OTHER)
+    stored = await store.get(held.id)
+    assert stored is not None
+    assert stored.cancel_requested
+
+
+async def test_request_cancel_leaves_finished_and_unknown_tasks(store: Store) -> None:
+    done = record()
+    await store.create(done, owner=OWNER, lease=30)
+    await store.update(done.finished(State.SUCCEEDED), owner=OWNER)
+    result = await store.request_cancel(done.id)
+    assert result is not None
+    assert result.state is State.SUCCEEDED
+    assert await store.request_cancel("nope") is None
+
+
+def test_store_from_url_chooses_the_implementation(tmp_path: Path) -> None:
+    assert isinstance(store_from_url(":memory:"), MemoryStore)
+    sqlite = store_from_url(f"sqlite:///{tmp_path}/a.db")
+    assert isinstance(sqlite, SQLiteStore)
+    assert sqlite.path == tmp_path / "a.db"
+    assert isinstance(store_from_url(tmp_path / "b.db"), SQLiteStore)
+    with pytest.raises(ValueError, match="unsupported task store 'redis'"):
+        store_from_url("redis://localhost")
