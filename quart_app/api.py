@@ -23,13 +23,16 @@ def runner() -> Runner:
 
 
 @blueprint.get("/healthz")
-async def healthz() -> Response:
+async def healthz() -> tuple[Response, int]:
+    """200 while tasks are accepted; 503 once shutdown has begun, so balancers move on."""
     active = runner()
-    return jsonify(
+    body = jsonify(
         status="ok" if active.accepting else "draining",
         running=active.running,
         waiting=active.waiting,
+        worker=active.owner,
     )
+    return body, 200 if active.accepting else 503
 
 
 @blueprint.post("/tasks/<name>")

@@ -1,7 +1,7 @@
 """Nothing lost: claiming tasks nobody runs, renewing leases, and acting on remote cancels.
 
 At startup and then every ``poll_interval`` seconds a runner claims live tasks that nobody
-holds or whose holder is gone, up to its free queue capacity:
+holds or whose holder is gone:
 
 - a ``queued`` task is queued here (it never started, or it was handed back at a shutdown);
 - a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
@@ -50,11 +50,16 @@ async def maintain(runner: Runner) -> None:
 
 
 async def claim(runner: Runner) -> int:
-    """Claim and adopt what nobody runs; returns how many tasks were claimed."""
-    if runner.capacity == 0:
+    """Claim and adopt what nobody runs; returns how many tasks were claimed.
+
+    One round takes at most twice what the runner can run at once, so that several
+    processes starting together share the backlog instead of one taking all of it.
+    """
+    limit = min(runner.capacity, 2 * runner.max_running)
+    if limit == 0:
         return 0
     records = await runner.store.claim(
-        runner.owner, runner.lease, limit=runner.capacity, is_dead=owner_is_dead
+        runner.owner, runner.lease, limit=limit, is_dead=owner_is_dead
     )
     outcomes: dict[str, int] = {}
     for record in records:

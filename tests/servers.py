@@ -28,7 +28,9 @@ class Server:
         workers: int = 0,
         extra_args: tuple[str, ...] = (),
         log_path: Path,
+        app: str = APP,
     ) -> None:
+        self.app = app
         self.env = env
         self.workers = workers
         self.extra_args = extra_args
@@ -51,7 +53,7 @@ class Server:
             "--bind", f"fd://{sock.fileno()}",
             "--workers", str(self.workers),
             *self.extra_args,
-            APP,
+            self.app,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -119,11 +121,16 @@ def running_server(
     *,
     workers: int = 0,
     extra_args: tuple[str, ...] = (),
+    app: str = APP,
 ) -> Iterator[Server]:
-    """Serve the app with its SQLite store in ``tmp_path``; stop (or kill) it on exit."""
+    """Serve ``app`` with its SQLite store in ``tmp_path``; stop (or kill) it on exit."""
     settings = {"QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"), **(env or {})}
     server = Server(
-        settings, workers=workers, extra_args=extra_args, log_path=tmp_path / "server.log"
+        settings,
+        workers=workers,
+        extra_args=extra_args,
+        log_path=tmp_path / "server.log",
+        app=app,
     )
     server.start()
     try:
