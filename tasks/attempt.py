@@ -88,7 +88,7 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
 
     def on_progress(update: Progress) -> None:
         execution.progress = update
-        runner.progress_reported(execution)
+        runner.progress.report(execution)
 
     context = TaskContext(record.id, record.name, record.attempts + 1, on_progress, loop)
     execution.context = context
@@ -98,6 +98,9 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
 
     execution.record = record.started()
     if not await runner.write(execution.record):
+        return None
+    if execution.cancel_requested:  # asked while the start was being written
+        await _end(runner, execution, State.CANCELLED)
         return None
     task_context.enter(context)
     timeout = asyncio.timeout(execution.record.timeout)

@@ -11,7 +11,8 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     ├── TaskAlreadyFinished  409  cancelling a task that has already ended
     └── Unavailable          503  the runner cannot take the task now
         ├── QueueFull             the waiting queue is at its limit
-        └── ShuttingDown          the runner is draining for shutdown
+        ├── ShuttingDown          the runner is draining for shutdown
+        └── StoreUnavailable      the store could not be reached or locked in time
 
     RequestAccessError       raised inside a task that touches ``request``
     TaskCancelled            raised by ``TaskContext.raise_if_cancelled``
@@ -25,6 +26,7 @@ __all__ = [
     "QueueFull",
     "RequestAccessError",
     "ShuttingDown",
+    "StoreUnavailable",
     "TaskAlreadyFinished",
     "TaskCancelled",
     "TaskNotFound",
@@ -85,6 +87,10 @@ class QueueFull(Unavailable):
 
 class ShuttingDown(Unavailable):
     code = "shutting_down"
+
+
+class StoreUnavailable(Unavailable):
+    code = "store_unavailable"
 
 
 class RequestAccessError(RuntimeError):

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from .cancellation import cancel_here
 from .errors import UnknownTask
 from .ownership import owner_is_dead
 from .records import ErrorInfo, State, TaskRecord
@@ -40,7 +41,7 @@ async def maintain(runner: Runner) -> None:
         await asyncio.sleep(runner.poll_interval)
         try:
             for task_id in await runner.store.renew(runner.owner, runner.lease):
-                await _cancel_here(runner, task_id)
+                await cancel_here(runner, task_id)
             if runner.accepting:
                 await claim(runner)
         except asyncio.CancelledError:
@@ -92,13 +93,3 @@ async def _adopt(runner: Runner, record: TaskRecord) -> str:
     error = ErrorInfo("interrupted", INTERRUPTED)
     await runner.write(record.finished(State.FAILED, error=error))
     return "interrupted"
-
-
-async def _cancel_here(runner: Runner, task_id: str) -> None:
-    execution = runner._running.get(task_id)
-    if execution is not None:
-        execution.cancel()
-        return
-    record = await runner.store.get(task_id)
-    if record is not None and not record.state.terminal:
-        await runner.cancel_held(record)

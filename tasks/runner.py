@@ -19,10 +19,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from . import recovery
+from . import cancellation, recovery
 from .attempt import Execution, run_attempt
-from .errors import QueueFull, ShuttingDown, TaskAlreadyFinished, TaskNotFound
+from .errors import QueueFull, ShuttingDown, TaskNotFound
 from .ownership import new_owner_id
+from .progress import ProgressWriter
 from .records import State, TaskRecord
 from .registry import Registry
 from .store import Store
@@ -63,7 +64,6 @@ class Runner:
         self.owner = new_owner_id()
         self.max_running = max_running
         self.max_queued = max_queued
-        self.progress_interval = progress_interval
         self.cancel_wait = cancel_wait
         self.lease = lease
         self.poll_interval = poll_interval
@@ -78,8 +78,7 @@ class Runner:
         self._accepting = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._dirty: set[Execution] = set()
-        self._progress_due = asyncio.Event()
+        self.progress = ProgressWriter(self.write, progress_interval)
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -90,7 +89,7 @@ class Runner:
         await recovery.claim(self)
         loop = asyncio.get_running_loop()
         self._loops = [
-            loop.create_task(self._write_progress()),
+            loop.create_task(self.progress.run()),
             loop.create_task(recovery.maintain(self)),
         ]
 
@@ -125,7 +124,7 @@ class Runner:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        await self._flush_progress()
+        await self.progress.flush()
         busy = frozenset(task_id for task_id, job in self._busy_threads.items() if not job.done())
         for task_id in busy:
             log.warning("task %s: its thread is still busy at shutdown; held until exit", task_id)
@@ -235,39 +234,10 @@ class Runner:
     async def cancel(self, task_id: str) -> TaskRecord:
         """Cancel a waiting or running task, here or in another process sharing the store.
 
-        Waits up to ``cancel_wait`` seconds for the task to end, then returns its record.
+        Waits up to ``cancel_wait`` seconds for the task to end, then returns its record;
+        ``TaskAlreadyFinished`` if it had already ended.
         """
-        record = await self.get(task_id)
-        if record.state.terminal:
-            raise TaskAlreadyFinished(
-                f"task {task_id} has already {record.state.value}; only queued or running "
-                "tasks can be cancelled"
-            )
-        if task_id not in self._running and await self.cancel_held(record):
-            return await self.get(task_id)
-        execution = self._running.get(task_id)
-        if execution is not None:
-            execution.cancel()
-        else:
-            flagged = await self.store.request_cancel(task_id)
-            if flagged is None or flagged.state.terminal:
-                return flagged or record
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.cancel_wait):
-                return await self.wait(task_id, poll_interval=min(0.1, self.poll_interval))
-        return await self.get(task_id)
-
-    async def cancel_held(self, record: TaskRecord) -> bool:
-        """Cancel a task this runner holds but is not running; False if it holds no such task."""
-        if record.id in self._waiting:
-            self._waiting.remove(record.id)
-        elif (handle := self._retries.pop(record.id, None)) is not None:
-            handle.cancel()
-        else:
-            return False
-        await self.write(record.finished(State.CANCELLED))
-        self._check_idle()
-        return True
+        return await cancellation.cancel(self, task_id)
 
     # -- scheduling ---------------------------------------------------------------------
 
@@ -310,7 +280,7 @@ class Runner:
             raise
         finally:
             del self._running[execution.task_id]
-            self._dirty.discard(execution)
+            self.progress.forget(execution)
             execution.done.set()
             self._pump()
             self._check_idle()
@@ -347,21 +317,3 @@ class Runner:
                 listener(record)
             except Exception:
                 log.exception("a task listener failed on %s", record.id)
-
-    def progress_reported(self, execution: Execution) -> None:
-        self._dirty.add(execution)
-        self._progress_due.set()
-
-    async def _write_progress(self) -> None:
-        while True:
-            await self._progress_due.wait()
-            await self._flush_progress()
-            await asyncio.sleep(self.progress_interval)
-
-    async def _flush_progress(self) -> None:
-        self._progress_due.clear()
-        dirty, self._dirty = self._dirty, set()
-        for execution in dirty:
-            record = execution.with_progress()
-            if record is not None:
-                await self.write(record)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import SQLiteStore, State, TaskRecord
+from tasks import SQLiteStore, State, StoreUnavailable, TaskRecord
 
 
 def never_dead(owner: str) -> bool:
@@ -125,3 +125,20 @@ async def test_an_unopenable_file_fails_open_clearly(tmp_path: Path) -> None:
     store = SQLiteStore(blocker / "tasks.db")
     with pytest.raises((FileExistsError, NotADirectoryError)):
         await store.open()
+
+
+async def test_a_database_locked_for_too_long_is_reported_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    store = SQLiteStore(path, busy_timeout=0.05)
+    await store.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="retry shortly") as refused:
+            await store.create(TaskRecord.new("count", {}), owner="a", lease=30)
+        assert refused.value.status == 503
+        blocker.execute("ROLLBACK")
+        await store.create(TaskRecord.new("count", {}), owner="a", lease=30)
+    finally:
+        blocker.close()
+        await store.close()

@@ -1,34 +1,23 @@
 """The embedded default store: one SQLite file in WAL mode, shared by every worker process.
 
-All SQLite work happens on one dedicated thread that owns the connection. Calls from the
-event loop only enqueue an operation and await a future, so the loop never blocks on disk.
-The thread takes every operation waiting in its queue and runs them in one transaction
-(group commit): under load many writes share one commit, which is what makes tracking
-cheap. A write's future resolves only after its transaction has committed.
+The SQL lives here; ``connection.py`` runs it on a thread of its own, batching writes into
+shared transactions, so that no call blocks the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..records import State, TaskRecord
+from .connection import ConnectionThread, Operation
 from .protocol import Change
 
 __all__ = ["SQLiteStore"]
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-_Operation = Callable[[sqlite3.Connection], Any]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -70,36 +59,20 @@ class SQLiteStore:
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
-        self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[_Operation, asyncio.Future[Any], bool] | None] = (
-            queue.SimpleQueue()
+        self._next_seq = 0  # touched by the connection thread only
+        self._connection = ConnectionThread(
+            self._connect,
+            name=f"tasks-sqlite:{self.path.name}",
+            max_batch=max_batch,
+            on_write_batch=self._reset_seq,
         )
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._next_seq = 0  # touched by the store thread only
 
     async def open(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the store is already open")
-        self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        started: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._serve, args=(started,), name=f"tasks-sqlite:{self.path.name}", daemon=True
-        )
-        self._thread.start()
-        try:
-            await started
-        except BaseException:
-            self._thread = None
-            raise
+        await self._connection.start()
 
     async def close(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._queue.put(None)
-        await asyncio.to_thread(thread.join)
+        await self._connection.stop()
 
     async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
         def insert(conn: sqlite3.Connection) -> None:
@@ -258,20 +231,20 @@ class SQLiteStore:
         result: int = await self._run(select)
         return result
 
-    # -- the store thread -------------------------------------------------------------
+    # -- on the connection thread -------------------------------------------------------
 
-    async def _run(self, operation: _Operation, *, write: bool = False) -> Any:
-        if self._thread is None or self._loop is None:
-            raise RuntimeError("the store is not open; call `await store.open()` first")
-        future = self._loop.create_future()
-        self._queue.put((operation, future, write))
-        return await future
+    async def _run(self, operation: Operation, *, write: bool = False) -> Any:
+        return await self._connection.run(operation, write=write)
 
     def _take_seq(self, conn: sqlite3.Connection) -> int:
+        """The next store-wide sequence number; exact because writes hold the database lock."""
         if self._next_seq == 0:
             self._next_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()[0]
         self._next_seq += 1
         return self._next_seq
+
+    def _reset_seq(self) -> None:
+        self._next_seq = 0  # another process may have written since the last batch
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -281,79 +254,6 @@ class SQLiteStore:
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.executescript(_SCHEMA)
         return conn
-
-    def _serve(self, started: asyncio.Future[None]) -> None:
-        assert self._loop is not None
-        loop = self._loop
-        try:
-            conn = self._connect()
-        except Exception as exc:
-            failed: list[_Outcome] = [(started, None, exc)]
-            loop.call_soon_threadsafe(_settle, failed)
-            return
-        ready: list[_Outcome] = [(started, None, None)]
-        loop.call_soon_threadsafe(_settle, ready)
-        try:
-            while True:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                outcomes = self._execute(conn, batch)
-                loop.call_soon_threadsafe(_settle, outcomes)
-        finally:
-            conn.close()
-
-    def _next_batch(self) -> list[tuple[_Operation, asyncio.Future[Any], bool]] | None:
-        first = self._queue.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < self._max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._queue.put(None)  # finish this batch, then stop
-                break
-            batch.append(item)
-        return batch
-
-    def _execute(
-        self, conn: sqlite3.Connection, batch: list[tuple[_Operation, asyncio.Future[Any], bool]]
-    ) -> list[_Outcome]:
-        writes = any(write for _, _, write in batch)
-        outcomes: list[_Outcome] = []
-        try:
-            if writes:
-                conn.execute("BEGIN IMMEDIATE")
-                self._next_seq = 0
-            for operation, future, _ in batch:
-                try:
-                    outcomes.append((future, operation(conn), None))
-                except Exception as exc:
-                    outcomes.append((future, None, exc))
-            if writes:
-                conn.execute("COMMIT")
-        except Exception as exc:
-            log.exception("task store transaction failed; %d operations rolled back", len(batch))
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [(future, None, exc) for _, future, _ in batch]
-        return outcomes
-
-
-_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
-
-
-def _settle(outcomes: list[_Outcome]) -> None:
-    for future, value, error in outcomes:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
 
 
 def _hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:

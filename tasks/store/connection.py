@@ -1,0 +1,157 @@
+"""One thread that owns a SQLite connection and runs operations for the event loop in batches.
+
+The event loop only puts an operation on a queue and awaits a future, so it never waits on
+disk or on another process's lock. The thread takes everything waiting in the queue and, if
+any of it writes, runs it in one transaction (group commit): under load many writes share one
+commit. Each write runs in its own savepoint, so one that fails leaves the others intact.
+A future resolves only after its transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import StoreUnavailable
+
+__all__ = ["ConnectionThread", "Operation"]
+
+log = logging.getLogger("tasks")
+
+Operation = Callable[[sqlite3.Connection], Any]
+_Item = tuple[Operation, "asyncio.Future[Any]", bool]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+class ConnectionThread:
+    """Runs :data:`Operation` callables on a private connection, in a thread of its own."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        name: str,
+        max_batch: int,
+        on_write_batch: Callable[[], None],
+    ) -> None:
+        self._connect = connect
+        self._name = name
+        self._max_batch = max_batch
+        self._on_write_batch = on_write_batch
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the store is already open")
+        self._loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._serve, args=(started,), name=self._name, daemon=True
+        )
+        self._thread.start()
+        try:
+            await started
+        except BaseException:
+            self._thread = None
+            raise
+
+    async def stop(self) -> None:
+        """Finish what is queued, close the connection and end the thread."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(thread.join)
+
+    async def run(self, operation: Operation, *, write: bool = False) -> Any:
+        if self._thread is None or self._loop is None:
+            raise RuntimeError("the store is not open; call `await store.open()` first")
+        future = self._loop.create_future()
+        self._queue.put((operation, future, write))
+        return await future
+
+    def _serve(self, started: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            conn = self._connect()
+        except Exception as exc:
+            failed: list[_Outcome] = [(started, None, exc)]
+            loop.call_soon_threadsafe(_settle, failed)
+            return
+        ready: list[_Outcome] = [(started, None, None)]
+        loop.call_soon_threadsafe(_settle, ready)
+        try:
+            while (batch := self._next_batch()) is not None:
+                loop.call_soon_threadsafe(_settle, self._execute(conn, batch))
+        finally:
+            conn.close()
+
+    def _next_batch(self) -> list[_Item] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # finish this batch, then stop
+                break
+            batch.append(item)
+        return batch
+
+    def _execute(self, conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
+        writes = any(write for _, _, write in batch)
+        outcomes: list[_Outcome] = []
+        try:
+            if writes:
+                conn.execute("BEGIN IMMEDIATE")
+                self._on_write_batch()
+            for operation, future, write in batch:
+                outcomes.append(_apply(conn, operation, future, write and writes))
+            if writes:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("task store transaction failed (%s); %d operations refused", exc, len(batch))
+            error = StoreUnavailable(f"the task store is unavailable ({exc}); retry shortly")
+            return [(future, None, error) for _, future, _ in batch]
+        return outcomes
+
+
+def _apply(
+    conn: sqlite3.Connection, operation: Operation, future: asyncio.Future[Any], isolate: bool
+) -> _Outcome:
+    if isolate:
+        conn.execute("SAVEPOINT operation")
+    try:
+        value = operation(conn)
+    except Exception as exc:
+        if isolate:
+            conn.execute("ROLLBACK TO operation")
+            conn.execute("RELEASE operation")
+        return (future, None, exc)
+    if isolate:
+        conn.execute("RELEASE operation")
+    return (future, value, None)
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    for future, value, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
