@@ -10,19 +10,11 @@ from typing import Any
 
 import pytest
 
-from tasks import MemoryStore, Registry, Runner, SQLiteStore, State, Store, TaskRecord
+from tasks import MemoryStore, Registry, Runner, State, Store, TaskRecord
 from tasks.recovery import INTERRUPTED
 
 RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
 DEAD_OWNER = "some-other-host:1:dead"  # another host: only its lease can expire
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "t.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.fixture
