@@ -32,6 +32,9 @@ class Settings(BaseModel):
     cancel_wait: float = Field(1.0, ge=0, le=60)
     #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
+    #: commands work in-process on the store
+    url: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
