@@ -111,7 +111,7 @@ def test_run_without_wait_returns_the_id_and_watch_follows_it(cli: Invoke, serve
 
 
 def test_status_and_an_unknown_id(cli: Invoke) -> None:
-    task_id = json.loads(cli("run", "noop", "--json").stdout)["id"]
+    task_id = json.loads(cli("run", "count", "n=0", "--json").stdout)["id"]
 
     status = cli("status", task_id)
     assert status.exit_code == 0
@@ -121,14 +121,14 @@ def test_status_and_an_unknown_id(cli: Invoke) -> None:
 
 
 def test_list_filters_on_the_server(cli: Invoke) -> None:
-    first = json.loads(cli("run", "export", "rows=10", "--wait", "--json").stdout)["id"]
-    second = json.loads(cli("run", "export", "rows=20", "--wait", "--json").stdout)["id"]
+    first = json.loads(cli("run", "noop", "--wait", "--json").stdout)["id"]
+    second = json.loads(cli("run", "noop", "--wait", "--json").stdout)["id"]
 
-    listed = cli("list", "--name", "export", "--state", "succeeded", "--limit", "2", "--json")
+    listed = cli("list", "--name", "noop", "--state", "succeeded", "--limit", "2", "--json")
     assert listed.exit_code == 0
     assert [task["id"] for task in json.loads(listed.stdout)["tasks"]] == [second, first]
 
-    table = cli("list", "--name", "export")
+    table = cli("list", "--name", "noop")
     assert [row.split()[0] for row in table.stdout.splitlines()[1:]] == [second, first]
 
 
