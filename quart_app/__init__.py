@@ -8,6 +8,7 @@ from typing import Any
 from quart import Quart
 
 from tasks import Tasks
+from tasks.cli import tasks_cli
 
 from . import errors
 from .api import blueprint
@@ -25,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     Tasks(app, registry=registry)
     errors.register(app)
     app.register_blueprint(blueprint)
+    app.cli.add_command(tasks_cli)
     return app
 
 

@@ -65,6 +65,12 @@ async def listing() -> Response:
     return jsonify(tasks=[record.to_dict() for record in records])
 
 
+@blueprint.get("/tasks/names")
+async def names() -> Response:
+    """The registered tasks with their parameters (this path wins over ``/tasks/<id>``)."""
+    return jsonify(names=[definition.to_dict() for definition in runner().registry])
+
+
 @blueprint.delete("/tasks/<task_id>")
 async def cancel(task_id: str) -> tuple[Response, int]:
     record = await runner().cancel(task_id)

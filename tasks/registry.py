@@ -72,6 +72,19 @@ class TaskDefinition:
             )
         return described
 
+    def to_dict(self) -> dict[str, Any]:
+        """The task as JSON: name, description, parameters and how it runs."""
+        doc = inspect.getdoc(self.func) or ""
+        return {
+            "name": self.name,
+            "description": doc.split("\n\n", 1)[0].replace("\n", " ") or None,
+            "parameters": self.parameters(),
+            "runs_in": "event_loop" if self.is_async else "thread",
+            "timeout": self.timeout,
+            "retries": self.retries.retries,
+            "idempotent": self.idempotent,
+        }
+
     def check_options(self, timeout: float | None, retries: int | None) -> None:
         if timeout is not None and not timeout > 0:
             raise InvalidOptions(f"timeout must be a number of seconds above 0, not {timeout!r}")

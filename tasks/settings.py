@@ -36,6 +36,9 @@ class Settings(BaseModel):
     poll_interval: float = Field(1.0, gt=0, le=60)
     #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
+    #: commands work in-process on the store
+    url: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:

@@ -1,0 +1,14 @@
+"""The ``tasks`` command group for Quart's command line.
+
+Add it to an app that uses the :class:`~tasks.Tasks` extension::
+
+    from tasks.cli import tasks_cli
+
+    app.cli.add_command(tasks_cli)
+
+and then ``quart --app "module:create_app()" tasks run NAME KEY=VALUE --wait``.
+"""
+
+from .commands import parse_arguments, tasks_cli
+
+__all__ = ["parse_arguments", "tasks_cli"]

@@ -1,0 +1,245 @@
+"""The ``tasks`` click group: run, watch, status, list, cancel and names.
+
+Every command works in-process on the app's store, or with ``--url`` over the HTTP API of
+a running server; each takes ``--json`` for machine-readable output.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..records import State, TaskRecord
+from .backends import Backend, RemoteBackend
+from .display import format_names, format_record, format_table
+from .execution import Options, Output, execute, follow_to_end, report_outcome
+from .local import LocalBackend
+
+__all__ = ["parse_arguments", "tasks_cli"]
+
+tasks_cli = click.Group(
+    "tasks",
+    help="""Start, watch, list and cancel tracked tasks.
+
+    Without --url the commands work in this process, directly on the app's store
+    (TASKS_DATABASE). With --url (or QUART_TASKS_URL) they use the HTTP API of a running
+    server.
+
+    Exit status: 0 the task succeeded (or the command is done); 1 the task failed or was
+    cancelled; 2 a usage error, an unknown task or id, bad arguments, or an unreachable
+    server.
+    """,
+)
+
+
+def common_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add --url, --json and --verbose, handed to the command as one ``options`` argument."""
+
+    @click.option(
+        "--url",
+        envvar="QUART_TASKS_URL",
+        show_envvar=True,
+        metavar="URL",
+        help="Use the HTTP API of the server at URL (http://host:port) instead of the store.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    @click.option(
+        "-v", "--verbose", is_flag=True, help="Show the tasks log (with tracebacks) on stderr."
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, url: str | None, as_json: bool, verbose: bool, **kwargs: Any) -> None:
+        command(*args, options=Options(url or None, as_json, verbose), **kwargs)
+
+    return wrapper
+
+
+# -- the commands ------------------------------------------------------------------------
+
+
+@tasks_cli.command("run")
+@click.argument("name")
+@click.argument("arguments", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--wait", is_flag=True, help="Run the task and show its progress until it ends.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds one attempt may take (overrides the task's own).",
+)
+@click.option("--retries", type=click.IntRange(0, 100), help="Extra attempts after a failure.")
+@common_options
+def run_command(
+    name: str,
+    arguments: tuple[str, ...],
+    wait: bool,
+    timeout: float | None,
+    retries: int | None,
+    options: Options,
+) -> None:
+    """Start task NAME with KEY=VALUE arguments and print its id.
+
+    Each VALUE is read as JSON where it parses (n=5 is a number, flag=true a boolean,
+    'tags=["a","b"]' a list) and as text otherwise (msg=hi).
+
+    Without --url and without --wait, the task is stored queued in the app's store and the
+    command returns at once: a server sharing that store runs it (a running server picks it
+    up within about a second, otherwise the next server start does). With --wait it runs
+    here, in this process, and the command shows its progress until it ends (Ctrl-C cancels
+    it). With --url the server runs it; --wait then follows it.
+    """
+    kwargs = parse_arguments(arguments)
+
+    def check(backend: Backend) -> None:
+        if isinstance(backend, LocalBackend):
+            backend.check_submit(name, kwargs, wait=wait, timeout=timeout, retries=retries)
+
+    async def action(backend: Backend, out: Output) -> int:
+        record = await backend.submit(name, kwargs, wait=wait, timeout=timeout, retries=retries)
+        if not wait:
+            if out.as_json:
+                out.json(record.to_dict())
+            else:
+                out.line(record.id)
+                out.note(_where_it_runs(backend, record))
+            return 0
+        out.note(f"started {record.name}: {record.id}")
+        return report_outcome(await follow_to_end(backend, record.id, out), out)
+
+    execute(options, action, serve=True, check=check)
+
+
+@tasks_cli.command("watch")
+@click.argument("task_id", metavar="ID")
+@common_options
+def watch_command(task_id: str, options: Options) -> None:
+    """Show the progress of task ID until it ends, then its result or error."""
+
+    async def action(backend: Backend, out: Output) -> int:
+        return report_outcome(await follow_to_end(backend, task_id, out), out)
+
+    execute(options, action)
+
+
+@tasks_cli.command("status")
+@click.argument("task_id", metavar="ID")
+@common_options
+def status_command(task_id: str, options: Options) -> None:
+    """Show task ID: its state, progress, result or error, and times."""
+
+    async def action(backend: Backend, out: Output) -> int:
+        record = await backend.get(task_id)
+        if out.as_json:
+            out.json(record.to_dict())
+        else:
+            out.line(format_record(record))
+        return 0
+
+    execute(options, action)
+
+
+@tasks_cli.command("list")
+@click.option("--state", type=click.Choice([state.value for state in State]), help="Only these.")
+@click.option("--name", help="Only tasks of this name.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@common_options
+def list_command(state: str | None, name: str | None, limit: int, options: Options) -> None:
+    """List tasks, newest first."""
+
+    async def action(backend: Backend, out: Output) -> int:
+        records = await backend.query(
+            state=State(state) if state else None, name=name or None, limit=limit
+        )
+        if out.as_json:
+            out.json({"tasks": [record.to_dict() for record in records]})
+        elif records:
+            out.line(format_table(records))
+        else:
+            out.note("no tasks")
+        return 0
+
+    execute(options, action)
+
+
+@tasks_cli.command("cancel")
+@click.argument("task_id", metavar="ID")
+@common_options
+def cancel_command(task_id: str, options: Options) -> None:
+    """Cancel task ID, whether it waits or runs.
+
+    Without --url only a queued task can be cancelled: a running one belongs to the server
+    process that runs it, so cancel it through that server with --url.
+    """
+
+    async def action(backend: Backend, out: Output) -> int:
+        record = await backend.cancel(task_id)
+        if out.as_json:
+            out.json(record.to_dict())
+        elif record.state is State.CANCELLED:
+            out.line(f"cancelled {record.name}: {record.id}")
+        else:
+            out.line(
+                f"asked {record.name} ({record.id}) to stop; it is still {record.state.value}: "
+                "thread work stops at its next cancellation check"
+            )
+        return 0
+
+    execute(options, action)
+
+
+@tasks_cli.command("names")
+@common_options
+def names_command(options: Options) -> None:
+    """List the registered tasks with their parameters."""
+
+    async def action(backend: Backend, out: Output) -> int:
+        names = await backend.names()
+        if out.as_json:
+            out.json({"names": names})
+        else:
+            out.line(format_names(names))
+        return 0
+
+    execute(options, action)
+
+
+# -- arguments -----------------------------------------------------------------------------
+
+
+def parse_arguments(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as keyword arguments; each value is JSON where it parses, else text."""
+    kwargs: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, raw = pair.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(
+                f"{pair!r} is not KEY=VALUE; write each argument as n=5 or msg=hi",
+                param_hint="'[KEY=VALUE]...'",
+            )
+        if key in kwargs:
+            raise click.BadParameter(f"{key!r} is given twice", param_hint="'[KEY=VALUE]...'")
+        kwargs[key] = _json_or_text(raw)
+    return kwargs
+
+
+def _json_or_text(raw: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)  # NaN and Infinity are not JSON: keep them as text
+
+    try:
+        return json.loads(raw, parse_constant=refuse)
+    except ValueError:
+        return raw
+
+
+def _where_it_runs(backend: Backend, record: TaskRecord) -> str:
+    if isinstance(backend, RemoteBackend):
+        return (
+            f"{record.name} runs on {backend.client.url}; follow it with `tasks watch {record.id}`"
+        )
+    return (
+        f"{record.name} is queued in the store: a server sharing it runs it (a running one "
+        "within about a second, else the next one to start)"
+    )

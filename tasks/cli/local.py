@@ -1,0 +1,191 @@
+"""The in-process backend: the app's own store, and its runner when a task must run here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+from quart import Quart
+
+from ..errors import TaskAlreadyFinished, TaskNotFound
+from ..extension import Tasks
+from ..records import State, TaskRecord
+from ..runner import Runner
+from ..store import MemoryStore, Store, store_from_url
+from .backends import CommandError, follow
+
+__all__ = ["LocalBackend", "uses_memory_store"]
+
+
+def uses_memory_store(app: Quart, tasks: Tasks) -> bool:
+    configured = tasks._store  # a store given to Tasks(...) wins over TASKS_DATABASE
+    if configured is not None:
+        return isinstance(configured, MemoryStore)
+    return tasks.database(app) in {":memory:", "memory://"}
+
+
+class LocalBackend:
+    """The app's own store, in this process.
+
+    With ``serve`` the app's whole lifecycle runs (startup, its runner, shutdown), which
+    ``run`` needs; otherwise only the store is opened, and nothing is executed here.
+    """
+
+    def __init__(self, app: Quart, tasks: Tasks, *, serve: bool) -> None:
+        self.app = app
+        self.tasks = tasks
+        self.serve = serve
+        self._stack = AsyncExitStack()
+        self._runner: Runner | None = None
+        self._store: Store | None = None
+
+    async def __aenter__(self) -> LocalBackend:
+        if uses_memory_store(self.app, self.tasks) and not self.serve:
+            raise CommandError(
+                "TASKS_DATABASE is ':memory:', so this process has an empty store of its own; "
+                "ask the server that runs the tasks with --url (or QUART_TASKS_URL)"
+            )
+        await self._stack.__aenter__()
+        try:
+            context = self.app.app_context()
+            await context.push()
+            self._stack.push_async_callback(context.pop)
+            if self.serve:
+                await self._start_app()
+            else:
+                await self._open_store()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start_app(self) -> None:
+        try:
+            await self.app.startup()
+        except Exception as exc:
+            raise CommandError(
+                f"the app could not start: {type(exc).__name__}: {exc}; "
+                "check TASKS_DATABASE and the other TASKS_* settings"
+            ) from exc
+        self._stack.push_async_callback(self.app.shutdown)
+        self._runner = self.tasks.runner
+        self._store = self._runner.store
+
+    async def _open_store(self) -> None:
+        # The same choice Tasks.start makes, without starting a runner that would run tasks.
+        store = self.tasks._store or store_from_url(
+            self.tasks.database(self.app), synchronous=self.tasks.settings.sqlite_synchronous
+        )
+        try:
+            await store.open()
+        except Exception as exc:
+            raise CommandError(
+                f"cannot open the task store {self.tasks.database(self.app)!r}: "
+                f"{type(exc).__name__}: {exc}; check TASKS_DATABASE"
+            ) from exc
+        self._store = store
+        self._stack.push_async_callback(store.close)
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "enter the backend first"
+        return self._store
+
+    async def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        wait: bool,
+        timeout: float | None,
+        retries: int | None,
+    ) -> TaskRecord:
+        """With ``wait`` run the task here; without, store it queued for a server to run."""
+        assert self._runner is not None, "submitting needs serve=True"
+        return await self._runner.submit(
+            name, kwargs, timeout=timeout, retries=retries, enqueue=wait
+        )
+
+    def check_submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        wait: bool,
+        timeout: float | None,
+        retries: int | None,
+    ) -> None:
+        """Refuse a bad submission before the app starts, so that mistakes answer at once."""
+        definition = self.tasks.registry.get(name)
+        definition.validate(kwargs)
+        definition.check_options(timeout, retries)
+        if not wait and uses_memory_store(self.app, self.tasks):
+            raise CommandError(
+                "TASKS_DATABASE is ':memory:', so a task stored without --wait would vanish "
+                "when this command exits; add --wait to run it here, or send it to a server "
+                "with --url"
+            )
+
+    async def get(self, task_id: str) -> TaskRecord:
+        record = await self.store.get(task_id)
+        if record is None:
+            raise TaskNotFound(f"no task has the id {task_id!r}")
+        return record
+
+    async def query(self, *, state: State | None, name: str | None, limit: int) -> list[TaskRecord]:
+        return await self.store.query(state=state, name=name, limit=limit)
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        """Cancel a queued task in the store. A running one belongs to a server process."""
+        record = await self.get(task_id)
+        if record.state.terminal:
+            raise TaskAlreadyFinished(
+                f"task {task_id} has already {record.state.value}; only queued or running "
+                "tasks can be cancelled"
+            )
+        if record.state is State.RUNNING:
+            raise CommandError(
+                f"task {task_id} is running in a server process, which alone can stop it; "
+                "cancel it there with --url (or QUART_TASKS_URL)"
+            )
+        cancelled = record.finished(State.CANCELLED)
+        await self.store.update(cancelled)
+        return cancelled
+
+    async def names(self) -> list[dict[str, Any]]:
+        return [definition.to_dict() for definition in self.tasks.registry]
+
+    async def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]:
+        if self._runner is None:
+            async for record in follow(self.get, task_id):
+                yield record
+            return
+        # Writes of this process's runner wake the loop at once, between the polls.
+        wake = asyncio.Event()
+        unsubscribe = self._runner.subscribe(lambda record: wake.set())
+        try:
+            async for record in follow(self.get, task_id, wake=wake):
+                yield record
+        finally:
+            unsubscribe()
+
+    async def interrupted(self, task_id: str) -> str:
+        if self._runner is None:
+            return f"stopped watching; task {task_id} goes on where it runs"
+        # The task runs in this process, which is about to exit: end it cleanly.
+        try:
+            record = await self._runner.cancel(task_id)
+        except TaskAlreadyFinished:
+            return f"task {task_id} had already ended"
+        return f"task {task_id} {record.state.value} as this command was interrupted"
