@@ -59,11 +59,15 @@ class Tasks:
     def database(self, app: Quart) -> str:
         return self.settings.database or str(Path(app.instance_path) / "tasks.sqlite3")
 
+    def store_for(self, app: Quart) -> Store:
+        """The store this extension uses for ``app``, not yet opened."""
+        if self._store is not None:
+            return self._store
+        return store_from_url(self.database(app), synchronous=self.settings.sqlite_synchronous)
+
     async def start(self, app: Quart) -> None:
         settings = self.settings
-        store = self._store or store_from_url(
-            self.database(app), synchronous=settings.sqlite_synchronous
-        )
+        store = self.store_for(app)
         await store.open()
         loop = asyncio.get_running_loop()
         loop.set_default_executor(
@@ -79,6 +83,7 @@ class Tasks:
             cancel_wait=settings.cancel_wait,
             lease=settings.lease,
             poll_interval=settings.poll_interval,
+            claim=settings.claim,
         )
         await self._runner.start()
         supervisor.forward_sigterm(loop)

@@ -42,7 +42,7 @@ async def maintain(runner: Runner) -> None:
         try:
             for task_id in await runner.store.renew(runner.owner, runner.lease):
                 await cancel_here(runner, task_id)
-            if runner.accepting:
+            if runner.accepting and runner.claims:
                 await claim(runner)
         except asyncio.CancelledError:
             raise

@@ -52,6 +52,7 @@ class Runner:
         cancel_wait: float = 1.0,
         lease: float = 30.0,
         poll_interval: float = 1.0,
+        claim: bool = True,
     ) -> None:
         if max_running < 1:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
@@ -67,6 +68,7 @@ class Runner:
         self.cancel_wait = cancel_wait
         self.lease = lease
         self.poll_interval = poll_interval
+        self.claims = claim
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
         self._waiting: deque[str] = deque()
@@ -84,9 +86,10 @@ class Runner:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Claim what earlier processes left, then begin accepting tasks."""
+        """Claim what earlier processes left (unless ``claim=False``), then accept tasks."""
         self._accepting = True
-        await recovery.claim(self)
+        if self.claims:
+            await recovery.claim(self)
         loop = asyncio.get_running_loop()
         self._loops = [
             loop.create_task(self.progress.run()),

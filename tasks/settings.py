@@ -34,6 +34,9 @@ class Settings(BaseModel):
     lease: float = Field(30.0, ge=1, le=86_400)
     #: seconds between two rounds of lease renewal, remote-cancel checks and claiming
     poll_interval: float = Field(1.0, gt=0, le=60)
+    #: whether this process claims tasks nobody runs (left by others, or stored to be run);
+    #: false: it runs only what it accepted itself
+    claim: bool = True
     #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the

@@ -54,15 +54,19 @@ def cli(make_app: AppFactory) -> Invoke:
     return invoke
 
 
+#: a live server process on another host, as far as the store can tell
+ELSEWHERE = "another-host:1:server"
+
+
 def store_records(path: Path, *records: TaskRecord) -> None:
-    """Write records straight into the SQLite store, as another process would."""
+    """Write records straight into the SQLite store, held by another process."""
 
     async def write() -> None:
         store = SQLiteStore(path)
         await store.open()
         try:
             for record in records:
-                await store.create(record)
+                await store.create(record, owner=ELSEWHERE, lease=600)
         finally:
             await store.close()
 
@@ -290,9 +294,9 @@ def test_watch_follows_a_task_that_another_process_runs(
         try:
             await asyncio.to_thread(seen[State.QUEUED].wait, 10)
             running = record.started()
-            await store.update(running)
+            await store.update(running, owner=ELSEWHERE)
             await asyncio.to_thread(seen[State.RUNNING].wait, 10)
-            await store.update(running.finished(State.SUCCEEDED, result=2))
+            await store.update(running.finished(State.SUCCEEDED, result=2), owner=ELSEWHERE)
         finally:
             await store.close()
 
@@ -376,16 +380,20 @@ def test_cancel_json_prints_the_record(cli: Invoke) -> None:
     assert json.loads(result.stdout)["state"] == "cancelled"
 
 
-def test_cancel_of_a_task_running_elsewhere_points_to_its_server(
-    cli: Invoke, tmp_path: Path
+def test_cancel_of_a_task_running_elsewhere_asks_its_server(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("tasks.cli.local.CANCEL_WAIT", 0.2)  # no server here will act on it
     running = TaskRecord.new("sleep", {"seconds": 60}).started()
     store_records(tmp_path / "tasks.sqlite3", running)
 
     result = cli("cancel", running.id)
 
-    assert_one_line_error(result, "is running in a server process", "--url")
-    assert json.loads(cli("status", running.id, "--json").stdout)["state"] == "running"
+    assert result.exit_code == 0, result.output
+    assert "asked sleep" in result.stdout
+    assert "still running" in result.stdout
+    status = json.loads(cli("status", running.id, "--json").stdout)
+    assert (status["state"], status["cancel_requested"]) == ("running", True)
 
 
 def test_names_lists_the_tasks_with_their_parameters(cli: Invoke) -> None:
@@ -471,3 +479,13 @@ def test_values_are_json_where_they_parse_else_text(pair: str, value: Any) -> No
 def test_malformed_pairs_are_refused(pairs: tuple[str, ...], problem: str) -> None:
     with pytest.raises(click.BadParameter, match=problem):
         parse_arguments(pairs)
+
+
+def test_run_wait_runs_only_its_own_task(cli: Invoke, tmp_path: Path) -> None:
+    stored = cli("run", "noop").stdout.strip()  # stored for a server, held by nobody
+
+    result = cli("run", "count", "n=1", "interval=0", "--wait")
+
+    assert result.exit_code == 0, result.output
+    status = json.loads(cli("status", stored, "--json").stdout)
+    assert (status["state"], status["owner"]) == ("queued", None)

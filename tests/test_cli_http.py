@@ -189,3 +189,20 @@ def test_ctrl_c_stops_watching_and_the_task_goes_on(server: Server) -> None:
         f"interrupted: stopped watching; task {task_id} goes on on the server at {server.url}"
     )
     assert on_server(server, task_id)["state"] in {"running", "succeeded"}
+
+
+def test_a_task_stored_without_a_server_url_is_run_by_the_server_sharing_the_store(
+    make_app: AppFactory, server: Server
+) -> None:
+    database = server.env["QUART_TASKS_DATABASE"]
+    app = make_app(TASKS_DATABASE=database)
+    result = app.test_cli_runner().invoke(args=["tasks", "run", "count", "n=2", "interval=0"])
+    assert result.exit_code == 0, result.output
+    task_id = result.stdout.strip()
+
+    app = make_app(TASKS_DATABASE=database)
+    watched = app.test_cli_runner().invoke(args=["tasks", "watch", task_id, "--json"])
+    assert watched.exit_code == 0, watched.output
+    record = json.loads(watched.stdout)
+    assert (record["state"], record["result"]) == ("succeeded", 2)
+    assert on_server(server, task_id)["state"] == "succeeded"

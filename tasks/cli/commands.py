@@ -169,8 +169,8 @@ def list_command(state: str | None, name: str | None, limit: int, options: Optio
 def cancel_command(task_id: str, options: Options) -> None:
     """Cancel task ID, whether it waits or runs.
 
-    Without --url only a queued task can be cancelled: a running one belongs to the server
-    process that runs it, so cancel it through that server with --url.
+    Without --url the request goes through the store: a task nobody holds ends at once, and
+    the server process holding a task stops it within its poll interval (about a second).
     """
 
     async def action(backend: Backend, out: Output) -> int:

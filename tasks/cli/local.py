@@ -14,17 +14,17 @@ from ..errors import TaskAlreadyFinished, TaskNotFound
 from ..extension import Tasks
 from ..records import State, TaskRecord
 from ..runner import Runner
-from ..store import MemoryStore, Store, store_from_url
+from ..store import MemoryStore, Store
 from .backends import CommandError, follow
 
 __all__ = ["LocalBackend", "uses_memory_store"]
 
+#: seconds ``cancel`` waits for the server holding a task to act on the request
+CANCEL_WAIT = 3.0
+
 
 def uses_memory_store(app: Quart, tasks: Tasks) -> bool:
-    configured = tasks._store  # a store given to Tasks(...) wins over TASKS_DATABASE
-    if configured is not None:
-        return isinstance(configured, MemoryStore)
-    return tasks.database(app) in {":memory:", "memory://"}
+    return isinstance(tasks.store_for(app), MemoryStore)
 
 
 class LocalBackend:
@@ -71,6 +71,8 @@ class LocalBackend:
         await self._stack.aclose()
 
     async def _start_app(self) -> None:
+        # Run only what this command submits, never tasks stored for the servers.
+        self.tasks.settings = self.tasks.settings.model_copy(update={"claim": False})
         try:
             await self.app.startup()
         except Exception as exc:
@@ -83,10 +85,8 @@ class LocalBackend:
         self._store = self._runner.store
 
     async def _open_store(self) -> None:
-        # The same choice Tasks.start makes, without starting a runner that would run tasks.
-        store = self.tasks._store or store_from_url(
-            self.tasks.database(self.app), synchronous=self.tasks.settings.sqlite_synchronous
-        )
+        # The app's store, without a runner that would run tasks.
+        store = self.tasks.store_for(self.app)
         try:
             await store.open()
         except Exception as exc:
@@ -147,21 +147,22 @@ class LocalBackend:
         return await self.store.query(state=state, name=name, limit=limit)
 
     async def cancel(self, task_id: str) -> TaskRecord:
-        """Cancel a queued task in the store. A running one belongs to a server process."""
+        """Cancel through the store: a task nobody holds ends at once; one a server holds is
+        flagged, and that server stops it within a poll round (waited for, briefly)."""
         record = await self.get(task_id)
         if record.state.terminal:
             raise TaskAlreadyFinished(
                 f"task {task_id} has already {record.state.value}; only queued or running "
                 "tasks can be cancelled"
             )
-        if record.state is State.RUNNING:
-            raise CommandError(
-                f"task {task_id} is running in a server process, which alone can stop it; "
-                "cancel it there with --url (or QUART_TASKS_URL)"
-            )
-        cancelled = record.finished(State.CANCELLED)
-        await self.store.update(cancelled)
-        return cancelled
+        flagged = await self.store.request_cancel(task_id)
+        if flagged is None:
+            raise TaskNotFound(f"no task has the id {task_id!r}")
+        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT
+        while not flagged.state.terminal and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)  # the owner is another process: poll the shared store
+            flagged = await self.get(task_id)
+        return flagged
 
     async def names(self) -> list[dict[str, Any]]:
         return [definition.to_dict() for definition in self.tasks.registry]
