@@ -9,7 +9,7 @@ from quart import Quart
 
 from tasks import Tasks
 
-from . import errors
+from . import dashboard, errors, events
 from .api import blueprint
 from .config import load_config
 from .jobs import registry
@@ -25,6 +25,8 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     Tasks(app, registry=registry)
     errors.register(app)
     app.register_blueprint(blueprint)
+    app.register_blueprint(events.blueprint)
+    app.register_blueprint(dashboard.blueprint)
     return app
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from tasks import Runner, State, Tasks, TasksError
+from tasks import Runner, State, TaskDefinition, Tasks, TasksError
 
 from .errors import BadRequest
 
@@ -30,6 +30,30 @@ async def healthz() -> Response:
         running=active.running,
         waiting=active.waiting,
     )
+
+
+@blueprint.get("/task-types")
+async def task_types() -> Response:
+    """The registered tasks and their parameters, for clients that build forms."""
+    return jsonify(task_types=[describe_task(definition) for definition in runner().registry])
+
+
+def describe_task(definition: TaskDefinition) -> dict[str, Any]:
+    return {
+        "name": definition.name,
+        "description": _summary(definition.func.__doc__),
+        "parameters": definition.parameters(),
+        "timeout": definition.timeout,
+        "retries": definition.retries.retries,
+    }
+
+
+def _summary(doc: str | None) -> str | None:
+    """The first paragraph of a docstring, on one line, without reStructuredText quotes."""
+    if not doc or not doc.strip():
+        return None
+    first = doc.strip().split("\n\n", 1)[0]
+    return " ".join(first.split()).replace("``", "")
 
 
 @blueprint.post("/tasks/<name>")

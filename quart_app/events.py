@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any
 
 from quart import Blueprint, Quart, Response, current_app, request
+from quart.blueprints import BlueprintSetupState
 
 from tasks import Change, Runner, ShuttingDown, TaskRecord, Tasks
 from tasks.stream import ChangeFeed
 
 from .errors import BadRequest
+from .shutdown_signal import SignalWatch
 
 blueprint = Blueprint("task_events", __name__)
 
@@ -34,10 +37,18 @@ HEADERS = {
 
 @dataclass
 class EventStreams:
-    """The app's change feed, and the watcher that closes it when shutdown begins."""
+    """The app's change feed, and what ends its streams when shutdown begins."""
 
     feed: ChangeFeed
     watcher: asyncio.Task[None]
+    signals: SignalWatch
+
+
+@blueprint.record_once
+def check_config(state: BlueprintSetupState) -> None:
+    """Refuse bad settings when the app is built, not when the first stream opens."""
+    for key in ("EVENTS_POLL_INTERVAL", "EVENTS_KEEPALIVE_INTERVAL"):
+        _seconds(state.app.config, key)
 
 
 @blueprint.before_app_serving
@@ -47,18 +58,23 @@ async def open_feed() -> None:
     feed = ChangeFeed(
         runner.store,
         runner.subscribe,
-        poll_interval=_positive(app, "EVENTS_POLL_INTERVAL"),
-        idle_interval=_positive(app, "EVENTS_KEEPALIVE_INTERVAL"),
+        poll_interval=_seconds(app.config, "EVENTS_POLL_INTERVAL"),
+        idle_interval=_seconds(app.config, "EVENTS_KEEPALIVE_INTERVAL"),
     )
     await feed.start()
     watcher = asyncio.get_running_loop().create_task(_close_on_shutdown(app, feed))
-    app.extensions[EXTENSION] = EventStreams(feed, watcher)
+    # Hypercorn sets shutdown_event only after open connections end (or graceful_timeout):
+    # the signal itself is the earliest notice, so streams end before that wait.
+    signals = SignalWatch(feed.stop)
+    signals.install()
+    app.extensions[EXTENSION] = EventStreams(feed, watcher, signals)
 
 
 @blueprint.after_app_serving
 async def close_feed() -> None:
     streams: EventStreams | None = current_app.extensions.pop(EXTENSION, None)
     if streams is not None:
+        streams.signals.uninstall()
         streams.watcher.cancel()
         await asyncio.gather(streams.watcher, return_exceptions=True)
         await streams.feed.close()
@@ -168,13 +184,13 @@ def _feed() -> ChangeFeed:
     return streams.feed
 
 
-def _positive(app: Quart, key: str) -> float:
-    value = app.config[key]
+def _seconds(config: Mapping[str, Any], key: str) -> float:
+    value = config[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"{key} must be a number of seconds above 0, not {value!r}")
     return float(value)
 
 
 async def _close_on_shutdown(app: Quart, feed: ChangeFeed) -> None:
-    await app.shutdown_event.wait()
+    await app.shutdown_event.wait()  # type: ignore[attr-defined]
     await feed.close()

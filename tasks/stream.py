@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from .records import TaskRecord
 from .store import Change, Store
@@ -82,10 +82,14 @@ class ChangeFeed:
         seen = await self.store.last_seq()
         self._poller = asyncio.get_running_loop().create_task(self._poll(seen))
 
-    async def close(self) -> None:
-        """End every follower at its next step and stop polling. Safe to call twice."""
+    def stop(self) -> None:
+        """End every follower at its next step; new ones end at once. Safe from callbacks."""
         self._closed = True
         self._wake_all()
+
+    async def close(self) -> None:
+        """Stop, then stop polling and listening. Safe to call twice."""
+        self.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -111,7 +115,9 @@ class ChangeFeed:
                 return found
             cursor = changes[-1].seq
 
-    async def follow(self, after: int, task_id: str | None = None) -> AsyncIterator[Change | None]:
+    async def follow(
+        self, after: int, task_id: str | None = None
+    ) -> AsyncGenerator[Change | None, None]:
         """Yield changes after ``after`` (of one task, if given) as they are written.
 
         Yields ``None`` after ``idle_interval`` seconds without a change. Ends when the feed
