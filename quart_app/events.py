@@ -18,8 +18,7 @@ from typing import Any
 from quart import Blueprint, Quart, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
 
-from tasks import Change, Runner, ShuttingDown, TaskRecord, Tasks
-from tasks.stream import ChangeFeed
+from tasks import Change, ChangeFeed, Runner, ShuttingDown, TaskRecord, Tasks
 
 from .errors import BadRequest
 from .shutdown_signal import SignalWatch

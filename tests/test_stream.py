@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import Change, MemoryStore, Registry, Runner, SQLiteStore, TaskRecord
-from tasks.stream import ChangeFeed
+from tasks import Change, ChangeFeed, MemoryStore, Registry, Runner, SQLiteStore, TaskRecord
 
 registry = Registry()
 gate: dict[str, asyncio.Event] = {}
