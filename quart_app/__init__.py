@@ -10,7 +10,7 @@ from quart import Quart
 from tasks import Tasks
 from tasks.cli import tasks_cli
 
-from . import errors
+from . import dashboard, errors, events
 from .api import blueprint
 from .config import load_config
 from .jobs import registry
@@ -26,6 +26,8 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     Tasks(app, registry=registry)
     errors.register(app)
     app.register_blueprint(blueprint)
+    app.register_blueprint(events.blueprint)
+    app.register_blueprint(dashboard.blueprint)
     app.cli.add_command(tasks_cli)
     return app
 

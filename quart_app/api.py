@@ -35,6 +35,12 @@ async def healthz() -> tuple[Response, int]:
     return body, 200 if active.accepting else 503
 
 
+@blueprint.get("/task-types")
+async def task_types() -> Response:
+    """The registered tasks and their parameters, for clients that build forms."""
+    return jsonify(task_types=[definition.to_dict() for definition in runner().registry])
+
+
 @blueprint.post("/tasks/<name>")
 async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
     """Accept a task: the body is a JSON object of keyword arguments."""
@@ -63,12 +69,6 @@ async def listing() -> Response:
         state=state, name=request.args.get("name") or None, limit=limit
     )
     return jsonify(tasks=[record.to_dict() for record in records])
-
-
-@blueprint.get("/tasks/names")
-async def names() -> Response:
-    """The registered tasks with their parameters (this path wins over ``/tasks/<id>``)."""
-    return jsonify(names=[definition.to_dict() for definition in runner().registry])
 
 
 @blueprint.delete("/tasks/<task_id>")

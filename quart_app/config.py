@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Error responses are JSON built by the app, never Quart's HTML pages.
     "PROPAGATE_EXCEPTIONS": False,
+    # Event streams: seconds between two checks for changes written by other processes,
+    # and seconds of silence before a keep-alive comment.
+    "EVENTS_POLL_INTERVAL": 0.5,
+    "EVENTS_KEEPALIVE_INTERVAL": 15,
 }
 
 

@@ -26,9 +26,11 @@ from .registry import Registry, TaskDefinition
 from .runner import Runner
 from .settings import Settings
 from .store import Change, MemoryStore, SQLiteStore, Store, store_from_url
+from .stream import ChangeFeed
 
 __all__ = [
     "Change",
+    "ChangeFeed",
     "ErrorInfo",
     "InvalidArguments",
     "InvalidOptions",

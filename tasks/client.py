@@ -137,8 +137,8 @@ class TasksClient:
 
     async def names(self) -> list[dict[str, Any]]:
         """The registered tasks, each with its parameters."""
-        body = await self._call("GET", "/tasks/names")
-        names: list[dict[str, Any]] = body["names"]
+        body = await self._call("GET", "/task-types")
+        names: list[dict[str, Any]] = body["task_types"]
         return names
 
     async def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:

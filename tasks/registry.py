@@ -75,9 +75,10 @@ class TaskDefinition:
     def to_dict(self) -> dict[str, Any]:
         """The task as JSON: name, description, parameters and how it runs."""
         doc = inspect.getdoc(self.func) or ""
+        summary = " ".join(doc.split("\n\n", 1)[0].split()).replace("``", "")
         return {
             "name": self.name,
-            "description": doc.split("\n\n", 1)[0].replace("\n", " ") or None,
+            "description": summary or None,
             "parameters": self.parameters(),
             "runs_in": "event_loop" if self.is_async else "thread",
             "timeout": self.timeout,

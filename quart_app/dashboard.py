@@ -1,0 +1,134 @@
+"""The dashboard at ``/``: the task list kept live from ``/events``, a form, filters.
+
+The page is rendered here with the newest tasks; ``static/dashboard.js`` then follows the
+event stream from the sequence number the page was rendered at, so no change falls between
+the two. Task data reaches the page only through Jinja's autoescaping and, in the script,
+through ``textContent``; the Content-Security-Policy allows no inline script on top of that.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import Blueprint, Response, current_app, render_template, request
+
+from tasks import State, TaskRecord, Tasks
+
+from .errors import BadRequest
+
+blueprint = Blueprint("dashboard", __name__)
+
+#: how many of the newest tasks the page lists
+PAGE_SIZE = 100
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@blueprint.get("/")
+async def dashboard() -> Response:
+    tasks: Tasks = current_app.extensions["tasks"]
+    runner = tasks.runner
+    state, name = _filters(tasks)
+    after = await runner.store.last_seq()  # before the query: the stream resumes from here
+    records = await runner.store.query(state=state, name=name, limit=PAGE_SIZE)
+    page = await render_template(
+        "dashboard.html",
+        records=records,
+        after=after,
+        task_types=[definition.to_dict() for definition in tasks.registry],
+        states=[member.value for member in State],
+        state_filter=state.value if state else "",
+        name_filter=name or "",
+        page_size=PAGE_SIZE,
+        now=datetime.now(UTC).isoformat(),
+    )
+    return Response(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+
+
+def _filters(tasks: Tasks) -> tuple[State | None, str | None]:
+    unknown = set(request.args) - {"state", "name"}
+    if unknown:
+        raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}; use state, name")
+    raw_state = request.args.get("state") or None
+    name = request.args.get("name") or None
+    try:
+        state = State(raw_state) if raw_state else None
+    except ValueError:
+        valid = ", ".join(member.value for member in State)
+        raise BadRequest(f"state must be one of {valid}, not {raw_state!r}") from None
+    if name is not None and name not in tasks.registry:
+        known = ", ".join(definition.name for definition in tasks.registry)
+        raise BadRequest(f"name must be a registered task ({known}), not {name!r}")
+    return state, name
+
+
+@blueprint.app_template_filter("compact_json")
+def compact_json(value: Any) -> str:
+    """JSON on one line, as text (Jinja escapes it like any other string)."""
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
+
+
+@blueprint.app_template_filter("percent")
+def percent(record: TaskRecord) -> int | None:
+    """How far along the task is, 0 to 100, or None when that is unknown."""
+    progress = record.progress
+    if progress is not None and progress.total:
+        return max(0, min(100, round(100 * progress.current / progress.total)))
+    if record.state is State.SUCCEEDED:
+        return 100
+    return None
+
+
+@blueprint.app_template_filter("progress_text")
+def progress_text(record: TaskRecord) -> str:
+    progress = record.progress
+    if progress is None:
+        return ""
+    parts = [_number(progress.current)]
+    if progress.total is not None:
+        parts[0] += f" / {_number(progress.total)}"
+    share = percent(record)
+    if share is not None:
+        parts.append(f"{share} %")
+    if progress.message:
+        parts.append(progress.message)
+    return " · ".join(parts)
+
+
+@blueprint.app_template_filter("duration")
+def duration(record: TaskRecord) -> str:
+    """Run time: started to finished, or to now while running; a dash before it starts."""
+    if record.started_at is None:
+        return "—"
+    end = record.finished_at or datetime.now(record.started_at.tzinfo)
+    return format_seconds((end - record.started_at).total_seconds())
+
+
+@blueprint.app_template_filter("outcome")
+def outcome(record: TaskRecord) -> str:
+    """The error, or the result of a task that succeeded."""
+    if record.error is not None:
+        return f"{record.error.type}: {record.error.message}"
+    if record.state is State.SUCCEEDED and record.result is not None:
+        return compact_json(record.result)
+    return ""
+
+
+def format_seconds(seconds: float) -> str:
+    """Mirrors ``formatSeconds`` in static/dashboard.js."""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -1,0 +1,179 @@
+"""Following the store's change log, for live views such as server-sent event streams.
+
+A :class:`ChangeFeed` hands out :meth:`ChangeFeed.follow` iterators that yield each
+:class:`~tasks.store.Change` written after a sequence number, oldest first. The sequence
+numbers are the store's own, so a follower that reconnects with the last one it saw misses
+nothing: it gets the latest write of every record changed since.
+
+Two things wake a follower. Writes made by this process's runner do so at once (through
+``Runner.subscribe``). Writes made by other processes sharing the store (several Hypercorn
+workers on one SQLite file) are noticed by a single ``store.last_seq()`` poll every
+``poll_interval`` seconds, which runs only while at least one follower exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
+
+from .records import TaskRecord
+from .store import Change, Store
+
+__all__ = ["ChangeFeed", "Subscribe"]
+
+log = logging.getLogger("tasks")
+
+#: Registers a listener for record writes and returns its unsubscribe, e.g. ``Runner.subscribe``.
+Subscribe = Callable[[Callable[[TaskRecord], None]], Callable[[], None]]
+
+
+class _Follower:
+    __slots__ = ("task_id", "wake")
+
+    def __init__(self, task_id: str | None) -> None:
+        self.task_id = task_id
+        self.wake = asyncio.Event()
+
+
+class ChangeFeed:
+    """Yields the store's changes to any number of followers, waking them as writes happen.
+
+    ``idle_interval`` is how long a follower stays silent before it yields ``None`` (a cue
+    to send a keep-alive); ``batch`` bounds how many changes one store read returns.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        subscribe: Subscribe | None = None,
+        *,
+        poll_interval: float = 0.5,
+        idle_interval: float = 15.0,
+        batch: int = 100,
+    ) -> None:
+        if poll_interval <= 0 or idle_interval <= 0 or batch < 1:
+            raise ValueError("poll_interval and idle_interval must be above 0, batch at least 1")
+        self.store = store
+        self.poll_interval = poll_interval
+        self.idle_interval = idle_interval
+        self.batch = batch
+        self._subscribe = subscribe
+        self._unsubscribe: Callable[[], None] | None = None
+        self._followers: set[_Follower] = set()
+        self._followed = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def followers(self) -> int:
+        """How many iterators from :meth:`follow` are open."""
+        return len(self._followers)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def start(self) -> None:
+        """Listen to local writes and start the poll for other processes' writes."""
+        if self._subscribe is not None:
+            self._unsubscribe = self._subscribe(self._on_write)
+        seen = await self.store.last_seq()
+        self._poller = asyncio.get_running_loop().create_task(self._poll(seen))
+
+    def stop(self) -> None:
+        """End every follower at its next step; new ones end at once. Safe from callbacks."""
+        self._closed = True
+        self._wake_all()
+
+    async def close(self) -> None:
+        """Stop, then stop polling and listening. Safe to call twice."""
+        self.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+    async def position(self, after: int | None = None) -> int:
+        """Where to start following: ``after`` (capped at the latest write), or now."""
+        latest = await self.store.last_seq()
+        return latest if after is None else min(after, latest)
+
+    async def last_change(self, task_id: str, after: int) -> Change | None:
+        """The latest write of one task after ``after``, or None if it has not changed since."""
+        cursor, found = after, None
+        while True:
+            changes = await self.store.changes(cursor, limit=self.batch)
+            for change in changes:
+                if change.record.id == task_id:
+                    found = change
+            if len(changes) < self.batch:
+                return found
+            cursor = changes[-1].seq
+
+    async def follow(
+        self, after: int, task_id: str | None = None
+    ) -> AsyncGenerator[Change | None, None]:
+        """Yield changes after ``after`` (of one task, if given) as they are written.
+
+        Yields ``None`` after ``idle_interval`` seconds without a change. Ends when the feed
+        closes; close the iterator (``contextlib.aclosing``) to stop following earlier.
+        """
+        loop = asyncio.get_running_loop()
+        follower = _Follower(task_id)
+        self._followers.add(follower)
+        self._followed.set()
+        try:
+            cursor = after
+            quiet_since = loop.time()
+            while not self._closed:
+                follower.wake.clear()  # before reading, so a write during the read re-wakes
+                while True:
+                    changes = await self.store.changes(cursor, limit=self.batch)
+                    for change in changes:
+                        cursor = change.seq
+                        if task_id is None or change.record.id == task_id:
+                            yield change
+                            quiet_since = loop.time()
+                    if len(changes) < self.batch:
+                        break
+                if self._closed:
+                    return
+                remaining = quiet_since + self.idle_interval - loop.time()
+                if remaining <= 0:
+                    yield None
+                    quiet_since = loop.time()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await follower.wake.wait()
+        finally:
+            self._followers.discard(follower)
+            if not self._followers:
+                self._followed.clear()
+
+    def _on_write(self, record: TaskRecord) -> None:
+        for follower in self._followers:
+            if follower.task_id is None or follower.task_id == record.id:
+                follower.wake.set()
+
+    def _wake_all(self) -> None:
+        for follower in self._followers:
+            follower.wake.set()
+
+    async def _poll(self, seen: int) -> None:
+        while True:
+            await self._followed.wait()  # no polling while nobody follows
+            await asyncio.sleep(self.poll_interval)
+            try:
+                latest = await self.store.last_seq()
+            except Exception:
+                log.exception("reading the task store's latest change failed; retrying")
+                continue
+            if latest != seen:
+                seen = latest
+                self._wake_all()

@@ -1,0 +1,196 @@
+"""Event streams from real Hypercorn servers, read with httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from quart_app.jobs import registry
+from tasks import Runner, SQLiteStore
+from tests.servers import Server, running_server
+from tests.sse import Event, aevents
+
+pytestmark = pytest.mark.server
+
+
+@asynccontextmanager
+async def open_stream(
+    url: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[AsyncIterator[Event]]:
+    """A connected stream (its first chunk, the retry field, already read)."""
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = aevents(response.aiter_lines())
+        first = await anext(events)
+        assert first.retry is not None
+        yield events
+
+
+async def collect(
+    events: AsyncIterator[Event],
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    timeout: float = 15.0,
+) -> list[Event]:
+    """Data events until ``until`` matches, or until the server ends the stream."""
+    found: list[Event] = []
+    async with asyncio.timeout(timeout):
+        async for event in events:
+            if event.data:
+                found.append(event)
+                if until is not None and until(event.record):
+                    break
+    return found
+
+
+async def post(server: Server, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10.0) as client:  # a new connection each time
+        response = await client.post(f"{server.url}{path}", json=body or {})
+    assert response.status_code == 202, response.text
+    record: dict[str, Any] = response.json()
+    return record
+
+
+async def ids_until(events: AsyncIterator[Event], wanted: set[str]) -> set[str]:
+    seen: set[str] = set()
+
+    def all_seen(record: dict[str, Any]) -> bool:
+        seen.add(record["id"])
+        return wanted <= seen
+
+    await collect(events, until=all_seen)
+    return seen
+
+
+def ended(task_id: str) -> Callable[[dict[str, Any]], bool]:
+    def check(record: dict[str, Any]) -> bool:
+        return record["id"] == task_id and record["state"] in {"succeeded", "failed", "cancelled"}
+
+    return check
+
+
+async def test_every_state_and_progress_change_is_an_event(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        async with open_stream(f"{server.url}/events") as events:
+            # Steps slower than TASKS_PROGRESS_INTERVAL (0.2 s): each one is written.
+            record = await post(server, "/tasks/count", {"n": 3, "interval": 0.3})
+            found = await collect(events, until=ended(record["id"]))
+    mine = [event for event in found if event.record["id"] == record["id"]]
+    states = [event.record["state"] for event in mine]
+    assert states[0] == "queued"
+    assert states[-1] == "succeeded"
+    assert set(states[1:-1]) == {"running"}
+    steps = [event.record["progress"]["current"] for event in mine if event.record["progress"]]
+    assert steps == sorted(steps)
+    assert steps[-1] == 3
+    assert any(0 < step < 3 for step in steps), steps
+    assert [event.seq for event in mine] == sorted({event.seq for event in mine})
+
+
+async def test_task_stream_ends_after_the_terminal_state(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        record = await post(server, "/tasks/count", {"n": 5, "interval": 0.05})
+        async with open_stream(f"{server.url}/tasks/{record['id']}/events") as events:
+            found = await collect(events)  # returns only when the server ends the response
+    assert found[-1].record["state"] == "succeeded"
+    assert found[-1].record["result"] == 5
+    assert {event.record["id"] for event in found} == {record["id"]}
+
+
+async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        async with open_stream(f"{server.url}/events") as events:
+            record = await post(server, "/tasks/count", {"n": 10, "interval": 0.1})
+            seen = await collect(events, until=lambda r: r["id"] == record["id"])
+        last_id = seen[-1].id
+        assert last_id is not None
+        # Disconnected; wait (on its own stream) for the task to finish meanwhile.
+        async with open_stream(f"{server.url}/tasks/{record['id']}/events") as task_events:
+            final = (await collect(task_events))[-1]
+        assert final.record["state"] == "succeeded"
+
+        async with open_stream(f"{server.url}/events", {"Last-Event-ID": last_id}) as events:
+            (missed,) = await collect(events, until=lambda r: r["id"] == record["id"])
+        assert missed.record == final.record
+        assert missed.seq > int(last_id)
+
+        async with httpx.AsyncClient() as client:
+            over = await client.get(
+                f"{server.url}/tasks/{record['id']}/events",
+                headers={"Last-Event-ID": str(missed.seq)},
+            )
+        assert over.status_code == 204
+
+
+async def test_two_workers_deliver_changes_made_by_any_process(tmp_path: Path) -> None:
+    """Streams see writes made through either worker, and writes from outside both.
+
+    A connection's worker cannot be chosen (both accept on one SO_REUSEPORT socket), so
+    several streams and several submissions spread over both workers. The write made by
+    this test process itself is the deterministic part: it reaches every stream only
+    through the store, which is exactly the cross-process path.
+    """
+    with running_server(tmp_path, workers=2) as server:
+        async with AsyncExitStack() as stack:
+            streams = [
+                await stack.enter_async_context(open_stream(f"{server.url}/events"))
+                for _ in range(4)
+            ]
+            store = SQLiteStore(tmp_path / "tasks.sqlite3")
+            await store.open()
+            try:
+                outside = await Runner(registry, store).submit("noop", enqueue=False)
+            finally:
+                await store.close()
+            submitted = [await post(server, "/tasks/fail", {"message": str(n)}) for n in range(4)]
+            wanted = {outside.id} | {record["id"] for record in submitted}
+            for events in streams:
+                assert await ids_until(events, wanted) >= wanted
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
+async def test_idle_streams_do_not_spin_the_cpu(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        assert server.process is not None
+        async with AsyncExitStack() as stack:
+            for _ in range(5):
+                await stack.enter_async_context(open_stream(f"{server.url}/events"))
+            before, started = cpu_seconds(server.process.pid), time.monotonic()
+            await asyncio.sleep(1.5)  # a measurement window, not a wait for a condition
+            used = cpu_seconds(server.process.pid) - before
+            elapsed = time.monotonic() - started
+    assert used / elapsed < 0.1, f"{used:.3f} s of CPU in {elapsed:.2f} s with 5 idle streams"
+
+
+async def test_streams_end_cleanly_as_soon_as_shutdown_begins(tmp_path: Path) -> None:
+    # Hypercorn waits up to graceful_timeout (5 s in hypercorn.toml) for open connections
+    # before the app hears of the shutdown; the streams must not make it wait that long.
+    with running_server(tmp_path) as server:
+        async with AsyncExitStack() as stack:
+            streams = [
+                await stack.enter_async_context(open_stream(f"{server.url}/events"))
+                for _ in range(3)
+            ]
+            started = time.monotonic()
+            server.signal(signal.SIGTERM)
+            for events in streams:
+                assert await collect(events, timeout=10) == []  # ends without an error
+            assert await asyncio.to_thread(server.wait, 10) == 0
+        assert time.monotonic() - started < 3
