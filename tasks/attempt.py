@@ -101,6 +101,8 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
     try:
         kwargs = definition.bind(execution.record.kwargs)
         execution.in_call = True
+        if execution.cancel_requested:  # asked while the running state was being written
+            execution.cancel()
         try:
             async with timeout:
                 value = await _invoke(definition, kwargs, context, execution, timeout)
