@@ -35,7 +35,12 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
 def _log_tasks_to_stderr(level: str) -> None:
     """Show the task log (failures with tracebacks, drains, recoveries) next to Hypercorn's."""
     logger = logging.getLogger("tasks")
-    logger.setLevel(level)
+    try:
+        logger.setLevel(level)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {level!r}"
+        ) from None
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(

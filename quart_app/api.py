@@ -9,7 +9,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 
 from tasks import Runner, State, Tasks, TasksError
 
-from .errors import BadRequest
+from .errors import BadRequest, mark_body_read
 
 blueprint = Blueprint("tasks_api", __name__)
 
@@ -60,14 +60,10 @@ async def status(task_id: str) -> Response:
 
 @blueprint.get("/tasks")
 async def listing() -> Response:
-    unknown = set(request.args) - {"state", "name", "limit"}
-    if unknown:
-        raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}; use state, name, limit")
-    state = _state_arg(request.args.get("state"))
-    limit = _int_arg("limit", request.args.get("limit"), default=100, low=1, high=MAX_LIMIT)
-    records = await runner().store.query(
-        state=state, name=request.args.get("name") or None, limit=limit
-    )
+    query = _query_args({"state", "name", "limit"}, "use state, name, limit")
+    state = _state_arg(query.get("state"))
+    limit = _int_arg("limit", query.get("limit"), default=100, low=1, high=MAX_LIMIT)
+    records = await runner().store.query(state=state, name=query.get("name") or None, limit=limit)
     return jsonify(tasks=[record.to_dict() for record in records])
 
 
@@ -80,7 +76,7 @@ async def cancel(task_id: str) -> tuple[Response, int]:
 @blueprint.get("/start_task")
 async def start_task() -> tuple[Response, int, dict[str, str]]:
     """The classic example: answer at once, then sleep ``value`` seconds in a thread."""
-    raw = request.args.get("value", "20")
+    raw = _query_args({"value"}, "use value").get("value", "20")
     try:
         seconds = float(raw)
     except ValueError:
@@ -99,40 +95,65 @@ def _invalid_value(raw: str) -> TasksError:
 
 
 async def _json_object_body() -> dict[str, Any]:
-    raw = await request.get_data(cache=False)
-    if not raw.strip():
-        return {}
+    raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    mark_body_read()
     try:
-        body = json.loads(raw)
+        text = raw.decode("utf-8-sig")  # a leading byte order mark is tolerated
     except UnicodeDecodeError:
         raise BadRequest("the body must be UTF-8 encoded JSON") from None
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             'send an object of keyword arguments such as {"seconds": 5}'
         ) from None
+    except RecursionError:
+        raise BadRequest("the body's JSON is nested too deeply") from None
+    except ValueError:  # Python refuses integer literals of thousands of digits
+        raise BadRequest("the body's JSON holds a number too long to read") from None
     if not isinstance(body, dict):
         raise BadRequest(
-            f"the body must be a JSON object of keyword arguments, not {type(body).__name__}"
+            f"the body must be a JSON object of keyword arguments, not {_json_type(body)}"
         )
     return body
 
 
+def _reject_constant(name: str) -> Any:
+    raise BadRequest(f"the body is not valid JSON: {name} is not a number JSON allows")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
 def _submit_options() -> dict[str, Any]:
-    unknown = set(request.args) - SUBMIT_OPTIONS
-    if unknown:
-        raise BadRequest(
-            f"unknown query parameter {sorted(unknown)[0]!r}; task arguments go in the JSON "
-            "body, and the query takes only timeout and retries"
-        )
+    query = _query_args(
+        SUBMIT_OPTIONS,
+        "task arguments go in the JSON body, and the query takes only timeout and retries",
+    )
     options: dict[str, Any] = {}
-    if "timeout" in request.args:
-        options["timeout"] = _float_arg("timeout", request.args["timeout"])
-    if "retries" in request.args:
-        options["retries"] = _int_arg(
-            "retries", request.args["retries"], default=0, low=0, high=100
-        )
+    # An empty value means "not given": the task's own setting applies.
+    if timeout := query.get("timeout"):
+        options["timeout"] = _seconds_arg("timeout", timeout)
+    if retries := query.get("retries"):
+        options["retries"] = _int_arg("retries", retries, default=0, low=0, high=100)
     return options
+
+
+def _query_args(allowed: set[str], hint: str) -> dict[str, str]:
+    """The query parameters, refusing unknown ones and any given twice."""
+    unknown = set(request.args) - allowed
+    if unknown:
+        raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}; {hint}")
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise BadRequest(f"query parameter {name!r} is given {len(values)} times; give it once")
+    return request.args.to_dict()
 
 
 def _state_arg(raw: str | None) -> State | None:
@@ -157,11 +178,11 @@ def _int_arg(name: str, raw: str | None, *, default: int, low: int, high: int) -
     return value
 
 
-def _float_arg(name: str, raw: str) -> float:
+def _seconds_arg(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise BadRequest(f"{name} must be a number of seconds, not {raw!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise BadRequest(f"{name} must be a finite number of seconds, not {raw!r}")
+    if not 0 < value < float("inf"):  # also false for NaN
+        raise BadRequest(f"{name} must be a finite number of seconds above 0, not {raw!r}")
     return value

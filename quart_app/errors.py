@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, current_app, jsonify
+from quart import Quart, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from tasks import TasksError, Unavailable
@@ -41,15 +41,40 @@ def register(app: Quart) -> None:
         if status == 413:
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             message = f"the request body is larger than {limit} bytes (MAX_CONTENT_LENGTH)"
+        allowed = sorted(getattr(error, "valid_methods", None) or ())
+        if status == 405 and allowed:
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
         response = error_response(status, code, message)
-        if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.after_request
+    async def close_after_an_unread_body(response: Response) -> Response:
+        # An error answered before the body was read (404, 405, 413...) leaves the rest of the
+        # body on the connection, so the server cannot reuse it. Saying so keeps a keep-alive
+        # client from sending its next request into a socket that is about to close.
+        if response.status_code >= 400 and _carries_body() and not g.get(_BODY_READ):
+            response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
         log.exception("unhandled error", exc_info=error)
         return error_response(500, "internal_error", "the server failed; the log has the details")
+
+
+_BODY_READ = "request_body_read"
+
+
+def mark_body_read() -> None:
+    """Record that the view consumed the whole request body."""
+    setattr(g, _BODY_READ, True)
+
+
+def _carries_body() -> bool:
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return chunked or bool(request.content_length)
 
 
 _HTTP_MESSAGES = {

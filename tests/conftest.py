@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -8,9 +9,12 @@ import pytest
 from quart import Quart
 
 from quart_app import create_app
-from tasks import MemoryStore, SQLiteStore, Store
+from tasks import MemoryStore, Registry, SQLiteStore, Store
+from tests.harness import Served, app_with_registry, serving
 
 AppFactory = Callable[..., Quart]
+ServeFactory = Callable[..., AbstractAsyncContextManager[Served]]
+RegistryAppFactory = Callable[..., Quart]
 
 
 @pytest.fixture
@@ -32,3 +36,33 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await store.open()
     yield store
     await store.close()
+
+
+@pytest.fixture
+def make_registry_app(tmp_path: Path) -> RegistryAppFactory:
+    """``make_registry_app(registry, store=None, **config)``: the API over the test's own tasks."""
+
+    def build(registry: Registry, *, store: Store | None = None, **config: Any) -> Quart:
+        config.setdefault("TASKS_DATABASE", str(tmp_path / "tasks.sqlite3"))
+        return app_with_registry(registry, store=store, **config)
+
+    return build
+
+
+@pytest.fixture
+def serve(make_app: AppFactory) -> ServeFactory:
+    """``async with serve(**config) as api``: a fresh app started with ``app.test_app()``."""
+
+    def start(**config: Any) -> AbstractAsyncContextManager[Served]:
+        # Bounds teardown if a test fails with a task still running (test_app waits 6 s at most).
+        config.setdefault("BACKGROUND_TASK_SHUTDOWN_TIMEOUT", 2)
+        return serving(make_app(**config))
+
+    return start
+
+
+@pytest.fixture
+async def api(serve: ServeFactory) -> AsyncIterator[Served]:
+    """The app with its default settings, started, and a test client for it."""
+    async with serve() as served:
+        yield served

@@ -1,0 +1,87 @@
+"""A started app and its test client, with helpers that wait on the runner instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from quart import Quart
+from quart.typing import TestClientProtocol
+
+from quart_app import errors
+from quart_app.api import blueprint
+from quart_app.config import load_config
+from tasks import Registry, Runner, Store, TaskRecord, Tasks
+
+#: Bound for every wait in a test: far above what any of them needs, far below the test timeout.
+WAIT = 10.0
+
+
+@dataclass
+class Served:
+    """An app inside ``app.test_app()`` and a client for it."""
+
+    app: Quart
+    client: TestClientProtocol
+
+    @property
+    def runner(self) -> Runner:
+        tasks: Tasks = self.app.extensions["tasks"]
+        return tasks.runner
+
+    async def submit(self, name: str, body: Any = None, **query: Any) -> dict[str, Any]:
+        """POST a task and return its record; fails the test unless the answer is 202."""
+        sent = {} if body is None else {"json": body}  # json=None would send `null`
+        response = await self.client.post(f"/tasks/{name}", query_string=query, **sent)
+        payload = await response.get_json()
+        assert response.status_code == 202, payload
+        assert isinstance(payload, dict)
+        return payload
+
+    async def record(self, task_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/tasks/{task_id}")
+        assert response.status_code == 200
+        payload = await response.get_json()
+        assert isinstance(payload, dict)
+        return payload
+
+    async def finished(self, task_id: str) -> dict[str, Any]:
+        """Wait for the task to end, then read its record through the API."""
+        async with asyncio.timeout(WAIT):
+            await self.runner.wait(task_id)
+        return await self.record(task_id)
+
+    async def until(self, task_id: str, check: Callable[[TaskRecord], bool]) -> TaskRecord:
+        """Wait until a write of the task's record satisfies ``check``; return that record."""
+        seen: asyncio.Queue[TaskRecord] = asyncio.Queue()
+        unsubscribe = self.runner.subscribe(
+            lambda record: seen.put_nowait(record) if record.id == task_id else None
+        )
+        try:
+            record = await self.runner.get(task_id)
+            async with asyncio.timeout(WAIT):
+                while not check(record):
+                    record = await seen.get()
+            return record
+        finally:
+            unsubscribe()
+
+
+@asynccontextmanager
+async def serving(app: Quart) -> AsyncIterator[Served]:
+    """Run the app's startup and shutdown around the block."""
+    async with app.test_app() as test_app:
+        yield Served(app, test_app.test_client())
+
+
+def app_with_registry(registry: Registry, *, store: Store | None = None, **config: Any) -> Quart:
+    """The app's HTTP API over a registry of the test's own tasks (and a store, if given)."""
+    app = Quart(__name__)
+    app.config.update(load_config({"TESTING": True, **config}))
+    Tasks(app, registry=registry, store=store)
+    errors.register(app)
+    app.register_blueprint(blueprint)
+    return app
