@@ -38,6 +38,11 @@ class Tasks:
 
     def init_app(self, app: Quart) -> None:
         self.settings = Settings.from_config(app.config)
+        if self._store is None and self.settings.database:
+            try:
+                store_from_url(self.settings.database)  # refuse a bad location now, not at startup
+            except ValueError as exc:
+                raise ValueError(f"TASKS_DATABASE: {exc}") from None
         app.extensions["tasks"] = self
 
         @app.before_serving

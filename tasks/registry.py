@@ -19,6 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _ARGS_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
+#: problems listed in one error message; a body with thousands of bad keys gets a short answer
+MAX_PROBLEMS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class Retries:
@@ -188,7 +191,7 @@ def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
 
 def _describe(task: str, error: pydantic.ValidationError, model: type[pydantic.BaseModel]) -> str:
     problems = []
-    for item in error.errors():
+    for item in error.errors()[:MAX_PROBLEMS]:
         where = ".".join(str(part) for part in item["loc"]) or "arguments"
         if item["type"] == "missing":
             problems.append(f"argument {where!r} is required")
@@ -197,6 +200,8 @@ def _describe(task: str, error: pydantic.ValidationError, model: type[pydantic.B
             problems.append(f"unexpected argument {where!r} (accepted: {accepted})")
         else:
             problems.append(f"argument {where!r}: {item['msg']}")
+    if error.error_count() > MAX_PROBLEMS:
+        problems.append(f"and {error.error_count() - MAX_PROBLEMS} more problems")
     return f"task {task!r}: " + "; ".join(problems)
 
 

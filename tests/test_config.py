@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from quart import Quart
-from quart.testing.app import LifespanError
 
 from quart_app import create_app
 from tasks import MemoryStore, SQLiteStore, Tasks
@@ -165,9 +164,6 @@ def test_the_default_store_is_a_file_in_the_instance_folder() -> None:
     assert extension(app).database(app) == str(Path(app.instance_path) / "tasks.sqlite3")
 
 
-async def test_an_unsupported_store_url_stops_the_startup() -> None:
-    app = create_app({"TASKS_DATABASE": "postgres://db/tasks"})
-
-    with pytest.raises(LifespanError, match="unsupported task store 'postgres'"):
-        async with app.test_app():
-            pass
+def test_an_unsupported_store_url_stops_the_app_at_once() -> None:
+    with pytest.raises(ValueError, match="TASKS_DATABASE: unsupported task store 'postgres'"):
+        create_app({"TASKS_DATABASE": "postgres://db/tasks"})

@@ -405,3 +405,16 @@ async def test_a_draining_runner_refuses_new_tasks(
     await runner.drain()
     with pytest.raises(ShuttingDown):
         await runner.submit("quick")
+
+
+async def test_a_flood_of_bad_arguments_gets_a_short_message(
+    registry: Registry, make_runner: RunnerFactory
+) -> None:
+    @registry.task()
+    async def small(n: int) -> None: ...
+
+    runner = await make_runner()
+    with pytest.raises(InvalidArguments) as refused:
+        await runner.submit("small", {f"k{i}": i for i in range(5000)} | {"n": 1})
+    assert refused.value.message.endswith("and 4990 more problems")
+    assert len(refused.value.message) < 2000
