@@ -103,7 +103,8 @@ class Tasks:
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if self._watcher is not None:
-            self._watcher.cancel()
+            if runner is None or runner.accepting:
+                self._watcher.cancel()  # stopped without a shutdown: nothing is draining
             await asyncio.gather(self._watcher, return_exceptions=True)
         if runner is not None:
             await runner.close()
