@@ -60,7 +60,7 @@ def profile_http(out: Path, target: str, worker_class: str, seconds: int) -> dic
     stacks = out / f"http-{target}-{worker_class}.stacks.txt"
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as folder:
         spec = _spec(target, worker_class, Path(folder))
-        with servers.serving(spec, out, f"http-{target}-threads") as server:
+        with servers.serving(spec, out / "logs", f"http-{target}-threads") as server:
             assert server.process is not None
             run_wrk(server.url + path, seconds=1, connections=16)
             before = thread_cpu(server.process.pid)
@@ -71,7 +71,8 @@ def profile_http(out: Path, target: str, worker_class: str, seconds: int) -> dic
             ((after[tid] - before.get(tid, 0.0)) / plain["requests"] * 1e6 for tid in after),
             reverse=True,
         )
-        server = servers.Server(spec, out / f"http-{target}-py-spy.log", prefix=py_spy(stacks))
+        log = out / "logs" / f"http-{target}-py-spy.log"
+        server = servers.Server(spec, log, prefix=py_spy(stacks))
         server.start()
         try:
             profiled = run_wrk(server.url + path, seconds=seconds, connections=16)

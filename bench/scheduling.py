@@ -5,6 +5,11 @@
 ``threading.Thread`` under gunicorn. One worker process each, the same wrk settings; the
 cases are measured in interleaved rounds so that noise from the shared machine falls on
 all of them alike, and the median round of each is reported.
+
+(c) runs twice: with the waiting queue raised so that a round never fills it (the cost of
+scheduling, judged by the targets), and with the default limit of 1000, where a sustained
+overload is answered with 503 once the queue is full (what a deployment sees). After each
+round of (c) the server is left to run its accepted tasks before its CPU time is read.
 """
 
 from __future__ import annotations
@@ -30,32 +35,42 @@ LABELS = {
 }
 
 
+RAISED_QUEUE = 10_000_000
+
+
 @dataclass(frozen=True)
 class Case:
     letter: str
     worker_class: str
     spec: servers.ServerSpec
     path: str
+    #: "" for the case the targets judge; otherwise what differs (a suffix of key and label)
+    variant: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.letter}_{self.worker_class}"
+        suffix = f"_{self.variant.split()[0]}" if self.variant else ""
+        return f"{self.letter}{suffix}_{self.worker_class}"
 
     @property
     def label(self) -> str:
         server = "gunicorn" if self.spec.server == "gunicorn" else "Hypercorn"
-        return f"({self.letter}) {LABELS[self.letter]}, {server} {self.worker_class}"
+        extra = f", {self.variant}" if self.variant else ""
+        return f"({self.letter}) {LABELS[self.letter]}{extra}, {server} {self.worker_class}"
 
 
 def cases(settings: Settings, workdir: Path) -> list[Case]:
     found = []
     for worker_class in settings.worker_classes:
         raw = servers.quart_raw(worker_class)
-        ours = servers.product(worker_class, workdir / f"scheduling-{worker_class}.sqlite3")
+        database = workdir / f"scheduling-{worker_class}.sqlite3"
+        raised = servers.product(worker_class, database, QUART_TASKS_MAX_QUEUED=str(RAISED_QUEUE))
+        default = servers.product(worker_class, database.with_suffix(".default.sqlite3"))
         found += [
             Case("a", worker_class, raw, "/plain"),
             Case("b", worker_class, raw, "/background"),
-            Case("c", worker_class, ours, "/tasks/noop"),
+            Case("c", worker_class, raised, "/tasks/noop"),
+            Case("c", worker_class, default, "/tasks/noop", "default queue limit"),
         ]
     found.append(Case("d", "sync", servers.flask("sync"), "/thread-noop"))
     return found
@@ -112,6 +127,7 @@ def _row(case: Case, results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "key": case.key,
         "case": case.letter,
+        "variant": case.variant,
         "worker_class": case.worker_class,
         "label": case.label,
         "requests_per_s": median("requests_per_s"),

@@ -72,7 +72,7 @@ def _scheduling(part: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     flask = scheduling.find(part, "d_sync")
     for row in part["rows"]:
-        if row["case"] != "c":
+        if row["case"] != "c" or row["variant"]:
             continue
         worker_class = row["worker_class"]
         plain = scheduling.find(part, f"a_{worker_class}")
