@@ -1,8 +1,10 @@
 """``python -m bench.profile``: where the CPU goes, sampled with py-spy.
 
-``http TARGET``  serves TARGET (``noop``: our ``POST /tasks/noop``; ``plain``: a bare Quart
-                 JSON endpoint; ``background``: Quart's ``add_background_task``) under wrk load,
-                 once to read each thread's CPU time and once under ``py-spy record --gil``;
+``http TARGET``  serves TARGET (``noop``: our ``POST /tasks/noop``, queue raised as in case
+                 (c); ``noop-default-queue``: the same with the default queue limit; ``plain``:
+                 a bare Quart JSON endpoint; ``background``: Quart's ``add_background_task``)
+                 under wrk load, once to read each thread's CPU time and once under
+                 ``py-spy record --gil``; the accepted tasks run before the CPU is read;
 ``engine``       runs the engine benchmark's SQLite coroutine case under py-spy.
 
 ``--gil`` samples only the thread holding the GIL, so samples add up to the Python CPU time of
@@ -25,11 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from . import servers
+from .scheduling import RAISED_QUEUE, wait_idle
 from .wrk import run_wrk
 
 RATE = 250  # samples per second
 
-TARGETS = {"noop": "/tasks/noop", "plain": "/plain", "background": "/background"}
+TARGETS = {
+    "noop": "/tasks/noop",
+    "noop-default-queue": "/tasks/noop",
+    "plain": "/plain",
+    "background": "/background",
+}
 
 
 def py_spy(output: Path) -> tuple[str, ...]:
@@ -41,7 +49,13 @@ def py_spy(output: Path) -> tuple[str, ...]:
 
 
 def _spec(target: str, worker_class: str, folder: Path) -> servers.ServerSpec:
+    """As in the scheduling benchmark: (c) with the queue raised, or with its default limit."""
     if target == "noop":
+        raised = str(RAISED_QUEUE)
+        return servers.product(
+            worker_class, folder / "tasks.sqlite3", QUART_TASKS_MAX_QUEUED=raised
+        )
+    if target == "noop-default-queue":
         return servers.product(worker_class, folder / "tasks.sqlite3")
     return servers.quart_raw(worker_class)
 
@@ -93,10 +107,8 @@ def profile_http(out: Path, target: str, worker_class: str, seconds: int) -> dic
 
 
 def _settle(server: servers.Server, target: str) -> None:
-    if target == "noop":
-        from .scheduling import _wait_idle
-
-        _wait_idle(server)
+    if target.startswith("noop"):
+        wait_idle(server)
 
 
 def profile_engine(out: Path, tasks: int) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
                 )
                 ok = result["requests"] - result["non_2xx"]
                 if case.letter == "c":
-                    _wait_idle(server)  # the accepted tasks run after their responses
+                    wait_idle(server)  # the accepted tasks run after their responses
                 used = server.cpu_seconds() - cpu
                 # Server CPU per request (for (c) until its tasks have run): far less disturbed
                 # by a busy machine than req/s.
@@ -141,7 +141,7 @@ def _row(case: Case, results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _wait_idle(server: servers.Server, timeout: float = 120.0) -> None:
+def wait_idle(server: servers.Server, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         health = json.loads(timed_json(server.port, "/healthz"))
