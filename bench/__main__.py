@@ -33,7 +33,15 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="output folder (default: bench/results/<time>[-smoke])"
     )
+    parser.add_argument(
+        "--replot", type=Path, metavar="DIR", help="redraw the tables and plots of a run in DIR"
+    )
     options = parser.parse_args()
+    if options.replot:
+        earlier: dict[str, Any] = json.loads((options.replot / "results.json").read_text())
+        (options.replot / "results.md").write_text(report.markdown(earlier))
+        print("plots:   " + ", ".join(map(str, plots.draw(earlier, options.replot))))
+        return
     chosen = [part.strip() for part in options.parts.split(",") if part.strip()]
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
