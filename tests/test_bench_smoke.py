@@ -48,4 +48,16 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
     assert all(row["non_2xx"] == 0 for row in results["parts"]["response"]["rows"])
     for part in PARTS:
         assert (tmp_path / f"{part}.png").read_bytes().startswith(PNG_MAGIC)
-    assert "### Targets" in (tmp_path / "results.md").read_text()
+    tables = (tmp_path / "results.md").read_text()
+    assert "### Targets" in tables
+
+    (tmp_path / "results.md").unlink()
+    redrawn = subprocess.run(
+        [sys.executable, "-m", "bench", "--replot", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert redrawn.returncode == 0, redrawn.stderr[-3000:]
+    assert (tmp_path / "results.md").read_text() == tables
