@@ -1,0 +1,158 @@
+"""The results as Markdown tables: printed at the end of a run and saved as results.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)]
+    )
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def response_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["label"],
+            f"{row['duration_s']:g} s",
+            _ms(row["headers"]["p50_ms"]),
+            _ms(row["body"]["p50_ms"]),
+            _ms(row["body"]["p99_ms"]),
+            row["body"]["n"],
+            _ms(row["probe_wait_ms"]),
+            "yes" if row["worker_busy"] else "no",
+        )
+        for row in part["rows"]
+    ]
+    headers = (
+        "approach", "work", "headers p50 ms", "body p50 ms", "body p99 ms", "n",
+        "probe wait ms", "worker busy",
+    )  # fmt: skip
+    return table(headers, rows)
+
+
+def checks_table(part: dict[str, Any]) -> str:
+    rows = [(check["claim"], "yes" if check["holds"] else "NO") for check in part["checks"]]
+    return table(("known result", "holds in this run"), rows)
+
+
+def scheduling_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["label"],
+            f"{row['requests_per_s']:,.0f}",
+            f"{row['ok_per_s']:,.0f}",
+            _ms(row["p50_ms"]),
+            _ms(row["p99_ms"]),
+            f"{row['cpu_us_per_request']:,.0f}",
+            row["non_2xx"],
+        )
+        for row in part["rows"]
+    ]
+    headers = ("case", "req/s", "2xx/s", "p50 ms", "p99 ms", "server CPU us/req", "non-2xx")
+    return table(headers, rows)
+
+
+def engine_table(part: dict[str, Any]) -> str:
+    rows = []
+    for row in part["rows"]:
+        raw_key = "raw_create_task" if row["kind"] == "coroutine" else "raw_to_thread"
+        raw = next(r for r in part["rows"] if r["key"] == raw_key and r["loop"] == row["loop"])
+        rows.append(
+            (
+                row["loop"],
+                row["label"],
+                row["kind"],
+                f"{row['tasks_per_s']:,.0f}",
+                f"{row['accepted_per_s']:,.0f}" if "accepted_per_s" in row else "",
+                f"{row['cpu_us_per_task']:,.1f}",
+                f"{100 * row['tasks_per_s'] / raw['tasks_per_s']:.0f} %",
+            )
+        )
+    headers = (
+        "loop", "engine", "task", "tasks/s (end to end)", "accepted/s", "CPU us/task", "of raw",
+    )  # fmt: skip
+    return table(headers, rows)
+
+
+def loop_table(part: dict[str, Any]) -> str:
+    rows = []
+    for row in part["rows"]:
+        for phase in ("idle", "loaded"):
+            lag, http = row[phase]["lag"], row[phase]["http"]
+            rows.append(
+                (
+                    row["worker_class"],
+                    phase,
+                    _ms(lag["p50_ms"]),
+                    _ms(lag["p99_ms"]),
+                    _ms(lag["max_ms"]),
+                    _ms(http["p50_ms"]),
+                    _ms(http["p99_ms"]),
+                    http["n"],
+                )
+            )
+    headers = (
+        "worker class", "phase", "lag p50 ms", "lag p99 ms", "lag max ms", "HTTP p50 ms",
+        "HTTP p99 ms", "requests",
+    )  # fmt: skip
+    return table(headers, rows)
+
+
+def memory_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["store"],
+            f"{row['waiting']:,}",
+            f"{row['rss_before_mib']:.1f}",
+            f"{row['rss_after_mib']:.1f}",
+            f"{row['bytes_per_task']:,.0f}",
+        )
+        for row in part["rows"]
+    ]
+    return table(("store", "waiting tasks", "RSS before MiB", "RSS after MiB", "bytes/task"), rows)
+
+
+def targets_table(targets: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            target["target"],
+            target["measured"],
+            f"{target['value']:,.2f}",
+            f"{target['comparison']} {target['limit']:g}",
+            "met" if target["met"] else "MISSED",
+        )
+        for target in targets
+    ]
+    return table(("target", "measured", "value", "limit", "result"), rows)
+
+
+SECTIONS = (
+    ("response", "1. Time to response vs task duration", (response_table, checks_table)),
+    ("scheduling", "2. Scheduling cost (wrk)", (scheduling_table,)),
+    ("engine", "3. Engine throughput (no HTTP)", (engine_table,)),
+    ("loop", "4. Event-loop health", (loop_table,)),
+    ("memory", "5. Memory per waiting task", (memory_table,)),
+)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    parts = results["parts"]
+    blocks = []
+    for key, title, renderers in SECTIONS:
+        if key in parts:
+            blocks.append(f"### {title}\n\n" + "\n\n".join(r(parts[key]) for r in renderers))
+    blocks.append("### Targets\n\n" + targets_table(results["targets"]))
+    return "\n\n".join(blocks) + "\n"

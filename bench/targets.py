@@ -1,0 +1,129 @@
+"""The targets, each judged on ratios measured within one run."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import engine, response, scheduling
+from .stats import ratio
+
+
+def _target(
+    name: str, measured: str, value: float, limit: float, *, at_most: bool
+) -> dict[str, Any]:
+    met = (value <= limit) if at_most else (value >= limit)
+    return {
+        "target": name,
+        "measured": measured,
+        "value": value,
+        "limit": limit,
+        "comparison": "<=" if at_most else ">=",
+        "met": bool(met) and not math.isnan(value),
+    }
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    parts = results["parts"]
+    if "scheduling" in parts:
+        found += _scheduling(parts["scheduling"])
+    if "response" in parts:
+        long_p99, short_p99, long_s, short_s = response.p99_ratio(parts["response"])
+        found.append(
+            _target(
+                f"response p99, {long_s:g} s task <= 1.1 x {short_s:g} s task",
+                f"{long_p99:.1f} ms / {short_p99:.1f} ms",
+                ratio(long_p99, short_p99),
+                1.1,
+                at_most=True,
+            )
+        )
+    if "engine" in parts:
+        found += _engine(parts["engine"])
+    if "loop" in parts:
+        for row in parts["loop"]["rows"]:
+            lag, floor = row["loaded"]["lag"]["p99_ms"], row["idle"]["lag"]["p99_ms"]
+            found.append(
+                _target(
+                    f"loop lag p99 under load <= 5 ms ({row['worker_class']})",
+                    f"{lag:.2f} ms (idle server meanwhile: {floor:.2f} ms)",
+                    lag,
+                    5.0,
+                    at_most=True,
+                )
+            )
+    if "memory" in parts:
+        row = next(row for row in parts["memory"]["rows"] if row["store"] == "sqlite")
+        kib = row["bytes_per_task"] / 1024
+        found.append(
+            _target(
+                "RSS per waiting task <= 3 KiB (SQLite store)",
+                f"{kib:.2f} KiB with {row['waiting']} waiting",
+                kib,
+                3.0,
+                at_most=True,
+            )
+        )
+    return found
+
+
+def _scheduling(part: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    flask = scheduling.find(part, "d_sync")
+    for row in part["rows"]:
+        if row["case"] != "c" or row["variant"]:
+            continue
+        worker_class = row["worker_class"]
+        plain = scheduling.find(part, f"a_{worker_class}")
+        ours = row["ok_per_s"]
+        if plain is not None:
+            found.append(
+                _target(
+                    f"(c) >= 0.9 x (a), Hypercorn {worker_class}",
+                    f"{ours:.0f} / {plain['ok_per_s']:.0f} req/s",
+                    ratio(ours, plain["ok_per_s"]),
+                    0.9,
+                    at_most=False,
+                )
+            )
+        if flask is not None:
+            found.append(
+                _target(
+                    f"(c) >= 1.6 x (d), Hypercorn {worker_class} vs gunicorn sync",
+                    f"{ours:.0f} / {flask['ok_per_s']:.0f} req/s",
+                    ratio(ours, flask["ok_per_s"]),
+                    1.6,
+                    at_most=False,
+                )
+            )
+    return found
+
+
+def _engine(part: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for loop in dict.fromkeys(row["loop"] for row in part["rows"]):
+        tracked = engine.find(part, "sqlite_coroutine", loop)
+        raw = engine.find(part, "raw_create_task", loop)
+        if tracked is None or raw is None:
+            continue
+        rate = tracked["tasks_per_s"]
+        found.append(
+            _target(
+                f"tracked tasks/s >= 20 000 (SQLite, coroutine, {loop})",
+                f"{rate:.0f} tasks/s",
+                rate,
+                20_000,
+                at_most=False,
+            )
+        )
+        found.append(
+            _target(
+                f"tracked >= 20 % of raw asyncio.create_task ({loop})",
+                f"{rate:.0f} / {raw['tasks_per_s']:.0f} tasks/s",
+                ratio(rate, raw["tasks_per_s"]),
+                0.2,
+                at_most=False,
+            )
+        )
+    return found

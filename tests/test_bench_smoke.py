@@ -1,0 +1,63 @@
+"""The benchmark suite's smoke run: every part at tiny sizes, so that the suite keeps working.
+
+Nothing here asserts on timings: the smoke run is too short, and the machine too shared.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ROOT
+
+PARTS = {"response", "scheduling", "engine", "loop", "memory"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.server
+@pytest.mark.bench
+@pytest.mark.timeout(150)
+def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed: apt-get install -y wrk (see BENCHMARKS.md)")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=140,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["parts"]) == PARTS
+    assert results["smoke"] is True
+    targets = results["targets"]
+    # (c) vs (a) and vs (d), response p99, tasks/s and share of raw asyncio, loop lag, memory
+    assert len(targets) == 7
+    for target in targets:
+        assert isinstance(target["met"], bool)
+        assert target["value"] == target["value"], f"{target['target']} measured nothing"
+    approaches = {row["approach"] for row in results["parts"]["response"]["rows"]}
+    assert {"quart_tasks", "flask_after_request", "flask_teardown_request"} <= approaches
+    assert all(row["non_2xx"] == 0 for row in results["parts"]["response"]["rows"])
+    for part in PARTS:
+        assert (tmp_path / f"{part}.png").read_bytes().startswith(PNG_MAGIC)
+    tables = (tmp_path / "results.md").read_text()
+    assert "### Targets" in tables
+
+    (tmp_path / "results.md").unlink()
+    redrawn = subprocess.run(
+        [sys.executable, "-m", "bench", "--replot", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert redrawn.returncode == 0, redrawn.stderr[-3000:]
+    assert (tmp_path / "results.md").read_text() == tables
