@@ -178,7 +178,8 @@ def _retrieve(job: asyncio.Future[Any]) -> None:
 async def _end(runner: Runner, execution: Execution, state: State, *, result: Any = None) -> None:
     execution.record = execution.latest().finished(state, result=result)
     await runner.write(execution.record)
-    log.info("task %s (%s) %s", execution.record.name, execution.task_id, state.value)
+    level = logging.DEBUG if state is State.SUCCEEDED else logging.INFO  # one line a task costs
+    log.log(level, "task %s (%s) %s", execution.record.name, execution.task_id, state.value)
 
 
 async def _failed(

@@ -47,6 +47,7 @@ async def cancel_held(runner: Runner, record: TaskRecord) -> bool:
     """Cancel a task the runner holds but does not run yet; False if it holds no such task."""
     if record.id in runner._waiting:
         runner._waiting.remove(record.id)
+        runner._queued.pop(record.id, None)
     elif (handle := runner._retries.pop(record.id, None)) is not None:
         handle.cancel()
     else:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import os
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -101,7 +102,7 @@ class TaskRecord:
         timeout: float | None = None,
     ) -> TaskRecord:
         return cls(
-            id=uuid.uuid4().hex,
+            id=new_task_id(),
             name=name,
             kwargs=kwargs,
             max_attempts=max_attempts,
@@ -109,7 +110,10 @@ class TaskRecord:
         )
 
     def replace(self, **changes: Any) -> TaskRecord:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; several times faster than ``dataclasses.replace``."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update(changes)
+        return TaskRecord(**values)
 
     def started(self) -> TaskRecord:
         return self.replace(
@@ -163,6 +167,18 @@ class TaskRecord:
             owner=data.get("owner"),
             cancel_requested=data.get("cancel_requested", False),
         )
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(TaskRecord))
+
+# Task ids are 128 random bits. A generator seeded once from the OS (and again in a forked
+# child) gives them without a system call per task, which on some machines costs ~10 µs.
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
+
+def new_task_id() -> str:
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -77,7 +77,7 @@ async def _adopt(runner: Runner, record: TaskRecord) -> str:
         await runner.write(record.finished(State.CANCELLED))
         return "cancelled"
     if record.state is State.QUEUED:
-        runner.enqueue(record.id)
+        runner.enqueue(record)
         return "queued"
     try:
         idempotent = runner.registry.get(record.name).idempotent
@@ -86,8 +86,9 @@ async def _adopt(runner: Runner, record: TaskRecord) -> str:
         return "unknown"
     if idempotent:
         log.warning("task %s (%s) was interrupted; running it again", record.name, record.id)
-        if await runner.write(record.replace(state=State.QUEUED, progress=None)):
-            runner.enqueue(record.id)
+        queued = record.replace(state=State.QUEUED, progress=None)
+        if await runner.write(queued):
+            runner.enqueue(queued)
         return "resumed"
     log.warning("task %s (%s) was interrupted; it is not idempotent", record.name, record.id)
     error = ErrorInfo("interrupted", INTERRUPTED)

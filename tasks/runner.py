@@ -72,6 +72,7 @@ class Runner:
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
         self._waiting: deque[str] = deque()
+        self._queued: dict[str, TaskRecord] = {}  # records of waiting tasks, to skip a read
         self._reserved = 0  # submissions between the queue check and their enqueue
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
@@ -110,6 +111,7 @@ class Runner:
         self._retries.clear()
         handed_back = len(self._waiting)
         self._waiting.clear()
+        self._queued.clear()
         await self.store.release(self.owner, keep=frozenset(self._running))
         log.info("draining: %d running, %d waiting handed back", len(self._running), handed_back)
         self._check_idle()
@@ -200,7 +202,7 @@ class Runner:
         record = record.replace(owner=owner)
         self._notify(record)
         if enqueue:
-            self.enqueue(record.id)
+            self.enqueue(record)
         return record
 
     async def get(self, task_id: str) -> TaskRecord:
@@ -244,9 +246,12 @@ class Runner:
 
     # -- scheduling ---------------------------------------------------------------------
 
-    def enqueue(self, task_id: str) -> None:
-        """Queue a task this runner holds; it starts when a slot is free."""
-        self._waiting.append(task_id)
+    def enqueue(self, task: TaskRecord | str) -> None:
+        """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
+        if isinstance(task, TaskRecord):
+            self._queued[task.id] = task
+            task = task.id
+        self._waiting.append(task)
         self._idle.clear()
         self._pump()
 
@@ -266,7 +271,9 @@ class Runner:
 
     async def _run(self, execution: Execution) -> None:
         try:
-            record = await self.store.get(execution.task_id)
+            record = self._queued.pop(execution.task_id, None)
+            if record is None:
+                record = await self.store.get(execution.task_id)
             if record is None or record.owner != self.owner or record.state is not State.QUEUED:
                 return  # cancelled, finished or taken over while it waited
             if record.cancel_requested:

@@ -3,7 +3,8 @@
 The event loop only puts an operation on a queue and awaits a future, so it never waits on
 disk or on another process's lock. The thread takes everything waiting in the queue and, if
 any of it writes, runs it in one transaction (group commit): under load many writes share one
-commit. Each write runs in its own savepoint, so one that fails leaves the others intact.
+commit. Each write of several statements runs in its own savepoint, so one that fails leaves
+the others intact.
 A future resolves only after its transaction has committed.
 """
 
@@ -24,7 +25,7 @@ __all__ = ["ConnectionThread", "Operation"]
 log = logging.getLogger("tasks")
 
 Operation = Callable[[sqlite3.Connection], Any]
-_Item = tuple[Operation, "asyncio.Future[Any]", bool]
+_Item = tuple[Operation, "asyncio.Future[Any]", bool, bool]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
@@ -70,11 +71,16 @@ class ConnectionThread:
         self._queue.put(None)
         await asyncio.to_thread(thread.join)
 
-    async def run(self, operation: Operation, *, write: bool = False) -> Any:
+    async def run(self, operation: Operation, *, write: bool = False, single: bool = False) -> Any:
+        """Run ``operation`` on the connection; ``write`` ones commit before this returns.
+
+        ``single`` marks a write of one statement, which SQLite already undoes as a whole if
+        it fails, so it needs no savepoint of its own.
+        """
         if self._thread is None or self._loop is None:
             raise RuntimeError("the store is not open; call `await store.open()` first")
         future = self._loop.create_future()
-        self._queue.put((operation, future, write))
+        self._queue.put((operation, future, write, write and not single))
         return await future
 
     def _serve(self, started: asyncio.Future[None]) -> None:
@@ -111,14 +117,14 @@ class ConnectionThread:
         return batch
 
     def _execute(self, conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
-        writes = any(write for _, _, write in batch)
+        writes = any(write for _, _, write, _ in batch)
         outcomes: list[_Outcome] = []
         try:
             if writes:
                 conn.execute("BEGIN IMMEDIATE")
                 self._on_write_batch()
-            for operation, future, write in batch:
-                outcomes.append(_apply(conn, operation, future, write and writes))
+            for operation, future, _, isolate in batch:
+                outcomes.append(_apply(conn, operation, future, isolate))
             if writes:
                 conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -126,7 +132,7 @@ class ConnectionThread:
                 conn.execute("ROLLBACK")
             log.error("task store transaction failed (%s); %d operations refused", exc, len(batch))
             error = StoreUnavailable(f"the task store is unavailable ({exc}); retry shortly")
-            return [(future, None, error) for _, future, _ in batch]
+            return [(future, None, error) for _, future, _, _ in batch]
         return outcomes
 
 

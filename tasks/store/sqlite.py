@@ -88,7 +88,8 @@ class SQLiteStore:
             except sqlite3.IntegrityError:
                 raise ValueError(f"a task with id {record.id!r} already exists") from None
 
-        await self._run(insert, write=True)
+        # single: if the insert fails, the lease renewal before it may stay, which is harmless
+        await self._run(insert, write=True, single=True)
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         def replace(conn: sqlite3.Connection) -> bool:
@@ -100,7 +101,7 @@ class SQLiteStore:
             )
             return cursor.rowcount == 1
 
-        result: bool = await self._run(replace, write=True)
+        result: bool = await self._run(replace, write=True, single=True)
         return result
 
     async def renew(self, owner: str, lease: float) -> list[str]:
@@ -233,8 +234,8 @@ class SQLiteStore:
 
     # -- on the connection thread -------------------------------------------------------
 
-    async def _run(self, operation: Operation, *, write: bool = False) -> Any:
-        return await self._connection.run(operation, write=write)
+    async def _run(self, operation: Operation, *, write: bool = False, single: bool = False) -> Any:
+        return await self._connection.run(operation, write=write, single=single)
 
     def _take_seq(self, conn: sqlite3.Connection) -> int:
         """The next store-wide sequence number; exact because writes hold the database lock."""
