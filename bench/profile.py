@@ -138,7 +138,7 @@ def engine_target(tasks: int) -> None:
 
 #: Where a sample's CPU went: the first area whose marker is in its stack (order matters).
 AREAS = (
-    ("SQLite store thread (statements, JSON encoding, commits)", "SQLiteStore._serve"),
+    ("SQLite store thread (statements, JSON encoding, commits)", "ConnectionThread._serve"),
     ("running tasks (Runner._run: attempt, records, store calls)", "Runner._run"),
     ("other background-task machinery (Quart wrapper, app context)", "add_background_task"),
     ("the view POST /tasks/<name> (validate, record, store.create)", "submit (quart_app/api.py"),
@@ -150,8 +150,8 @@ AREAS = (
 #: Functions whose inclusive share is worth seeing on its own, wherever they were called.
 WATCH = (
     "Logger._log", "TaskRecord.to_dict", "_dump", "TaskDefinition.validate",
-    "TaskDefinition.bind", "TaskRecord.replace", "TaskContext.__init__", "utcnow", "uuid4",
-    "jsonify", "SQLiteStore._run", "SQLiteStore._execute", "_settle", "timeout", "enter",
+    "TaskDefinition.bind", "TaskRecord.replace", "TaskContext.__init__", "utcnow", "new_task_id",
+    "jsonify", "SQLiteStore._run", "ConnectionThread._execute", "_settle", "timeout", "enter",
 )  # fmt: skip
 
 
