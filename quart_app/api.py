@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from tasks import Runner, State, Tasks, TasksError
+from tasks import InvalidArguments, Runner, State, Tasks
 
 from .errors import BadRequest, mark_body_read
 
@@ -88,10 +88,8 @@ async def start_task() -> tuple[Response, int, dict[str, str]]:
     return jsonify(body), 202, {"Location": f"/tasks/{record.id}"}
 
 
-def _invalid_value(raw: str) -> TasksError:
-    error = TasksError(f"value must be a number of seconds from 0 to 86400, not {raw!r}")
-    error.code, error.status = "invalid_arguments", 422
-    return error
+def _invalid_value(raw: str) -> InvalidArguments:
+    return InvalidArguments(f"value must be a number of seconds from 0 to 86400, not {raw!r}")
 
 
 async def _json_object_body() -> dict[str, Any]:

@@ -68,11 +68,13 @@ class Execution:
 
     def with_progress(self) -> TaskRecord | None:
         """The running record with the latest reported progress, if that is news."""
-        record = self.record
-        if record is None or record.state is not State.RUNNING or record.progress == self.progress:
+        if self.record is None or self.record.state is not State.RUNNING:
             return None
-        self.record = record.replace(progress=self.progress)
-        return self.record
+        latest = self.latest()
+        if latest is self.record:
+            return None
+        self.record = latest
+        return latest
 
 
 async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) -> float | None:

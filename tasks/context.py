@@ -102,6 +102,10 @@ class _DetachedRequest:
         return False
 
 
+_DETACHED_REQUEST: Any = _DetachedRequest("request")
+_DETACHED_WEBSOCKET: Any = _DetachedRequest("websocket")
+
+
 def enter(context: TaskContext) -> None:
     """Bind ``context`` as the current task and detach the scheduling request, if any.
 
@@ -109,6 +113,5 @@ def enter(context: TaskContext) -> None:
     task would still see a ``request`` whose context has already been closed.
     """
     _current.set(context)
-    detached: Any = _DetachedRequest("request")
-    quart_globals._cv_request.set(detached)
-    quart_globals._cv_websocket.set(_DetachedRequest("websocket"))  # type: ignore[arg-type]
+    quart_globals._cv_request.set(_DETACHED_REQUEST)
+    quart_globals._cv_websocket.set(_DETACHED_WEBSOCKET)
