@@ -1,4 +1,4 @@
-"""Benchmarks of quart-tasks against what users would otherwise pick; see BENCHMARKS.md.
+"""Benchmarks of quart-tracked-tasks against what users would otherwise pick; see BENCHMARKS.md.
 
 Run ``python -m bench`` from the repository root (``--smoke`` for a seconds-long check).
 """
