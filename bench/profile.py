@@ -141,7 +141,7 @@ AREAS = (
     ("SQLite store thread (statements, JSON encoding, commits)", "ConnectionThread._serve"),
     ("running tasks (Runner._run: attempt, records, store calls)", "Runner._run"),
     ("other background-task machinery (Quart wrapper, app context)", "add_background_task"),
-    ("the view POST /tasks/<name> (validate, record, store.create)", "submit (quart_app/api.py"),
+    ("the view POST /tasks/<name> (validate, record, store.create)", "submit (tasks/web/api.py"),
     ("Quart request handling, view and error handlers", "Quart.handle_request"),
     ("Quart response sending (ASGI send, h11, socket write)", "_send_response"),
     ("Hypercorn + h11: reading and parsing requests, connections", "hypercorn/"),

@@ -1,4 +1,4 @@
-"""The Quart application: ``create_app()`` serves tracked background tasks over HTTP."""
+"""The example application: ``create_app()`` serves tracked background tasks over HTTP."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from quart import Quart
 
 from tasks import Tasks
 from tasks.cli import tasks_cli
+from tasks.web import blueprint, register_error_handlers
 
-from . import dashboard, errors, events
-from .api import blueprint
+from . import views
 from .config import load_config
 from .jobs import registry
 
@@ -20,14 +20,13 @@ __all__ = ["create_app"]
 
 def create_app(config: dict[str, Any] | None = None) -> Quart:
     """Build the app: defaults, then ``QUART_*`` environment variables, then ``config``."""
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=None)  # the blueprint serves the dashboard's files
     app.config.update(load_config(config))
     _log_tasks_to_stderr(app.config["LOG_LEVEL"])
     Tasks(app, registry=registry)
-    errors.register(app)
-    app.register_blueprint(blueprint)
-    app.register_blueprint(events.blueprint)
-    app.register_blueprint(dashboard.blueprint)
+    register_error_handlers(app)  # this app is an API as a whole: every error is JSON
+    app.register_blueprint(blueprint)  # the API, the event streams and the dashboard at /
+    app.register_blueprint(views.blueprint)
     app.cli.add_command(tasks_cli)
     return app
 

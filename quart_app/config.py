@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.web.events import DEFAULTS as EVENTS_DEFAULTS
+
 DEFAULTS: dict[str, Any] = {
     # Where task records live: a SQLite file path, "sqlite:///path", or ":memory:".
     # Empty: tasks.sqlite3 in the app's instance folder.
@@ -25,10 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Error responses are JSON built by the app, never Quart's HTML pages.
     "PROPAGATE_EXCEPTIONS": False,
-    # Event streams: seconds between two checks for changes written by other processes,
-    # and seconds of silence before a keep-alive comment.
-    "EVENTS_POLL_INTERVAL": 0.5,
-    "EVENTS_KEEPALIVE_INTERVAL": 15,
+    # Event streams: seconds between two checks for changes written by other processes
+    # (EVENTS_POLL_INTERVAL, 0.5), and of silence before a keep-alive comment
+    # (EVENTS_KEEPALIVE_INTERVAL, 15).
+    **EVENTS_DEFAULTS,
 }
 
 

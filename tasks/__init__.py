@@ -1,14 +1,17 @@
 """Tracked background tasks for Quart apps: run work after the response, and keep account of it.
 
 Register functions on a :class:`Registry`, attach :class:`Tasks` to the app, and submit
-through ``Tasks.runner``. Coroutine functions run on the event loop, plain functions in a
-worker thread; every task has a durable :class:`TaskRecord`.
+from a view with ``await my_task.submit(...)``. Coroutine functions run on the event loop,
+plain functions in a worker thread; every task has a durable :class:`TaskRecord`. The HTTP
+API, event streams and dashboard are one blueprint in :mod:`tasks.web`; :mod:`tasks.testing`
+helps test an app that uses them.
 """
 
 from .context import TaskContext, current_task
 from .errors import (
     InvalidArguments,
     InvalidOptions,
+    NoAppContext,
     QueueFull,
     RequestAccessError,
     ShuttingDown,
@@ -21,6 +24,7 @@ from .errors import (
     UnknownTask,
 )
 from .extension import Tasks
+from .handle import TaskCall, TaskHandle
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
 from .runner import Runner
@@ -35,6 +39,7 @@ __all__ = [
     "InvalidArguments",
     "InvalidOptions",
     "MemoryStore",
+    "NoAppContext",
     "Progress",
     "QueueFull",
     "Registry",
@@ -47,9 +52,11 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "TaskAlreadyFinished",
+    "TaskCall",
     "TaskCancelled",
     "TaskContext",
     "TaskDefinition",
+    "TaskHandle",
     "TaskNotFound",
     "TaskRecord",
     "Tasks",

@@ -10,9 +10,9 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from . import context as task_context
 from .context import TaskContext
+from .definition import TaskDefinition
 from .errors import TaskCancelled, TasksError
 from .records import ErrorInfo, Progress, State, TaskRecord
-from .registry import TaskDefinition
 
 if TYPE_CHECKING:
     from .runner import Runner

@@ -15,6 +15,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
         └── StoreUnavailable      the store could not be reached or locked in time
 
     RequestAccessError       raised inside a task that touches ``request``
+    NoAppContext             ``task.submit()`` called where no app with ``Tasks`` is current
     TaskCancelled            raised by ``TaskContext.raise_if_cancelled``
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "InvalidArguments",
     "InvalidOptions",
+    "NoAppContext",
     "QueueFull",
     "RequestAccessError",
     "ShuttingDown",
@@ -95,6 +97,10 @@ class StoreUnavailable(Unavailable):
 
 class RequestAccessError(RuntimeError):
     """A task touched the request that scheduled it; tasks must take their data as arguments."""
+
+
+class NoAppContext(RuntimeError):
+    """``submit`` was called outside an app context, or in an app without the task's registry."""
 
 
 class TaskCancelled(Exception):

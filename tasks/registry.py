@@ -1,105 +1,19 @@
-"""The task registry: ``@registry.task`` and argument checking against the signature."""
+"""The task registry: ``@registry.task`` turns a function into a :class:`TaskHandle`."""
 
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
-import pydantic
-from pydantic import ConfigDict
-
-from .errors import InvalidArguments, InvalidOptions, UnknownTask
+from .definition import Retries, TaskDefinition, arguments_model
+from .errors import UnknownTask
+from .handle import TaskHandle
 
 __all__ = ["Registry", "TaskDefinition"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-_ARGS_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-#: problems listed in one error message; a body with thousands of bad keys gets a short answer
-MAX_PROBLEMS = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Retries:
-    """How many times to retry a failed attempt, and how long to wait between attempts."""
-
-    #: extra attempts after the first one fails
-    retries: int = 0
-    #: seconds before the first retry; doubled for each retry after it
-    backoff: float = 1.0
-    #: upper bound for one backoff delay, in seconds
-    max_backoff: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class TaskDefinition:
-    """A registered task: its function, how it runs, and the model that checks its arguments."""
-
-    name: str
-    func: Callable[..., Any]
-    is_async: bool
-    timeout: float | None
-    retries: Retries
-    idempotent: bool
-    arguments: type[pydantic.BaseModel] = field(repr=False)
-
-    def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Check ``kwargs`` against the signature; return them in their stored JSON form."""
-        return self._model(kwargs).model_dump(mode="json")
-
-    def bind(self, stored: dict[str, Any]) -> dict[str, Any]:
-        """Turn stored JSON arguments back into the Python values the function expects."""
-        model = self._model(stored)
-        return {name: getattr(model, name) for name in type(model).model_fields}
-
-    def parameters(self) -> list[dict[str, Any]]:
-        """The parameters as JSON: name, type, whether required, default."""
-        described = []
-        for name, info in self.arguments.model_fields.items():
-            required = info.is_required()
-            described.append(
-                {
-                    "name": name,
-                    "type": _type_name(info.annotation),
-                    "required": required,
-                    "default": None if required else info.get_default(call_default_factory=True),
-                }
-            )
-        return described
-
-    def to_dict(self) -> dict[str, Any]:
-        """The task as JSON: name, description, parameters and how it runs."""
-        doc = inspect.getdoc(self.func) or ""
-        summary = " ".join(doc.split("\n\n", 1)[0].split()).replace("``", "")
-        return {
-            "name": self.name,
-            "description": summary or None,
-            "parameters": self.parameters(),
-            "runs_in": "event_loop" if self.is_async else "thread",
-            "timeout": self.timeout,
-            "retries": self.retries.retries,
-            "idempotent": self.idempotent,
-        }
-
-    def check_options(self, timeout: float | None, retries: int | None) -> None:
-        if timeout is not None and not timeout > 0:
-            raise InvalidOptions(f"timeout must be a number of seconds above 0, not {timeout!r}")
-        if retries is not None and not 0 <= retries <= 100:
-            raise InvalidOptions(f"retries must be a whole number from 0 to 100, not {retries!r}")
-
-    def _model(self, kwargs: dict[str, Any]) -> pydantic.BaseModel:
-        try:
-            return self.arguments.model_validate(kwargs)
-        except pydantic.ValidationError as exc:
-            raise InvalidArguments(_describe(self.name, exc, self.arguments)) from None
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Registry:
@@ -108,6 +22,10 @@ class Registry:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskDefinition] = {}
 
+    @overload
+    def task(self, name: Callable[P, R], /) -> TaskHandle[P, R]: ...
+
+    @overload
     def task(
         self,
         name: str | None = None,
@@ -117,29 +35,47 @@ class Registry:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         idempotent: bool = False,
-    ) -> Callable[[F], F]:
-        """Register a function as a task; the function itself is returned unchanged.
+    ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
 
-        Coroutine functions run on the event loop, plain functions in a worker thread.
-        ``timeout`` bounds one attempt (seconds); ``retries`` extra attempts follow a
-        failure after ``backoff * 2**(n-1)`` seconds. ``idempotent`` declares that the
-        task is safe to run again if a crash interrupted it.
+    def task(
+        self,
+        name: str | Callable[..., Any] | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        idempotent: bool = False,
+    ) -> Any:
+        """Register a function as a task; returns a :class:`TaskHandle` wrapping it.
+
+        Use as ``@registry.task`` or ``@registry.task(...)``. Coroutine functions run on the
+        event loop, plain functions in a worker thread. ``timeout`` bounds one attempt
+        (seconds); ``retries`` extra attempts follow a failure after ``backoff * 2**(n-1)``
+        seconds. ``idempotent`` declares that the task is safe to run again if a crash
+        interrupted it. The handle still calls the plain function; ``handle.submit(...)``
+        runs it as a tracked task.
         """
+        if callable(name):
+            return self.task()(name)
 
-        def register(func: F) -> F:
+        def register(func: Callable[P, R]) -> TaskHandle[P, R]:
+            if isinstance(func, TaskHandle):  # registering another registry's task again
+                func = func.definition.func
             task_name = name or func.__name__
             if task_name in self._tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
-            self._tasks[task_name] = TaskDefinition(
+            definition = TaskDefinition(
                 name=task_name,
                 func=func,
                 is_async=inspect.iscoroutinefunction(func),
                 timeout=timeout,
                 retries=Retries(retries, backoff, max_backoff),
                 idempotent=idempotent,
-                arguments=_arguments_model(task_name, func),
+                arguments=arguments_model(task_name, func),
             )
-            return func
+            self._tasks[task_name] = definition
+            return TaskHandle(definition)
 
         return register
 
@@ -158,54 +94,3 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._tasks)
-
-
-def _arguments_model(name: str, func: Callable[..., Any]) -> type[pydantic.BaseModel]:
-    fields: dict[str, Any] = {}
-    hints = _resolved_hints(func)
-    for parameter in inspect.signature(func).parameters.values():
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.VAR_POSITIONAL):
-            raise TypeError(
-                f"task {name!r}: parameter {parameter.name!r} cannot be passed by keyword; "
-                "tasks take keyword arguments only"
-            )
-        if parameter.kind is parameter.VAR_KEYWORD:
-            raise TypeError(
-                f"task {name!r}: **{parameter.name} is not supported; name each argument"
-            )
-        annotation = hints.get(parameter.name, Any)
-        default = ... if parameter.default is parameter.empty else parameter.default
-        fields[parameter.name] = (annotation, default)
-    model: type[pydantic.BaseModel] = pydantic.create_model(
-        f"{name}_arguments", __config__=_ARGS_CONFIG, **fields
-    )
-    return model
-
-
-def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(func, include_extras=True)
-    except Exception as exc:
-        raise TypeError(f"cannot resolve the type hints of {func.__qualname__}: {exc}") from exc
-
-
-def _describe(task: str, error: pydantic.ValidationError, model: type[pydantic.BaseModel]) -> str:
-    problems = []
-    for item in error.errors()[:MAX_PROBLEMS]:
-        where = ".".join(str(part) for part in item["loc"]) or "arguments"
-        if item["type"] == "missing":
-            problems.append(f"argument {where!r} is required")
-        elif item["type"] == "extra_forbidden":
-            accepted = ", ".join(model.model_fields) or "no arguments"
-            problems.append(f"unexpected argument {where!r} (accepted: {accepted})")
-        else:
-            problems.append(f"argument {where!r}: {item['msg']}")
-    if error.error_count() > MAX_PROBLEMS:
-        problems.append(f"and {error.error_count() - MAX_PROBLEMS} more problems")
-    return f"task {task!r}: " + "; ".join(problems)
-
-
-def _type_name(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")

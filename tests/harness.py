@@ -11,10 +11,9 @@ from typing import Any
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from quart_app import errors
-from quart_app.api import blueprint
 from quart_app.config import load_config
 from tasks import Registry, Runner, Store, TaskRecord, Tasks
+from tasks.web import blueprint, register_error_handlers
 
 #: Bound for every wait in a test: far above what any of them needs, far below the test timeout.
 WAIT = 10.0
@@ -82,6 +81,6 @@ def app_with_registry(registry: Registry, *, store: Store | None = None, **confi
     app = Quart(__name__)
     app.config.update(load_config({"TESTING": True, **config}))
     Tasks(app, registry=registry, store=store)
-    errors.register(app)
+    register_error_handlers(app)
     app.register_blueprint(blueprint)
     return app

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from quart_app.dashboard import format_seconds, outcome, percent, progress_text
 from tasks import ErrorInfo, Progress, State, TaskRecord
+from tasks.web.dashboard import format_seconds, outcome, percent, progress_text
 from tests.conftest import AppFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,9 +107,9 @@ async def test_task_types_describe_every_registered_task(make_app: AppFactory) -
 
 def test_templates_and_static_files_are_package_data() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'quart_app = ["templates/*", "static/*"]' in pyproject
-    assert (ROOT / "quart_app/templates/dashboard.html").is_file()
-    assert (ROOT / "quart_app/static/dashboard.js").is_file()
+    assert '"web/templates/tasks/*", "web/static/*"' in pyproject
+    assert (ROOT / "tasks/web/templates/tasks/dashboard.html").is_file()
+    assert (ROOT / "tasks/web/static/dashboard.js").is_file()
 
 
 @pytest.mark.parametrize(

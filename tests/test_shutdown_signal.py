@@ -10,7 +10,7 @@ from types import FrameType
 
 import pytest
 
-from quart_app.shutdown_signal import SignalWatch
+from tasks.web.shutdown_signal import SignalWatch
 
 
 @pytest.fixture

@@ -15,16 +15,22 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from quart import Blueprint, Quart, Response, current_app, request
+from quart import Quart, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
 
-from tasks import Change, ChangeFeed, Runner, ShuttingDown, TaskRecord, Tasks
-
+from ..errors import ShuttingDown
+from ..records import TaskRecord
+from ..store import Change
+from ..stream import ChangeFeed
+from .base import blueprint, runner
 from .errors import BadRequest
 from .shutdown_signal import SignalWatch
 
-blueprint = Blueprint("task_events", __name__)
+__all__ = ["DEFAULTS"]
 
+#: The event streams' settings: seconds between two checks for changes written by other
+#: processes, and seconds of silence before a keep-alive comment.
+DEFAULTS = {"EVENTS_POLL_INTERVAL": 0.5, "EVENTS_KEEPALIVE_INTERVAL": 15}
 EXTENSION = "task_events"
 #: how long a browser waits before reconnecting a dropped stream, in milliseconds
 RECONNECT_MS = 1000
@@ -46,17 +52,18 @@ class EventStreams:
 @blueprint.record_once
 def check_config(state: BlueprintSetupState) -> None:
     """Refuse bad settings when the app is built, not when the first stream opens."""
-    for key in ("EVENTS_POLL_INTERVAL", "EVENTS_KEEPALIVE_INTERVAL"):
+    for key, default in DEFAULTS.items():
+        state.app.config.setdefault(key, default)
         _seconds(state.app.config, key)
 
 
 @blueprint.before_app_serving
 async def open_feed() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    runner = _runner()
+    active = runner()
     feed = ChangeFeed(
-        runner.store,
-        runner.subscribe,
+        active.store,
+        active.subscribe,
         poll_interval=_seconds(app.config, "EVENTS_POLL_INTERVAL"),
         idle_interval=_seconds(app.config, "EVENTS_KEEPALIVE_INTERVAL"),
     )
@@ -93,7 +100,7 @@ async def task_events(task_id: str) -> Response:
     feed = _feed()
     requested = _last_event_id()
     after = await feed.position(requested)  # read before the record: nothing falls between
-    record = await _runner().get(task_id)
+    record = await runner().get(task_id)
     if requested is None:
         first: Change | None = Change(after, record)
     elif record.state.terminal:
@@ -167,11 +174,6 @@ def _last_event_id() -> int | None:
             f"not {raw!r}"
         )
     return value
-
-
-def _runner() -> Runner:
-    tasks: Tasks = current_app.extensions["tasks"]
-    return tasks.runner
 
 
 def _feed() -> ChangeFeed:

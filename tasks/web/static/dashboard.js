@@ -4,6 +4,8 @@
 
 (() => {
   const body = document.body;
+  // Where the tasks blueprint is mounted, ending in "/": "/" or e.g. "/jobs/".
+  const base = body.dataset.base || "/";
   const rows = document.getElementById("task-rows");
   const rowTemplate = document.getElementById("task-row");
   const live = document.getElementById("live");
@@ -30,7 +32,7 @@
     return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
   }
 
-  // Mirrors format_seconds in quart_app/dashboard.py.
+  // Mirrors format_seconds in tasks/web/dashboard.py.
   function formatSeconds(seconds) {
     seconds = Math.max(0, seconds);
     if (seconds < 10) return `${seconds.toFixed(2)} s`;
@@ -100,7 +102,7 @@
     const link = row.querySelector(".task-id");
     link.textContent = record.id.slice(0, 8);
     link.title = record.id;
-    link.href = `/tasks/${encodeURIComponent(record.id)}`;
+    link.href = `${base}tasks/${encodeURIComponent(record.id)}`;
 
     const state = row.querySelector(".state");
     state.textContent = record.state;
@@ -189,7 +191,7 @@
   }
 
   function follow() {
-    const source = new EventSource(`/events?after=${encodeURIComponent(body.dataset.after)}`);
+    const source = new EventSource(`${base}events?after=${encodeURIComponent(body.dataset.after)}`);
     source.onopen = () => setLive("open", "live");
     source.onerror = () => setLive("lost", "reconnecting…");
     source.onmessage = (event) => {
@@ -265,7 +267,7 @@
       const value = startForm.elements[option].value.trim();
       if (value !== "") query.set(option, value);
     }
-    const url = `/tasks/${encodeURIComponent(name)}${query.size ? `?${query}` : ""}`;
+    const url = `${base}tasks/${encodeURIComponent(name)}${query.size ? `?${query}` : ""}`;
     formStatus.dataset.kind = "pending";
     formStatus.textContent = `starting ${name}…`;
     try {
@@ -295,7 +297,7 @@
     button.disabled = true;
     pageStatus.textContent = "";
     try {
-      const response = await fetch(`/tasks/${encodeURIComponent(id)}`, { method: "DELETE" });
+      const response = await fetch(`${base}tasks/${encodeURIComponent(id)}`, { method: "DELETE" });
       if (response.ok) {
         upsertUnlessStreamed(await response.json());
       } else {

@@ -12,13 +12,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from quart import Blueprint, Response, current_app, render_template, request
+from quart import Response, render_template, request, url_for
 
-from tasks import State, TaskRecord, Tasks
-
+from ..extension import Tasks
+from ..records import State, TaskRecord
+from .base import blueprint, extension
 from .errors import BadRequest
 
-blueprint = Blueprint("dashboard", __name__)
+__all__ = ["format_seconds", "outcome", "percent", "progress_text"]
 
 #: how many of the newest tasks the page lists
 PAGE_SIZE = 100
@@ -30,13 +31,14 @@ CONTENT_SECURITY_POLICY = (
 
 @blueprint.get("/")
 async def dashboard() -> Response:
-    tasks: Tasks = current_app.extensions["tasks"]
+    tasks = extension()
     runner = tasks.runner
     state, name = _filters(tasks)
     after = await runner.store.last_seq()  # before the query: the stream resumes from here
     records = await runner.store.query(state=state, name=name, limit=PAGE_SIZE)
     page = await render_template(
-        "dashboard.html",
+        "tasks/dashboard.html",
+        base=url_for("tasks.dashboard"),
         records=records,
         after=after,
         task_types=[definition.to_dict() for definition in tasks.registry],
@@ -66,13 +68,13 @@ def _filters(tasks: Tasks) -> tuple[State | None, str | None]:
     return state, name
 
 
-@blueprint.app_template_filter("compact_json")
+@blueprint.app_template_filter("tasks_compact_json")
 def compact_json(value: Any) -> str:
     """JSON on one line, as text (Jinja escapes it like any other string)."""
     return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
 
 
-@blueprint.app_template_filter("percent")
+@blueprint.app_template_filter("tasks_percent")
 def percent(record: TaskRecord) -> int | None:
     """How far along the task is, 0 to 100, or None when that is unknown."""
     progress = record.progress
@@ -83,7 +85,7 @@ def percent(record: TaskRecord) -> int | None:
     return None
 
 
-@blueprint.app_template_filter("progress_text")
+@blueprint.app_template_filter("tasks_progress_text")
 def progress_text(record: TaskRecord) -> str:
     progress = record.progress
     if progress is None:
@@ -99,7 +101,7 @@ def progress_text(record: TaskRecord) -> str:
     return " · ".join(parts)
 
 
-@blueprint.app_template_filter("duration")
+@blueprint.app_template_filter("tasks_duration")
 def duration(record: TaskRecord) -> str:
     """Run time: started to finished, or to now while running; a dash before it starts."""
     if record.started_at is None:
@@ -108,7 +110,7 @@ def duration(record: TaskRecord) -> str:
     return format_seconds((end - record.started_at).total_seconds())
 
 
-@blueprint.app_template_filter("outcome")
+@blueprint.app_template_filter("tasks_outcome")
 def outcome(record: TaskRecord) -> str:
     """The error, or the result of a task that succeeded."""
     if record.error is not None:

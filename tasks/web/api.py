@@ -5,21 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Response, jsonify, request
 
-from tasks import InvalidArguments, Runner, State, Tasks
-
+from ..records import State
+from .base import blueprint, runner, task_url
 from .errors import BadRequest, mark_body_read
 
-blueprint = Blueprint("tasks_api", __name__)
+__all__ = ["query_args"]
 
 SUBMIT_OPTIONS = {"timeout", "retries"}
 MAX_LIMIT = 1000
-
-
-def runner() -> Runner:
-    tasks: Tasks = current_app.extensions["tasks"]
-    return tasks.runner
 
 
 @blueprint.get("/healthz")
@@ -49,7 +44,7 @@ async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
     kwargs = await _json_object_body()
     options = _submit_options()
     record = await active.submit(name, kwargs, **options)
-    return jsonify(record.to_dict()), 202, {"Location": f"/tasks/{record.id}"}
+    return jsonify(record.to_dict()), 202, {"Location": task_url(record.id)}
 
 
 @blueprint.get("/tasks/<task_id>")
@@ -60,7 +55,7 @@ async def status(task_id: str) -> Response:
 
 @blueprint.get("/tasks")
 async def listing() -> Response:
-    query = _query_args({"state", "name", "limit"}, "use state, name, limit")
+    query = query_args({"state", "name", "limit"}, "use state, name, limit")
     state = _state_arg(query.get("state"))
     limit = _int_arg("limit", query.get("limit"), default=100, low=1, high=MAX_LIMIT)
     records = await runner().store.query(state=state, name=query.get("name") or None, limit=limit)
@@ -71,25 +66,6 @@ async def listing() -> Response:
 async def cancel(task_id: str) -> tuple[Response, int]:
     record = await runner().cancel(task_id)
     return jsonify(record.to_dict()), 202
-
-
-@blueprint.get("/start_task")
-async def start_task() -> tuple[Response, int, dict[str, str]]:
-    """The classic example: answer at once, then sleep ``value`` seconds in a thread."""
-    raw = _query_args({"value"}, "use value").get("value", "20")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise _invalid_value(raw) from None
-    if not 0 <= seconds <= 86_400:
-        raise _invalid_value(raw)
-    record = await runner().submit("sleep", {"seconds": seconds})
-    body = {"status": "started", "task": record.to_dict()}
-    return jsonify(body), 202, {"Location": f"/tasks/{record.id}"}
-
-
-def _invalid_value(raw: str) -> InvalidArguments:
-    return InvalidArguments(f"value must be a number of seconds from 0 to 86400, not {raw!r}")
 
 
 async def _json_object_body() -> dict[str, Any]:
@@ -130,7 +106,7 @@ def _json_type(value: Any) -> str:
 
 
 def _submit_options() -> dict[str, Any]:
-    query = _query_args(
+    query = query_args(
         SUBMIT_OPTIONS,
         "task arguments go in the JSON body, and the query takes only timeout and retries",
     )
@@ -143,7 +119,7 @@ def _submit_options() -> dict[str, Any]:
     return options
 
 
-def _query_args(allowed: set[str], hint: str) -> dict[str, str]:
+def query_args(allowed: set[str], hint: str) -> dict[str, str]:
     """The query parameters, refusing unknown ones and any given twice."""
     unknown = set(request.args) - allowed
     if unknown:

@@ -1,0 +1,133 @@
+"""What ``@registry.task`` returns: the function itself, plus ``submit`` to run it tracked.
+
+::
+
+    @registry.task(retries=3)
+    async def send_report(user_id: int, fmt: str = "pdf") -> dict: ...
+
+    await send_report(7)                          # a plain call, untracked (unit tests)
+    record = await send_report.submit(user_id=7)  # checked, stored, scheduled; the record
+    record = await send_report.options(timeout=30).submit(7)
+
+Per-call options go through :meth:`TaskHandle.options`, never through ``submit`` itself, so
+they cannot collide with the task's own parameter names.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+
+from quart import current_app, has_app_context
+
+from .definition import TaskDefinition
+from .errors import InvalidArguments, NoAppContext
+from .records import TaskRecord
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+__all__ = ["TaskCall", "TaskHandle"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Runner(Protocol):
+    registry: Registry
+
+    async def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> TaskRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCall(Generic[P]):
+    """A task with per-call options set; :meth:`submit` it like the task itself."""
+
+    definition: TaskDefinition
+    timeout: float | None = None
+    retries: int | None = None
+
+    async def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRecord:
+        """Check the arguments, store the task and schedule it; return its durable record.
+
+        Raises :class:`~tasks.InvalidArguments` before anything is stored if the arguments
+        do not fit, and :class:`~tasks.NoAppContext` outside the app.
+        """
+        definition = self.definition
+        definition.check_options(self.timeout, self.retries)
+        arguments = _keyword_arguments(definition, args, kwargs)
+        runner = _current_runner(definition)
+        return await runner.submit(
+            definition.name, arguments, timeout=self.timeout, retries=self.retries
+        )
+
+
+class TaskHandle(Generic[P, R]):
+    """A registered task: call it as the plain function, or :meth:`submit` it."""
+
+    def __init__(self, definition: TaskDefinition) -> None:
+        self.definition = definition
+        functools.update_wrapper(self, definition.func)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = self.definition.func(*args, **kwargs)
+        return result
+
+    async def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRecord:
+        """Check the arguments, store the task and schedule it; return its durable record."""
+        call: TaskCall[P] = TaskCall(self.definition)
+        return await call.submit(*args, **kwargs)
+
+    def options(self, *, timeout: float | None = None, retries: int | None = None) -> TaskCall[P]:
+        """This task with ``timeout`` (seconds per attempt) or ``retries`` set for one call."""
+        return TaskCall(self.definition, timeout=timeout, retries=retries)
+
+    def __repr__(self) -> str:
+        return f"<task {self.definition.name!r}>"
+
+
+def _keyword_arguments(
+    definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Positional arguments by their names; missing ones are left for the model to name."""
+    try:
+        bound = inspect.signature(definition.func).bind_partial(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidArguments(f"task {definition.name!r}: {exc}") from None
+    return dict(bound.arguments)
+
+
+def _current_runner(definition: TaskDefinition) -> _Runner:
+    if not has_app_context():
+        raise NoAppContext(
+            f"{definition.name}.submit() needs the app: call it from a view, or inside "
+            "`async with app.app_context():` (in tests, `async with tasks.testing.running(app)`)"
+        )
+    tasks = current_app.extensions.get("tasks")
+    if tasks is None:
+        raise NoAppContext(
+            f"{definition.name}.submit(): this app has no Tasks extension; "
+            "call Tasks(app, registry=...) when building it"
+        )
+    runner: _Runner = tasks.runner
+    if definition.name not in runner.registry or runner.registry.get(definition.name) is not (
+        definition
+    ):
+        raise NoAppContext(
+            f"task {definition.name!r} is not in the registry this app's Tasks was given; "
+            "pass that registry to Tasks(app, registry=...)"
+        )
+    return runner

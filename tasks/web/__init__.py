@@ -1,0 +1,17 @@
+"""The HTTP side of the tasks package, as one blueprint any Quart app can mount.
+
+::
+
+    from tasks.web import blueprint
+    app.register_blueprint(blueprint, url_prefix="/jobs")
+
+serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the event streams
+(``/jobs/events``, ``/jobs/tasks/<id>/events``) and the dashboard (``/jobs/``). The app needs
+:class:`tasks.Tasks` attached first.
+"""
+
+from . import api, dashboard, events  # noqa: F401  (each adds its routes to the blueprint)
+from .base import blueprint
+from .errors import BadRequest, register_error_handlers
+
+__all__ = ["BadRequest", "blueprint", "register_error_handlers"]

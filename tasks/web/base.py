@@ -1,0 +1,41 @@
+"""The tasks blueprint itself, and how its views reach the app's :class:`~tasks.Tasks`."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, url_for
+
+from ..extension import Tasks
+from ..runner import Runner
+
+__all__ = ["blueprint", "extension", "runner", "task_url"]
+
+#: Everything the package serves over HTTP. Mount it with
+#: ``app.register_blueprint(blueprint, url_prefix="/jobs")``; every URL it serves and every
+#: URL its pages use follow the prefix.
+blueprint = Blueprint(
+    "tasks",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+def extension() -> Tasks:
+    """The current app's :class:`~tasks.Tasks`, with a message naming the fix if it is missing."""
+    tasks: Tasks | None = current_app.extensions.get("tasks")
+    if tasks is None:
+        raise RuntimeError(
+            "the tasks blueprint needs the Tasks extension: call Tasks(app, registry=...) "
+            "before serving the app"
+        )
+    return tasks
+
+
+def runner() -> Runner:
+    return extension().runner
+
+
+def task_url(task_id: str) -> str:
+    """The task's URL under the blueprint's prefix, e.g. ``/jobs/tasks/<id>``."""
+    return url_for("tasks.status", task_id=task_id)
