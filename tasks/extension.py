@@ -37,12 +37,7 @@ class Tasks:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        self.settings = Settings.from_config(app.config)
-        if self._store is None and self.settings.database:
-            try:
-                store_from_url(self.settings.database)  # refuse a bad location now, not at startup
-            except ValueError as exc:
-                raise ValueError(f"TASKS_DATABASE: {exc}") from None
+        self._read_settings(app)  # refuse bad settings when the app is built
         app.extensions["tasks"] = self
 
         @app.before_serving
@@ -70,8 +65,18 @@ class Tasks:
             return self._store
         return store_from_url(self.database(app), synchronous=self.settings.sqlite_synchronous)
 
+    def _read_settings(self, app: Quart) -> Settings:
+        self.settings = Settings.from_config(app.config)
+        if self._store is None and self.settings.database:
+            try:
+                store_from_url(self.settings.database)
+            except ValueError as exc:
+                raise ValueError(f"TASKS_DATABASE: {exc}") from None
+        return self.settings
+
     async def start(self, app: Quart) -> None:
-        settings = self.settings
+        # Read again: settings changed after the app was built (as tests do) apply too.
+        settings = self._read_settings(app)
         store = self.store_for(app)
         await store.open()
         loop = asyncio.get_running_loop()

@@ -13,7 +13,8 @@
         assert record.state is State.SUCCEEDED
 
 ``running`` runs the app's startup and shutdown (``before_serving``/``after_serving``), so the
-store and the runner are live, and tasks submitted by views run on the test's event loop.
+store and the runner are live, and tasks submitted by views (or by the test itself, with
+``await my_task.submit(...)``) run on the test's event loop.
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ class Harness:
 async def running(app: Quart, *, shutdown_timeout: int = 30) -> AsyncIterator[Harness]:
     """Start ``app`` (its serving hooks included) around the block; yield a :class:`Harness`.
 
-    On the way out, tasks still running get the app's shutdown window
+    The block runs inside an app context, so ``await my_task.submit(...)`` works in it
+    directly. On the way out, tasks still running get the app's shutdown window
     (``BACKGROUND_TASK_SHUTDOWN_TIMEOUT``), bounded by ``shutdown_timeout`` seconds.
     """
     if "tasks" not in app.extensions:
         raise RuntimeError("running(app) needs the Tasks extension: call Tasks(app, registry=...)")
-    async with TestApp(app, shutdown_timeout=shutdown_timeout) as test_app:
+    async with TestApp(app, shutdown_timeout=shutdown_timeout) as test_app, app.app_context():
         yield Harness(app, test_app.test_client())

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from quart import Quart
-from quart.typing import TestClientProtocol
 
 from quart_app.config import load_config
-from tasks import Registry, Runner, Store, TaskRecord, Tasks
+from tasks import Registry, Store, TaskRecord, Tasks
+from tasks.testing import Harness, running
 from tasks.web import blueprint, register_error_handlers
 
 #: Bound for every wait in a test: far above what any of them needs, far below the test timeout.
@@ -20,16 +20,8 @@ WAIT = 10.0
 
 
 @dataclass
-class Served:
-    """An app inside ``app.test_app()`` and a client for it."""
-
-    app: Quart
-    client: TestClientProtocol
-
-    @property
-    def runner(self) -> Runner:
-        tasks: Tasks = self.app.extensions["tasks"]
-        return tasks.runner
+class Served(Harness):
+    """A started app and a client for it, with waits that read records through the API."""
 
     async def submit(self, name: str, body: Any = None, **query: Any) -> dict[str, Any]:
         """POST a task and return its record; fails the test unless the answer is 202."""
@@ -40,7 +32,7 @@ class Served:
         assert isinstance(payload, dict)
         return payload
 
-    async def record(self, task_id: str) -> dict[str, Any]:
+    async def api_record(self, task_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/tasks/{task_id}")
         assert response.status_code == 200
         payload = await response.get_json()
@@ -49,9 +41,8 @@ class Served:
 
     async def finished(self, task_id: str) -> dict[str, Any]:
         """Wait for the task to end, then read its record through the API."""
-        async with asyncio.timeout(WAIT):
-            await self.runner.wait(task_id)
-        return await self.record(task_id)
+        await self.wait_for(task_id, timeout=WAIT)
+        return await self.api_record(task_id)
 
     async def until(self, task_id: str, check: Callable[[TaskRecord], bool]) -> TaskRecord:
         """Wait until a write of the task's record satisfies ``check``; return that record."""
@@ -71,9 +62,9 @@ class Served:
 
 @asynccontextmanager
 async def serving(app: Quart) -> AsyncIterator[Served]:
-    """Run the app's startup and shutdown around the block."""
-    async with app.test_app() as test_app:
-        yield Served(app, test_app.test_client())
+    """Run the app's startup and shutdown around the block (``tasks.testing.running``)."""
+    async with running(app) as harness:
+        yield Served(app, harness.client)
 
 
 def app_with_registry(registry: Registry, *, store: Store | None = None, **config: Any) -> Quart:

@@ -29,8 +29,12 @@ class Server:
         extra_args: tuple[str, ...] = (),
         log_path: Path,
         app: str = APP,
+        health_path: str = "/healthz",
+        cwd: Path = ROOT,
     ) -> None:
         self.app = app
+        self.health_path = health_path
+        self.cwd = cwd
         self.env = env
         self.workers = workers
         self.extra_args = extra_args
@@ -58,7 +62,7 @@ class Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -75,7 +79,7 @@ class Server:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"the server exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}{self.health_path}", timeout=1.0).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)  # polling a process we do not control: nothing to wait on
@@ -122,6 +126,8 @@ def running_server(
     workers: int = 0,
     extra_args: tuple[str, ...] = (),
     app: str = APP,
+    health_path: str = "/healthz",
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
     """Serve ``app`` with its SQLite store in ``tmp_path``; stop (or kill) it on exit."""
     settings = {"QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"), **(env or {})}
@@ -131,6 +137,8 @@ def running_server(
         extra_args=extra_args,
         log_path=tmp_path / "server.log",
         app=app,
+        health_path=health_path,
+        cwd=cwd,
     )
     server.start()
     try:

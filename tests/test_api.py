@@ -125,7 +125,7 @@ async def test_progress_is_visible_while_count_runs(serve: ServeFactory) -> None
         submitted = await api.submit("count", {"n": 1000, "interval": 0.01})
 
         await api.until(submitted["id"], lambda record: record.progress is not None)
-        record = await api.record(submitted["id"])
+        record = await api.api_record(submitted["id"])
 
         assert record["state"] == "running"
         assert record["progress"]["total"] == 1000

@@ -54,11 +54,11 @@ async def test_delete_cancels_a_waiting_task(serve: ServeFactory) -> None:
 
         assert response.status_code == 202
         assert (await response.get_json())["state"] == "cancelled"
-        assert (await api.record(waiting))["attempts"] == 0
-        assert (await api.record(running))["state"] in {"queued", "running"}
+        assert (await api.api_record(waiting))["attempts"] == 0
+        assert (await api.api_record(running))["state"] in {"queued", "running"}
         await api.client.delete(f"/tasks/{running}")
         await api.runner.join()
-        assert (await api.record(waiting))["state"] == "cancelled"
+        assert (await api.api_record(waiting))["state"] == "cancelled"
 
 
 async def test_delete_of_a_finished_task_is_a_conflict(api: Served) -> None:
@@ -71,7 +71,7 @@ async def test_delete_of_a_finished_task_is_a_conflict(api: Served) -> None:
     error = (await response.get_json())["error"]
     assert error["code"] == "task_finished"
     assert "succeeded" in error["message"]
-    assert (await api.record(task_id))["state"] == "succeeded"
+    assert (await api.api_record(task_id))["state"] == "succeeded"
 
 
 async def test_a_second_delete_is_a_conflict(api: Served) -> None:

@@ -1,0 +1,50 @@
+"""mypy sees a task handle's ``submit`` with the function's own parameters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.servers import ROOT
+
+SNIPPET = """
+from tasks import Registry, TaskRecord
+
+registry = Registry()
+
+
+@registry.task(retries=3)
+async def send_report(user_id: int, fmt: str = "pdf") -> dict[str, str]:
+    return {"fmt": fmt}
+
+
+async def accepted() -> TaskRecord:
+    await send_report.submit(7)
+    await send_report.options(timeout=30).submit(user_id=7, fmt="csv")
+    return await send_report.submit(user_id=7)
+
+
+async def refused() -> None:
+    await send_report.submit(user_id="seven")  # line 19
+    await send_report.options(retries=1).submit(7, fmt=1)  # line 20
+    await send_report.submit(7, colour="red")  # line 21
+    plain: int = await send_report(7)  # line 22
+"""
+
+
+def test_mypy_checks_submit_against_the_tasks_signature(tmp_path: Path) -> None:
+    path = tmp_path / "snippet.py"
+    path.write_text(SNIPPET)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
+         str(tmp_path / "cache"), str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    errors = sorted(
+        int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error:" in line
+    )
+    assert errors == [19, 20, 21, 22], result.stdout + result.stderr
+    assert 'Argument "user_id" to "submit" of "TaskHandle" has incompatible type "str"' in (
+        result.stdout
+    )
