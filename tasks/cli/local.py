@@ -72,7 +72,7 @@ class LocalBackend:
 
     async def _start_app(self) -> None:
         # Run only what this command submits, never tasks stored for the servers.
-        self.tasks.settings = self.tasks.settings.model_copy(update={"claim": False})
+        self.app.config["TASKS_CLAIM"] = False  # read by the extension at startup
         try:
             await self.app.startup()
         except Exception as exc:
