@@ -5,16 +5,19 @@ from __future__ import annotations
 from quart import Blueprint, Response, jsonify, url_for
 
 from tasks import InvalidArguments
+from tasks.web import guard, refuse_cross_site
 from tasks.web.api import query_args
 
 from .jobs import sleep
 
 blueprint = Blueprint("example", __name__)
+blueprint.before_request(guard)  # the same hosts, sites and token as the tasks blueprint
 
 
 @blueprint.get("/start_task")
 async def start_task() -> tuple[Response, int, dict[str, str]]:
     """The classic example: answer at once, then sleep ``value`` seconds in a thread."""
+    refuse_cross_site()  # a GET, but it starts a task: no other site may make a browser call it
     raw = query_args({"value"}, "use value").get("value", "20")
     try:
         seconds = float(raw)

@@ -9,10 +9,15 @@ helps test an app that uses them.
 
 from .context import TaskContext, current_task
 from .errors import (
+    AccessRefused,
+    AuthenticationRequired,
+    CrossSiteRequest,
+    ForbiddenHost,
     InvalidArguments,
     InvalidOptions,
     NoAppContext,
     QueueFull,
+    RemoteAccessRefused,
     RequestAccessError,
     ShuttingDown,
     StoreUnavailable,
@@ -33,9 +38,13 @@ from .store import Change, MemoryStore, SQLiteStore, Store, store_from_url
 from .stream import ChangeFeed
 
 __all__ = [
+    "AccessRefused",
+    "AuthenticationRequired",
     "Change",
     "ChangeFeed",
+    "CrossSiteRequest",
     "ErrorInfo",
+    "ForbiddenHost",
     "InvalidArguments",
     "InvalidOptions",
     "MemoryStore",
@@ -43,6 +52,7 @@ __all__ = [
     "Progress",
     "QueueFull",
     "Registry",
+    "RemoteAccessRefused",
     "RequestAccessError",
     "Runner",
     "SQLiteStore",

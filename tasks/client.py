@@ -14,9 +14,14 @@ from urllib.parse import quote
 import httpx
 
 from .errors import (
+    AccessRefused,
+    AuthenticationRequired,
+    CrossSiteRequest,
+    ForbiddenHost,
     InvalidArguments,
     InvalidOptions,
     QueueFull,
+    RemoteAccessRefused,
     ShuttingDown,
     TaskAlreadyFinished,
     TaskNotFound,
@@ -39,6 +44,11 @@ _ERRORS: dict[str, type[TasksError]] = {
         Unavailable,
         QueueFull,
         ShuttingDown,
+        AuthenticationRequired,
+        AccessRefused,
+        RemoteAccessRefused,
+        CrossSiteRequest,
+        ForbiddenHost,
     )
 }
 
@@ -71,18 +81,25 @@ def check_url(url: str) -> str:
 
 
 class TasksClient:
-    """Talks to a tasks server: ``async with TasksClient("http://127.0.0.1:8000") as client``."""
+    """Talks to a tasks server: ``async with TasksClient("http://127.0.0.1:8000") as client``.
+
+    ``token`` is the server's API token (``TASKS_API_TOKEN``), sent as a bearer token.
+    """
 
     def __init__(
         self,
         url: str,
         *,
         timeout: float = 10.0,
+        token: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url)
         self.timeout = timeout
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, transport=transport)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, headers=headers, transport=transport
+        )
 
     async def __aenter__(self) -> TasksClient:
         return self

@@ -9,6 +9,11 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     ├── InvalidArguments     422  the arguments do not fit the task's signature
     ├── InvalidOptions       422  a timeout / retries override is out of range
     ├── TaskAlreadyFinished  409  cancelling a task that has already ended
+    ├── AuthenticationRequired 401  the API token is set and the request lacks it
+    ├── AccessRefused        403  refused whoever asks: see the two below
+    │   ├── RemoteAccessRefused   no token is set and the request is not from this machine
+    │   └── CrossSiteRequest      a browser sent it from a page of another site
+    ├── ForbiddenHost        400  the ``Host`` header is not in ``TASKS_ALLOWED_HOSTS``
     └── Unavailable          503  the runner cannot take the task now
         ├── QueueFull             the waiting queue is at its limit
         ├── ShuttingDown          the runner is draining for shutdown
@@ -22,10 +27,15 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
 from __future__ import annotations
 
 __all__ = [
+    "AccessRefused",
+    "AuthenticationRequired",
+    "CrossSiteRequest",
+    "ForbiddenHost",
     "InvalidArguments",
     "InvalidOptions",
     "NoAppContext",
     "QueueFull",
+    "RemoteAccessRefused",
     "RequestAccessError",
     "ShuttingDown",
     "StoreUnavailable",
@@ -72,6 +82,29 @@ class InvalidOptions(TasksError):
 class TaskAlreadyFinished(TasksError):
     code = "task_finished"
     status = 409
+
+
+class AuthenticationRequired(TasksError):
+    code = "authentication_required"
+    status = 401
+
+
+class AccessRefused(TasksError):
+    code = "forbidden"
+    status = 403
+
+
+class RemoteAccessRefused(AccessRefused):
+    code = "remote_access_refused"
+
+
+class CrossSiteRequest(AccessRefused):
+    code = "cross_site_request"
+
+
+class ForbiddenHost(TasksError):
+    code = "host_not_allowed"
+    status = 400
 
 
 class Unavailable(TasksError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["Settings"]
 
@@ -42,6 +42,24 @@ class Settings(BaseModel):
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
     #: commands work in-process on the store
     url: str = ""
+    #: the API token; when set, every route but ``GET /healthz`` requires it. Empty: the API
+    #: answers this machine only (loopback peers, no proxy headers)
+    api_token: str = Field("", repr=False)
+    #: host names the server answers to (``Host`` header, any port); ``.example.com`` also
+    #: matches its subdomains, ``*`` matches every name
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    #: seconds a finished record is kept; 0 keeps every record
+    retention: float = Field(7 * 86_400, ge=0)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        """A comma- or space-separated string (as from the environment) is a list too."""
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list | tuple):
+            return tuple(str(host).strip().lower() for host in value)
+        return value
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:

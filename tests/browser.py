@@ -44,8 +44,13 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def open_dashboard(browser: Browser, url: str, viewport: dict[str, int]) -> Iterator[Page]:
-    """A fresh page on the dashboard, its stream connected; fails on script or CSP errors."""
+def open_dashboard(
+    browser: Browser, url: str, viewport: dict[str, int], *, sign_in: str | None = None
+) -> Iterator[Page]:
+    """A fresh page on the dashboard, its stream connected; fails on script or CSP errors.
+
+    With ``sign_in``, the page first signs in with that token on the sign-in form.
+    """
     context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
     page = context.new_page()
     problems: list[str] = []
@@ -55,6 +60,9 @@ def open_dashboard(browser: Browser, url: str, viewport: dict[str, int]) -> Iter
         lambda message: problems.append(message.text) if "Refused to" in message.text else None,
     )
     page.goto(url)
+    if sign_in is not None:
+        page.fill("#token", sign_in)
+        page.click("#sign-in button[type=submit]")
     expect(page.locator("#live")).to_have_attribute("data-status", "open", timeout=WAIT_MS)
     try:
         yield page

@@ -19,7 +19,7 @@ from .display import format_names, format_record, format_table
 from .execution import Options, Output, execute, follow_to_end, report_outcome
 from .local import LocalBackend
 
-__all__ = ["parse_arguments", "tasks_cli"]
+__all__ = ["common_options", "parse_arguments", "tasks_cli"]
 
 tasks_cli = click.Group(
     "tasks",
@@ -37,7 +37,7 @@ tasks_cli = click.Group(
 
 
 def common_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add --url, --json and --verbose, handed to the command as one ``options`` argument."""
+    """Add --url, --token, --json and --verbose, handed to the command as one ``options``."""
 
     @click.option(
         "--url",
@@ -46,13 +46,27 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
         metavar="URL",
         help="Use the HTTP API of the server at URL (http://host:port) instead of the store.",
     )
+    @click.option(
+        "--token",
+        envvar="QUART_TASKS_API_TOKEN",
+        show_envvar=True,
+        metavar="TOKEN",
+        help="The server's API token (TASKS_API_TOKEN), sent with --url.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
     @click.option(
         "-v", "--verbose", is_flag=True, help="Show the tasks log (with tracebacks) on stderr."
     )
     @functools.wraps(command)
-    def wrapper(*args: Any, url: str | None, as_json: bool, verbose: bool, **kwargs: Any) -> None:
-        command(*args, options=Options(url or None, as_json, verbose), **kwargs)
+    def wrapper(
+        *args: Any,
+        url: str | None,
+        token: str | None,
+        as_json: bool,
+        verbose: bool,
+        **kwargs: Any,
+    ) -> None:
+        command(*args, options=Options(url or None, as_json, verbose, token or None), **kwargs)
 
     return wrapper
 

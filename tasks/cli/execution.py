@@ -48,6 +48,8 @@ class Options:
     url: str | None
     as_json: bool
     verbose: bool
+    #: the server's API token, for --url
+    token: str | None = None
 
 
 class Output:
@@ -126,7 +128,8 @@ def _backend(app: Quart | None, options: Options, *, serve: bool) -> Backend:
         from ..client import TasksClient, check_url  # httpx loads only when a server is asked
 
         try:
-            return RemoteBackend(TasksClient(check_url(url)))
+            token = options.token or (tasks.settings.api_token if tasks is not None else "")
+            return RemoteBackend(TasksClient(check_url(url), token=token or None))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'--url'") from None
     assert app is not None

@@ -7,11 +7,15 @@
 
 serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the event streams
 (``/jobs/events``, ``/jobs/tasks/<id>/events``) and the dashboard (``/jobs/``). The app needs
-:class:`tasks.Tasks` attached first.
+:class:`tasks.Tasks` attached first. Every request to it passes :func:`guard` (allowed hosts,
+cross-site refusal, the API token); ``other_blueprint.before_request(guard)`` applies the same
+rules to an app's own routes.
 """
 
-from . import api, dashboard, events  # noqa: F401  (each adds its routes to the blueprint)
+from . import access, api, dashboard, events  # noqa: F401  (each adds routes to the blueprint)
+from .access import guard
 from .base import blueprint
 from .errors import BadRequest, register_error_handlers
+from .security import refuse_cross_site
 
-__all__ = ["BadRequest", "blueprint", "register_error_handlers"]
+__all__ = ["BadRequest", "blueprint", "guard", "refuse_cross_site", "register_error_handlers"]

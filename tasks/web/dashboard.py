@@ -18,15 +18,12 @@ from ..extension import Tasks
 from ..records import State, TaskRecord
 from .base import blueprint, extension
 from .errors import BadRequest
+from .security import PAGE_HEADERS
 
 __all__ = ["format_seconds", "outcome", "percent", "progress_text"]
 
 #: how many of the newest tasks the page lists
 PAGE_SIZE = 100
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 
 
 @blueprint.get("/")
@@ -39,6 +36,7 @@ async def dashboard() -> Response:
     page = await render_template(
         "tasks/dashboard.html",
         base=url_for("tasks.dashboard"),
+        signed_in=bool(tasks.settings.api_token),
         records=records,
         after=after,
         task_types=[definition.to_dict() for definition in tasks.registry],
@@ -48,7 +46,7 @@ async def dashboard() -> Response:
         page_size=PAGE_SIZE,
         now=datetime.now(UTC).isoformat(),
     )
-    return Response(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+    return Response(page, headers=PAGE_HEADERS)
 
 
 def _filters(tasks: Tasks) -> tuple[State | None, str | None]:

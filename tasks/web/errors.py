@@ -14,7 +14,7 @@ from flask.sansio.scaffold import Scaffold
 from quart import Quart, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import TasksError, Unavailable
+from ..errors import AuthenticationRequired, TasksError, Unavailable
 from .base import blueprint
 
 __all__ = ["BadRequest", "error_response", "mark_body_read", "register_error_handlers"]
@@ -39,6 +39,8 @@ async def tasks_error(error: TasksError) -> Response:
     response = error_response(error.status, error.code, error.message)
     if isinstance(error, Unavailable):
         response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, AuthenticationRequired):
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 
