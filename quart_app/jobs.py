@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tasks import Registry, current_task
+from tasks import Registry, TaskRecord, current_task
 
 registry = Registry()
 
@@ -51,8 +51,18 @@ async def noop() -> None:
     """Do nothing; measures the cost of tracking a task."""
 
 
-@registry.task(timeout=600)
-def export(rows: Annotated[int, Field(ge=1, le=5_000_000)] = 100_000) -> dict[str, Any]:
+#: rows one export may write: about 30 MB, so that one request cannot fill the disk
+MAX_EXPORT_ROWS = 1_000_000
+
+
+def remove_export(record: TaskRecord) -> None:
+    """Delete the CSV an export wrote, when retention deletes the export's record."""
+    if isinstance(record.result, dict) and isinstance(record.result.get("path"), str):
+        Path(record.result["path"]).unlink(missing_ok=True)
+
+
+@registry.task(timeout=600, cleanup=remove_export)
+def export(rows: Annotated[int, Field(ge=1, le=MAX_EXPORT_ROWS)] = 100_000) -> dict[str, Any]:
     """Write a CSV report of ``rows`` rows to the instance folder; returns its path and size."""
     from quart import current_app
 
@@ -60,12 +70,16 @@ def export(rows: Annotated[int, Field(ge=1, le=5_000_000)] = 100_000) -> dict[st
     folder = Path(current_app.instance_path) / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{task.id}.csv"
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["row", "square", "label"])
-        for row in range(1, rows + 1):
-            writer.writerow([row, row * row, f"item-{row:07d}"])
-            if row % 10_000 == 0 or row == rows:
-                task.raise_if_cancelled()
-                task.progress(row, rows, "rows written")
+    try:
+        with path.open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["row", "square", "label"])
+            for row in range(1, rows + 1):
+                writer.writerow([row, row * row, f"item-{row:07d}"])
+                if row % 10_000 == 0 or row == rows:
+                    task.raise_if_cancelled()
+                    task.progress(row, rows, "rows written")
+    except BaseException:
+        path.unlink(missing_ok=True)  # a failed or cancelled export leaves no partial file
+        raise
     return {"path": str(path), "rows": rows, "bytes": path.stat().st_size}

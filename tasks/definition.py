@@ -12,6 +12,7 @@ import pydantic
 from pydantic import ConfigDict
 
 from .errors import InvalidArguments, InvalidOptions
+from .records import TaskRecord
 
 __all__ = ["Retries", "TaskDefinition", "arguments_model"]
 
@@ -48,6 +49,9 @@ class TaskDefinition:
     retries: Retries
     idempotent: bool
     arguments: type[pydantic.BaseModel] = field(repr=False)
+    #: called with a record of this task when retention deletes it, to remove what the task
+    #: left behind (a file it wrote, say); runs in a worker thread
+    cleanup: Callable[[TaskRecord], None] | None = field(default=None, repr=False)
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from quart import Quart
 
-from . import supervisor
+from . import retention, supervisor
 from .registry import Registry
 from .runner import Runner
 from .settings import Settings
@@ -33,6 +33,7 @@ class Tasks:
         self._store = store
         self._runner: Runner | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
         if app is not None:
             self.init_app(app)
 
@@ -96,6 +97,11 @@ class Tasks:
             claim=settings.claim,
         )
         await self._runner.start()
+        if settings.retention:
+            every = retention.interval(settings.retention, settings.poll_interval)
+            self._pruner = loop.create_task(
+                retention.keep_pruning(store, self.registry, settings.retention, every)
+            )
         supervisor.forward_sigterm(loop)
         self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
         log.info(
@@ -107,6 +113,10 @@ class Tasks:
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
+        pruner, self._pruner = self._pruner, None
+        if pruner is not None:
+            pruner.cancel()
+            await asyncio.gather(pruner, return_exceptions=True)
         if self._watcher is not None:
             if runner is None or runner.accepting:
                 self._watcher.cancel()  # stopped without a shutdown: nothing is draining

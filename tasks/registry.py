@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from .definition import Retries, TaskDefinition, arguments_model
 from .errors import UnknownTask
 from .handle import TaskHandle
+from .records import TaskRecord
 
 __all__ = ["Registry", "TaskDefinition"]
 
@@ -35,6 +36,7 @@ class Registry:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         idempotent: bool = False,
+        cleanup: Callable[[TaskRecord], None] | None = None,
     ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
 
     def task(
@@ -46,6 +48,7 @@ class Registry:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         idempotent: bool = False,
+        cleanup: Callable[[TaskRecord], None] | None = None,
     ) -> Any:
         """Register a function as a task; returns a :class:`TaskHandle` wrapping it.
 
@@ -53,8 +56,9 @@ class Registry:
         event loop, plain functions in a worker thread. ``timeout`` bounds one attempt
         (seconds); ``retries`` extra attempts follow a failure after ``backoff * 2**(n-1)``
         seconds. ``idempotent`` declares that the task is safe to run again if a crash
-        interrupted it. The handle still calls the plain function; ``handle.submit(...)``
-        runs it as a tracked task.
+        interrupted it. ``cleanup(record)`` runs when retention deletes one of its records,
+        to remove what the task left behind. The handle still calls the plain function;
+        ``handle.submit(...)`` runs it as a tracked task.
         """
         if callable(name):
             return self.task()(name)
@@ -73,6 +77,7 @@ class Registry:
                 retries=Retries(retries, backoff, max_backoff),
                 idempotent=idempotent,
                 arguments=arguments_model(task_name, func),
+                cleanup=cleanup,
             )
             self._tasks[task_name] = definition
             return TaskHandle(definition)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from quart import Quart
 
 from quart_app import create_app
@@ -15,6 +16,7 @@ from tests.harness import Served, app_with_registry, serving
 AppFactory = Callable[..., Quart]
 ServeFactory = Callable[..., AbstractAsyncContextManager[Served]]
 RegistryAppFactory = Callable[..., Quart]
+Invoke = Callable[..., Result]
 
 
 @pytest.fixture
@@ -27,6 +29,17 @@ def make_app(tmp_path: Path) -> AppFactory:
         return create_app(settings)
 
     return build
+
+
+@pytest.fixture
+def cli(make_app: AppFactory) -> Invoke:
+    """Run ``quart tasks ARGS`` against a fresh app, as each shell command builds its own."""
+
+    def invoke(*args: str, **config: Any) -> Result:
+        app = make_app(**config)
+        return app.test_cli_runner().invoke(args=["tasks", *args])
+
+    return invoke
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ from quart import Quart
 from tasks import SQLiteStore, State, TaskRecord
 from tasks.cli import parse_arguments, tasks_cli
 from tasks.cli.local import LocalBackend
-from tests.conftest import AppFactory
+from tests.conftest import Invoke
 from tests.quart_command import quart_command, read_until
 
-Invoke = Callable[..., Result]
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -41,17 +39,6 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-@pytest.fixture
-def cli(make_app: AppFactory) -> Invoke:
-    """Run ``quart tasks ARGS`` against a fresh app, as each shell command builds its own."""
-
-    def invoke(*args: str, **config: Any) -> Result:
-        app = make_app(**config)
-        return app.test_cli_runner().invoke(args=["tasks", *args])
-
-    return invoke
 
 
 #: a live server process on another host, as far as the store can tell

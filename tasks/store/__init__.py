@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .memory import MemoryStore
-from .protocol import Change, Store
+from .protocol import FINISHED_STATES, Change, Store
 from .sqlite import SQLiteStore
 
-__all__ = ["Change", "MemoryStore", "SQLiteStore", "Store", "store_from_url"]
+__all__ = ["FINISHED_STATES", "Change", "MemoryStore", "SQLiteStore", "Store", "store_from_url"]
 
 
 def store_from_url(url: str | Path, **options: object) -> Store:

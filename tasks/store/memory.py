@@ -6,9 +6,10 @@ import itertools
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from datetime import datetime
 
 from ..records import State, TaskRecord
-from .protocol import LIVE_STATES, Change
+from .protocol import FINISHED_STATES, LIVE_STATES, Change
 
 __all__ = ["MemoryStore"]
 
@@ -127,6 +128,23 @@ class MemoryStore:
             return self._write(record.finished(State.CANCELLED).replace(cancel_requested=True))
         self._flagged.add(task_id)
         return self._write(record.replace(cancel_requested=True))
+
+    async def prune(
+        self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
+    ) -> list[TaskRecord]:
+        states = states & FINISHED_STATES
+        pruned: list[TaskRecord] = []
+        for task_id in list(self._latest)[:-1]:  # oldest write first; the latest stays
+            if len(pruned) >= limit:
+                break
+            record = self._records[task_id]
+            if record.state not in states or record.finished_at is None:
+                continue
+            if record.finished_at >= before:
+                break  # later writes finished later
+            self._forget(task_id)
+            pruned.append(record)
+        return pruned
 
     def _write(self, record: TaskRecord) -> TaskRecord:
         self._last = next(self._seq)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
 
-__all__ = ["LIVE_STATES", "Change", "Store"]
+__all__ = ["FINISHED_STATES", "LIVE_STATES", "Change", "Store"]
 
 #: states in which a task still needs an owner to reach its end
 LIVE_STATES = (State.QUEUED, State.RUNNING)
+#: states a task ends in; only such records are ever pruned
+FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +78,10 @@ class Store(Protocol):
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         """Flag the task for cancellation. A queued task nobody holds is cancelled at once.
         Returns the record as it now is, or None if there is no such task."""
+
+    async def prune(
+        self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
+    ) -> list[TaskRecord]:
+        """Delete up to ``limit`` finished records in ``states`` that finished before
+        ``before``, oldest first; return those this call deleted. Live records are never
+        deleted, nor the latest write (the change feed's position)."""

@@ -10,12 +10,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..records import State, TaskRecord
 from .connection import ConnectionThread, Operation
-from .protocol import Change
+from .protocol import FINISHED_STATES, Change
 
 __all__ = ["SQLiteStore"]
 
@@ -184,6 +185,45 @@ class SQLiteStore:
             return record.replace(cancel_requested=True)
 
         result: TaskRecord | None = await self._run(flag, write=True)
+        return result
+
+    async def prune(
+        self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
+    ) -> list[TaskRecord]:
+        wanted = sorted(state.value for state in states & FINISHED_STATES)
+        marks = ", ".join("?" * len(wanted))
+
+        def delete(conn: sqlite3.Connection) -> list[TaskRecord]:
+            # Oldest write first: a finished record is never written again, so write order is
+            # finish order, and the scan stops at the first record that is too young.
+            rows = conn.execute(
+                f"SELECT id, {_COLUMNS} FROM tasks WHERE state IN ({marks}) "
+                "AND seq < (SELECT max(seq) FROM tasks) ORDER BY seq LIMIT ?",
+                (*wanted, limit),
+            )
+            old: list[TaskRecord] = []
+            for _, *row in rows:
+                record = _load(*row)
+                if record.finished_at is None or record.finished_at >= before:
+                    break
+                old.append(record)
+            rows.close()
+            if not old:
+                return []
+            ids = [record.id for record in old]
+            deleted = {
+                task_id
+                for (task_id,) in conn.execute(
+                    f"DELETE FROM tasks WHERE id IN ({', '.join('?' * len(ids))}) "
+                    f"AND state IN ({marks}) RETURNING id",
+                    (*ids, *wanted),
+                )
+            }
+            return [record for record in old if record.id in deleted]
+
+        if not wanted:
+            return []
+        result: list[TaskRecord] = await self._run(delete, write=True)
         return result
 
     async def get(self, task_id: str) -> TaskRecord | None:
