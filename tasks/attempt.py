@@ -12,6 +12,7 @@ from . import context as task_context
 from .context import TaskContext
 from .definition import TaskDefinition
 from .errors import TaskCancelled, TasksError
+from .failures import task_error
 from .records import ErrorInfo, Progress, State, TaskRecord
 
 if TYPE_CHECKING:
@@ -130,12 +131,12 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
         if execution.cancel_requested:
             await _end(runner, execution, State.CANCELLED)
             return None
-        return await _failed(runner, execution, definition, ErrorInfo.from_exception(exc), exc)
+        return await _failed(runner, execution, definition, task_error(definition.func, exc), exc)
     except PydanticSerializationError as exc:
         error = ErrorInfo("invalid_result", f"the result cannot be stored as JSON: {exc}")
         return await _failed(runner, execution, definition, error, None)
     except Exception as exc:
-        return await _failed(runner, execution, definition, ErrorInfo.from_exception(exc), exc)
+        return await _failed(runner, execution, definition, task_error(definition.func, exc), exc)
     if execution.cancel_requested:  # thread work that ignored the request ran to its end
         await _end(runner, execution, State.CANCELLED)
         return None

@@ -57,13 +57,18 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
-    """Why a task failed: the exception type (or a reason such as ``timeout``) and its message."""
+    """Why a task failed: the exception type (or a reason such as ``timeout``) and its message.
+
+    ``traceback`` is the end of the traceback through the task's own code, for exceptions the
+    task raised; None for every other reason (a timeout, an interrupted run).
+    """
 
     type: str
     message: str
+    traceback: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"type": self.type, "message": self.message}
+    def to_dict(self) -> dict[str, str | None]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:

@@ -105,7 +105,14 @@ async def test_a_failure_is_stored_on_the_record(api: Served) -> None:
     record = await api.finished(submitted["id"])
 
     assert record["state"] == "failed"
+    traceback = record["error"].pop("traceback")
     assert record["error"] == {"type": "RuntimeError", "message": "disk on fire"}
+    # the task's own frames, not the framework's that called it
+    assert traceback.startswith("Traceback (most recent call last):\n")
+    assert 'jobs.py", line' in traceback
+    assert ", in fail\n    raise RuntimeError(message)" in traceback
+    assert traceback.endswith("RuntimeError: disk on fire\n")
+    assert "attempt.py" not in traceback
     assert record["result"] is None
     assert record["finished_at"] is not None
 

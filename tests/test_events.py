@@ -118,7 +118,8 @@ async def test_stream_of_a_finished_task_is_its_record_then_the_end(served: Quar
         assert first.retry == 1000
         found = await events.records()
     assert [event.record["state"] for event in found] == ["failed"]
-    assert found[0].record["error"] == {"type": "RuntimeError", "message": "boom"}
+    assert found[0].record["error"]["type"] == "RuntimeError"
+    assert found[0].record["error"]["message"] == "boom"
 
 
 async def test_resuming_a_task_stream_sends_what_was_missed(served: Quart) -> None:

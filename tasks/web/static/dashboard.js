@@ -124,6 +124,10 @@
     const result = row.querySelector(".outcome");
     result.textContent = outcome(record);
     result.classList.toggle("is-error", Boolean(record.error));
+    const trace = record.error ? record.error.traceback : null;
+    const details = row.querySelector(".traceback");
+    details.hidden = !trace;
+    details.querySelector("pre").textContent = trace || "";
 
     const cancel = row.querySelector(".cancel");
     cancel.hidden = terminal;
