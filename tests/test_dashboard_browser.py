@@ -80,10 +80,17 @@ def test_a_failed_task_shows_its_error_and_markup_stays_text(page: Page) -> None
     expect(row.locator(".task-args")).to_have_text(arguments)
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert row.locator("script, img").count() == 0
+    trace = row.locator("details.traceback")  # the task's traceback, folded until asked for
+    expect(trace).to_be_visible()
+    expect(trace.locator("pre")).to_be_hidden()
+    trace.locator("summary").click()
+    expect(trace.locator("pre")).to_contain_text("raise RuntimeError(message)")
+    expect(trace.locator("pre")).to_contain_text(f"RuntimeError: {hostile}")
 
     page.reload()  # the same row, rendered by the server this time
     row = task_row(page, task_id)
     expect(row.locator(".outcome")).to_have_text(f"RuntimeError: {hostile}")
+    expect(row.locator("details.traceback pre")).to_contain_text("raise RuntimeError(message)")
     expect(row.locator(".task-args")).to_have_text(arguments)
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert row.locator("script, img").count() == 0
