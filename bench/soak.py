@@ -51,24 +51,34 @@ def _sample(database: Path, at: float) -> dict[str, float]:
         return path.stat().st_size if path.exists() else 0
 
     wal = database.with_name(database.name + "-wal")
-    return {"t": round(at, 1), "db_bytes": size(database), "wal_bytes": size(wal)}
+    sample = {"t": round(at, 1), "db_bytes": size(database), "wal_bytes": size(wal)}
+    if database.exists():
+        sample["rows"] = _count_rows(database)
+    return sample
 
 
 def _count_rows(database: Path) -> int:
     import sqlite3
 
-    with sqlite3.connect(database) as conn:
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+    try:
         count: int = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+    finally:
+        conn.close()
     return count
 
 
 def summary(result: dict[str, Any]) -> str:
     """A Markdown table of the samples, one row every ~15 s."""
-    lines = ["| time (s) | database (MB) | WAL (MB) |", "| ---: | ---: | ---: |"]
+    lines = [
+        "| time (s) | records in the file | database (MB) | WAL (MB) |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
     step = max(1, len(result["samples"]) // 12)
     for sample in result["samples"][::step]:
         database, wal = sample["db_bytes"] / 1e6, sample["wal_bytes"] / 1e6
-        lines.append(f"| {sample['t']:.0f} | {database:.2f} | {wal:.2f} |")
+        rows = sample.get("rows", 0)
+        lines.append(f"| {sample['t']:.0f} | {rows:,.0f} | {database:.2f} | {wal:.2f} |")
     return "\n".join(lines)
 
 

@@ -45,8 +45,8 @@ class Settings(BaseModel):
     #: the API token; when set, every route but ``GET /healthz`` requires it. Empty: the API
     #: answers this machine only (loopback peers, no proxy headers)
     api_token: str = Field("", repr=False)
-    #: host names the server answers to (``Host`` header, any port); ``.example.com`` also
-    #: matches its subdomains, ``*`` matches every name
+    #: host names the server answers to (``Host`` header, any port); ``.example.com``
+    #: matches example.com and its subdomains, ``*`` matches every name
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     #: seconds a finished record is kept; 0 keeps every record
     retention: float = Field(7 * 86_400, ge=0)

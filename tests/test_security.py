@@ -266,6 +266,8 @@ async def test_allowed_hosts_are_configurable(serve_app: Serve) -> None:
         for host, status in [
             ("tasks.example.com", 200),
             ("api.corp.example:443", 200),
+            ("corp.example", 200),
+            ("notcorp.example", 400),
             ("localhost", 400),
             ("example.com", 400),
         ]:

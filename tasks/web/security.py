@@ -94,7 +94,7 @@ def _check_host(allowed: tuple[str, ...]) -> None:
         if (
             pattern == "*"
             or host == pattern
-            or (pattern.startswith(".") and host.endswith(pattern))
+            or (pattern.startswith(".") and (host.endswith(pattern) or host == pattern[1:]))
         ):
             return
     raise ForbiddenHost(
