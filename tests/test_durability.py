@@ -76,7 +76,9 @@ def test_every_accepted_task_ends_after_a_stop_and_restart(
 ) -> None:
     env = {"QUART_TASKS_MAX_RUNNING": "4", **FAST_UPKEEP}
     with running_server(tmp_path, env, workers=workers) as server:
-        ids = [post(server, "sleep", {"seconds": 1}) for _ in range(50)]
+        # 2 s each, 4 at a time per process: still mid-flight once 50 posts are in on a busy
+        # machine (posting alone has taken 4-7 s there)
+        ids = [post(server, "sleep", {"seconds": 2}) for _ in range(50)]
         wait_until(server, mid_flight(ids))
         if stop == "kill -9":
             server.kill()
