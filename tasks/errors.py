@@ -14,6 +14,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
         ├── ShuttingDown          the runner is draining for shutdown
         └── StoreUnavailable      the store could not be reached or locked in time
 
+    StoreSchemaError         a store was written by a newer version of this package
     RequestAccessError       raised inside a task that touches ``request``
     TaskCancelled            raised by ``TaskContext.raise_if_cancelled``
 """
@@ -26,6 +27,7 @@ __all__ = [
     "QueueFull",
     "RequestAccessError",
     "ShuttingDown",
+    "StoreSchemaError",
     "StoreUnavailable",
     "TaskAlreadyFinished",
     "TaskCancelled",
@@ -91,6 +93,10 @@ class ShuttingDown(Unavailable):
 
 class StoreUnavailable(Unavailable):
     code = "store_unavailable"
+
+
+class StoreSchemaError(RuntimeError):
+    """The store's schema is newer than this code knows; opening it is refused."""
 
 
 class RequestAccessError(RuntimeError):
