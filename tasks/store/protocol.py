@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
 
-__all__ = ["LIVE_STATES", "Change", "Store"]
+__all__ = ["LIVE_STATES", "Change", "ChangeNotifier", "Store"]
 
 #: states in which a task still needs an owner to reach its end
 LIVE_STATES = (State.QUEUED, State.RUNNING)
@@ -75,3 +75,11 @@ class Store(Protocol):
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         """Flag the task for cancellation. A queued task nobody holds is cancelled at once.
         Returns the record as it now is, or None if there is no such task."""
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """A store that announces changes committed by any process, so followers need not poll."""
+
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after each committed change; returns the function that stops it."""
