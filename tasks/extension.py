@@ -68,7 +68,11 @@ class Tasks:
         """The store this extension uses for ``app``, not yet opened."""
         if self._store is not None:
             return self._store
-        return store_from_url(self.database(app), synchronous=self.settings.sqlite_synchronous)
+        return store_from_url(
+            self.database(app),
+            synchronous=self.settings.sqlite_synchronous,
+            pool_size=self.settings.postgres_pool_size,
+        )
 
     async def start(self, app: Quart) -> None:
         settings = self.settings
@@ -89,6 +93,7 @@ class Tasks:
             lease=settings.lease,
             poll_interval=settings.poll_interval,
             claim=settings.claim,
+            host_id=settings.host_id,
         )
         await self._runner.start()
         supervisor.forward_sigterm(loop)

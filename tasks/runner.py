@@ -53,6 +53,7 @@ class Runner:
         lease: float = 30.0,
         poll_interval: float = 1.0,
         claim: bool = True,
+        host_id: str = "",
     ) -> None:
         if max_running < 1:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
@@ -62,7 +63,7 @@ class Runner:
             raise ValueError(f"poll_interval ({poll_interval}) must be above 0 and below the lease")
         self.registry = registry
         self.store = store
-        self.owner = new_owner_id()
+        self.owner = new_owner_id(host_id)
         self.max_running = max_running
         self.max_queued = max_queued
         self.cancel_wait = cancel_wait
