@@ -44,6 +44,16 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each durable store in turn, as ``TASKS_DATABASE``: a file in the test's own folder,
+    or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return str(tmp_path / "tasks.sqlite3")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Each store implementation in turn, open, in the test's own folder or database."""

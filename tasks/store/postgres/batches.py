@@ -127,7 +127,8 @@ class WriteBatches:
             )
 
     async def _transaction(self, operations: list[Operation]) -> list[Any]:
-        async with self._database.connection() as conn, conn.transaction():
+        # pipeline mode: statements whose results are not read yet go out together
+        async with self._database.connection() as conn, conn.pipeline(), conn.transaction():
             cursor = await conn.execute("SELECT seq FROM quart_tasks_store FOR UPDATE")
             row = await cursor.fetchone()
             assert row is not None, "the store row is created with the schema"

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 from ...records import State, TaskRecord
 from ..protocol import Change
 from .batches import Sequence, WriteBatches
@@ -79,12 +81,10 @@ class PostgresStore:
             (seq,) = sequence.take()
             cursor = await conn.execute(
                 "INSERT INTO quart_tasks (id, name, state, seq, owner, data) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING seq",
                 (record.id, record.name, record.state.value, seq, owner, _dump(record)),
             )
-            if cursor.rowcount != 1:
-                sequence.give_back()
-            return cursor.rowcount == 1
+            return await _written(cursor, sequence)
 
         if not await self._batches.run(insert):
             raise ValueError(f"a task with id {record.id!r} already exists")
@@ -96,12 +96,10 @@ class PostgresStore:
             (seq,) = sequence.take()
             cursor = await conn.execute(
                 "UPDATE quart_tasks SET state = %s, seq = %s, owner = %s, data = %s "
-                "WHERE id = %s AND owner = %s",
+                "WHERE id = %s AND owner = %s RETURNING seq",
                 (record.state.value, seq, holder, _dump(record), record.id, owner),
             )
-            if cursor.rowcount != 1:
-                sequence.give_back()
-            return cursor.rowcount == 1
+            return await _written(cursor, sequence)
 
         result: bool = await self._batches.run(replace)
         return result
@@ -225,6 +223,14 @@ class PostgresStore:
         async with self._database.connection() as conn:
             cursor = await conn.execute(sql, params)
             return await cursor.fetchall()
+
+
+async def _written(cursor: psycopg.AsyncCursor[tuple[Any, ...]], sequence: Sequence) -> bool:
+    """Whether the one-row write behind ``cursor`` happened; its number is given back if not."""
+    if await cursor.fetchone() is None:
+        sequence.give_back()
+        return False
+    return True
 
 
 async def _hold_lease(conn: Connection, owner: str, lease: float) -> None:
