@@ -19,7 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .cancellation import cancel_here
-from .errors import UnknownTask
+from .errors import StoreUnavailable, UnknownTask
 from .ownership import host_of, owner_is_dead
 from .records import ErrorInfo, State, TaskRecord
 
@@ -47,6 +47,8 @@ async def maintain(runner: Runner) -> None:
                 await claim(runner)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:
+            log.warning("task store upkeep failed: %s", exc)
         except Exception:
             log.exception("task store upkeep failed; trying again in %s s", runner.poll_interval)
 

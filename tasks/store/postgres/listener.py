@@ -20,7 +20,7 @@ __all__ = ["ChangeListener"]
 
 log = logging.getLogger("tasks")
 
-RETRY_FIRST, RETRY_MAX = 0.1, 5.0  # seconds between reconnection attempts
+RETRY_FIRST, RETRY_MAX = 0.1, 2.0  # seconds between reconnection attempts
 
 
 class ChangeListener:

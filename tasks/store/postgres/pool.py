@@ -27,6 +27,8 @@ log = logging.getLogger("tasks")
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 Prepare = Callable[[Connection], Awaitable[None]]
 
+RECONNECT_TIMEOUT = 5.0  # seconds
+
 
 class Database:
     """A pool of at most ``pool_size`` connections to ``url``, opened with the store."""
@@ -46,8 +48,9 @@ class Database:
             max_size=pool_size,
             open=False,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(acquire_timeout))},
-            # keep retrying a lost server for as long as the process runs
-            reconnect_timeout=float("inf"),
+            # give a lost server's connections up soon: the pool then connects again on
+            # demand, instead of backing off (doubling) for as long as the outage lasts
+            reconnect_timeout=RECONNECT_TIMEOUT,
             name="tasks",
         )
 

@@ -40,7 +40,7 @@ class PostgresStore:
         url: str,
         *,
         pool_size: int = 4,
-        acquire_timeout: float = 5.0,
+        acquire_timeout: float = 3.0,
         max_batch: int = 500,
     ) -> None:
         if pool_size < 2:
