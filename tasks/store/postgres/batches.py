@@ -3,9 +3,12 @@
 Writes queued while a transaction runs share the next one, so under load many writes pay
 for one commit. Each write is an :data:`Operation`: an async function that runs its
 statements on the transaction's connection and numbers the rows it changes with
-:meth:`Sequence.take`. Operations report outcomes (a duplicate id, a lost hold) as return
-values rather than SQL errors, so one of them cannot undo the others; if a batch fails on
-an unexpected SQL error, each of its operations is retried in a transaction of its own.
+:meth:`Sequence.take`. The connection is in pipeline mode: an operation that needs no
+result before the others run returns a :class:`Later`, read once every operation has been
+sent, so that a batch costs a few round trips to the server whatever its size. Operations
+report outcomes (a duplicate id, a lost hold) as return values rather than SQL errors, so
+one of them cannot undo the others; if a batch fails on an unexpected SQL error, each of
+its operations is retried in a transaction of its own.
 
 **Sequence numbers in commit order.** Every write transaction starts by locking the single
 row of the ``quart_tasks_store`` table (``SELECT ... FOR UPDATE``), takes its numbers from
@@ -13,7 +16,8 @@ the counter there, and writes the counter back before it commits. The row lock m
 transactions from all processes run one after another, and PostgreSQL makes a transaction
 visible before it releases its locks. So the numbers readers see always form a prefix: a
 number is never seen before a smaller one, and a reader that resumes "after N" cannot skip
-a change that commits late (as it could with a ``bigserial`` assigned at insert). The same
+a change that commits late (as it could with a ``bigserial`` assigned at insert). A write
+that turns out to change nothing leaves its number unused: numbers only ever increase. The same
 statement that writes the counter back sends ``NOTIFY``, delivered when the transaction
 commits, which wakes the change listeners of every process.
 """
@@ -30,7 +34,7 @@ import psycopg
 
 from .pool import Connection, Database
 
-__all__ = ["CHANNEL", "Operation", "Sequence", "WriteBatches"]
+__all__ = ["CHANNEL", "Later", "Operation", "Sequence", "WriteBatches"]
 
 log = logging.getLogger("tasks")
 
@@ -50,9 +54,14 @@ class Sequence:
         self.last += count
         return numbers
 
-    def give_back(self, count: int = 1) -> None:
-        """Return the last ``count`` numbers taken, unused (a write that changed nothing)."""
-        self.last -= count
+
+class Later:
+    """An operation's result, read after the whole batch has been sent."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: Callable[[], Awaitable[Any]]) -> None:
+        self.read = read
 
 
 Operation = Callable[[Connection, Sequence], Awaitable[Any]]
@@ -133,7 +142,8 @@ class WriteBatches:
             row = await cursor.fetchone()
             assert row is not None, "the store row is created with the schema"
             sequence = Sequence(row[0])
-            results = [await operation(conn, sequence) for operation in operations]
+            sent = [await operation(conn, sequence) for operation in operations]
+            results = [await r.read() if isinstance(r, Later) else r for r in sent]
             if sequence.last != sequence.committed:
                 await conn.execute(
                     "WITH counter AS (UPDATE quart_tasks_store SET seq = %s RETURNING seq) "

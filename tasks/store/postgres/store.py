@@ -16,7 +16,7 @@ import psycopg
 
 from ...records import State, TaskRecord
 from ..protocol import Change
-from .batches import Sequence, WriteBatches
+from .batches import Later, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
 from .schema import prepare
@@ -75,7 +75,7 @@ class PostgresStore:
     # -- writes ---------------------------------------------------------------------------
 
     async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
-        async def insert(conn: Connection, sequence: Sequence) -> bool:
+        async def insert(conn: Connection, sequence: Sequence) -> Later:
             if owner is not None:
                 await _hold_lease(conn, owner, lease)
             (seq,) = sequence.take()
@@ -84,7 +84,7 @@ class PostgresStore:
                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING seq",
                 (record.id, record.name, record.state.value, seq, owner, _dump(record)),
             )
-            return await _written(cursor, sequence)
+            return _written(cursor)
 
         if not await self._batches.run(insert):
             raise ValueError(f"a task with id {record.id!r} already exists")
@@ -92,14 +92,14 @@ class PostgresStore:
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         holder = None if record.state.terminal else owner
 
-        async def replace(conn: Connection, sequence: Sequence) -> bool:
+        async def replace(conn: Connection, sequence: Sequence) -> Later:
             (seq,) = sequence.take()
             cursor = await conn.execute(
                 "UPDATE quart_tasks SET state = %s, seq = %s, owner = %s, data = %s "
                 "WHERE id = %s AND owner = %s RETURNING seq",
                 (record.state.value, seq, holder, _dump(record), record.id, owner),
             )
-            return await _written(cursor, sequence)
+            return _written(cursor)
 
         result: bool = await self._batches.run(replace)
         return result
@@ -225,12 +225,13 @@ class PostgresStore:
             return await cursor.fetchall()
 
 
-async def _written(cursor: psycopg.AsyncCursor[tuple[Any, ...]], sequence: Sequence) -> bool:
-    """Whether the one-row write behind ``cursor`` happened; its number is given back if not."""
-    if await cursor.fetchone() is None:
-        sequence.give_back()
-        return False
-    return True
+def _written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:
+    """Whether the one-row write behind ``cursor`` happened, once the batch is sent."""
+
+    async def read() -> bool:
+        return await cursor.fetchone() is not None
+
+    return Later(read)
 
 
 async def _hold_lease(conn: Connection, owner: str, lease: float) -> None:
