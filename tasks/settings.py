@@ -17,7 +17,8 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    #: store location: ``:memory:``, a SQLite file path, or ``sqlite:///path``; empty means
+    #: store location: ``:memory:``, a SQLite file path, ``sqlite:///path`` or
+    #: ``postgresql://user@host/db`` (the ``postgres`` extra); empty means
     #: ``tasks.sqlite3`` in the app's instance folder
     database: str = ""
     #: tasks running at once, coroutine and thread tasks together
