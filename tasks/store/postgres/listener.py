@@ -21,6 +21,7 @@ __all__ = ["ChangeListener"]
 log = logging.getLogger("tasks")
 
 RETRY_FIRST, RETRY_MAX = 0.1, 2.0  # seconds between reconnection attempts
+CONNECT_TIMEOUT = 5  # seconds
 
 
 class ChangeListener:
@@ -56,7 +57,7 @@ class ChangeListener:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = RETRY_FIRST

@@ -60,6 +60,9 @@ class Database:
             await self._ensure_prepared()
         except StoreUnavailable as exc:
             log.warning("%s; serving anyway, the store is checked again on first use", exc)
+        except BaseException:  # a schema this code must not touch, or a cancelled start
+            await self._pool.close()
+            raise
 
     async def close(self) -> None:
         await self._pool.close()
