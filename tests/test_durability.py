@@ -122,8 +122,10 @@ def test_sigterm_lets_short_tasks_finish_and_resumes_long_ones(
         **FAST_UPKEEP,
     }
     with running_server(tmp_path, env) as server:
-        short = [post(server, "sleep", {"seconds": 0.5}) for _ in range(2)]
+        # long ones first: the short ones must still run when all four are seen running,
+        # however slowly a busy machine answers the POSTs and the polls
         long = [post(server, "sleep", {"seconds": 8}) for _ in range(2)]
+        short = [post(server, "sleep", {"seconds": 1.5}) for _ in range(2)]
         wait_until(server, lambda seen: all(seen[i]["state"] == "running" for i in short + long))
         server.signal(signal.SIGTERM)
         assert server.wait(30) == 0

@@ -81,8 +81,10 @@ def ended(task_id: str) -> Callable[[dict[str, Any]], bool]:
     return check
 
 
-async def test_every_state_and_progress_change_is_an_event(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+async def test_every_state_and_progress_change_is_an_event(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_server(tmp_path, {"QUART_TASKS_DATABASE": database_url}) as server:
         async with open_stream(f"{server.url}/events") as events:
             # Steps slower than TASKS_PROGRESS_INTERVAL (0.2 s): each one is written.
             record = await post(server, "/tasks/count", {"n": 3, "interval": 0.3})
@@ -109,8 +111,10 @@ async def test_task_stream_ends_after_the_terminal_state(tmp_path: Path) -> None
     assert {event.record["id"] for event in found} == {record["id"]}
 
 
-async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_server(tmp_path, {"QUART_TASKS_DATABASE": database_url}) as server:
         async with open_stream(f"{server.url}/events") as events:
             record = await post(server, "/tasks/count", {"n": 10, "interval": 0.1})
             seen = await collect(events, until=lambda r: r["id"] == record["id"])
