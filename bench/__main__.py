@@ -10,7 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import engine, loop_health, machine, memory, plots, report, response, scheduling, targets
+from . import (
+    engine,
+    loop_health,
+    machine,
+    memory,
+    plots,
+    report,
+    response,
+    scheduling,
+    stores,
+    targets,
+)
 from .servers import ROOT
 from .settings import FULL, SMOKE
 from .wrk import require_wrk
@@ -21,6 +32,7 @@ PARTS = {
     "engine": engine.run,
     "loop": loop_health.run,
     "memory": memory.run,
+    "stores": stores.run,
 }
 
 

@@ -24,6 +24,7 @@ def draw(results: dict[str, Any], folder: Path) -> list[Path]:
         "engine": _engine,
         "loop": _loop,
         "memory": _memory,
+        "stores": _stores,
     }
     written = []
     for key, drawer in drawers.items():
@@ -171,4 +172,19 @@ def _memory(part: dict[str, Any]) -> Any:
     axis.set_title("Resident memory of waiting tasks (fresh process)")
     axis.legend(fontsize=8)
     axis.grid(True, alpha=0.3)
+    return figure
+
+
+def _stores(part: dict[str, Any]) -> Any:
+    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4))
+    names = [row["store"] for row in part["rows"]]
+    throughput.bar(names, [row["tasks_per_s"] for row in part["rows"]], color=OURS_COLOR)
+    throughput.set_title(f"Tracked no-op tasks/s ({part['tasks']:,} tasks, {part['loop']})")
+    throughput.set_ylabel("tasks/s")
+    events = part["events"]
+    latency.bar(
+        [row["store"] for row in events], [row["p50_ms"] for row in events], color=BASE_COLOR
+    )
+    latency.set_title("Write here to event on another process (p50)")
+    latency.set_ylabel("ms")
     return figure

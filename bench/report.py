@@ -8,7 +8,7 @@ from typing import Any
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(str(h)), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
         return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
@@ -125,6 +125,29 @@ def memory_table(part: dict[str, Any]) -> str:
     return table(("store", "waiting tasks", "RSS before MiB", "RSS after MiB", "bytes/task"), rows)
 
 
+def stores_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["store"],
+            f"{row['tasks_per_s']:,.0f}",
+            f"{row['accepted_per_s']:,.0f}",
+            f"{row['cpu_us_per_task']:,.1f}",
+        )
+        for row in part["rows"]
+    ]
+    headers = ("store", "tasks/s (end to end)", "accepted/s", "CPU us/task")
+    return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
+
+
+def events_table(part: dict[str, Any]) -> str:
+    rows = [
+        (row["store"], row["n"], _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["max_ms"]))
+        for row in part["events"]
+    ]
+    headers = ("store", "changes", "p50 ms", "p90 ms", "max ms")
+    return "Write in one process to event on another's `/events`:\n\n" + table(headers, rows)
+
+
 def targets_table(targets: list[dict[str, Any]]) -> str:
     rows = [
         (
@@ -145,6 +168,7 @@ SECTIONS = (
     ("engine", "3. Engine throughput (no HTTP)", (engine_table,)),
     ("loop", "4. Event-loop health", (loop_table,)),
     ("memory", "5. Memory per waiting task", (memory_table,)),
+    ("stores", "6. Stores side by side", (stores_table, events_table)),
 )
 
 

@@ -56,9 +56,10 @@ class ServerSpec:
 
 
 def product(
-    worker_class: str, database: Path, *, lag_probe: bool = False, **env: str
+    worker_class: str, database: Path | str, *, lag_probe: bool = False, **env: str
 ) -> ServerSpec:
-    """Our app, its SQLite store at ``database``; extra ``QUART_*`` settings in ``env``."""
+    """Our app, its store at ``database`` (a SQLite file or a URL); extra ``QUART_*`` settings
+    in ``env``."""
     settings = {"QUART_TASKS_DATABASE": str(database), **env}
     app = OURS_WITH_LAG_PROBE if lag_probe else OURS
     return ServerSpec(app, "hypercorn", worker_class, tuple(sorted(settings.items())))

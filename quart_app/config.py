@@ -11,7 +11,8 @@ from typing import Any
 from tasks.web.events import DEFAULTS as EVENTS_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
-    # Where task records live: a SQLite file path, "sqlite:///path", or ":memory:".
+    # Where task records live: a SQLite file path, "sqlite:///path", ":memory:", or
+    # "postgresql://user@host/db" (with the postgres extra).
     # Empty: tasks.sqlite3 in the app's instance folder.
     "TASKS_DATABASE": "",
     # Tasks running at once (coroutine and thread tasks together).

@@ -19,6 +19,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
         ├── ShuttingDown          the runner is draining for shutdown
         └── StoreUnavailable      the store could not be reached or locked in time
 
+    StoreSchemaError         a store was written by a newer version of this package
     RequestAccessError       raised inside a task that touches ``request``
     NoAppContext             ``task.submit()`` called where no app with ``Tasks`` is current
     TaskCancelled            raised by ``TaskContext.raise_if_cancelled``
@@ -38,6 +39,7 @@ __all__ = [
     "RemoteAccessRefused",
     "RequestAccessError",
     "ShuttingDown",
+    "StoreSchemaError",
     "StoreUnavailable",
     "TaskAlreadyFinished",
     "TaskCancelled",
@@ -126,6 +128,10 @@ class ShuttingDown(Unavailable):
 
 class StoreUnavailable(Unavailable):
     code = "store_unavailable"
+
+
+class StoreSchemaError(RuntimeError):
+    """The store's schema is newer than this code knows; opening it is refused."""
 
 
 class RequestAccessError(RuntimeError):

@@ -64,7 +64,11 @@ class Tasks:
         """The store this extension uses for ``app``, not yet opened."""
         if self._store is not None:
             return self._store
-        return store_from_url(self.database(app), synchronous=self.settings.sqlite_synchronous)
+        return store_from_url(
+            self.database(app),
+            synchronous=self.settings.sqlite_synchronous,
+            pool_size=self.settings.postgres_pool_size,
+        )
 
     def _read_settings(self, app: Quart) -> Settings:
         self.settings = Settings.from_config(app.config)
@@ -95,6 +99,7 @@ class Tasks:
             lease=settings.lease,
             poll_interval=settings.poll_interval,
             claim=settings.claim,
+            host_id=settings.host_id,
         )
         await self._runner.start()
         if settings.retention:

@@ -4,6 +4,9 @@ An owner id is ``host:pid:token``. Each runner renews a lease on the tasks it ho
 whose lease has run out, or whose owner was a process on this host that no longer exists,
 may be claimed by another runner. The liveness check makes recovery after ``kill -9``
 immediate on one machine; the lease covers owners on other hosts.
+
+The host part is the machine's host name unless set (``TASKS_HOST_ID``): machines that share
+a PostgreSQL store must have distinct ones, and processes of one machine the same one.
 """
 
 from __future__ import annotations
@@ -12,20 +15,28 @@ import os
 import socket
 import uuid
 
-__all__ = ["new_owner_id", "owner_is_dead"]
+__all__ = ["host_of", "new_owner_id", "owner_is_dead"]
 
 _HOST = socket.gethostname()
 
 
-def new_owner_id() -> str:
-    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def new_owner_id(host: str = "") -> str:
+    """A new owner id on ``host`` (empty: this machine's host name)."""
+    return f"{host or _HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def owner_is_dead(owner: str) -> bool:
-    """True only when ``owner`` is known to be gone: a process on this host that has exited."""
-    host, _, rest = owner.partition(":")
+def host_of(owner: str) -> str:
+    return owner.partition(":")[0]
+
+
+def owner_is_dead(owner: str, *, host: str = "") -> bool:
+    """True only when ``owner`` is known to be gone: a process on this host that has exited.
+
+    ``host`` is this process's host part (empty: this machine's host name).
+    """
+    owner_host, _, rest = owner.partition(":")
     pid_text, _, _ = rest.partition(":")
-    if host != _HOST or not pid_text.isdigit():
+    if owner_host != (host or _HOST) or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .cancellation import cancel_here
-from .errors import UnknownTask
-from .ownership import owner_is_dead
+from .errors import StoreUnavailable, UnknownTask
+from .ownership import host_of, owner_is_dead
 from .records import ErrorInfo, State, TaskRecord
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ async def maintain(runner: Runner) -> None:
                 await claim(runner)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:
+            log.warning("task store upkeep failed: %s", exc)
         except Exception:
             log.exception("task store upkeep failed; trying again in %s s", runner.poll_interval)
 
@@ -59,8 +62,9 @@ async def claim(runner: Runner) -> int:
     limit = min(runner.capacity, 2 * runner.max_running)
     if limit == 0:
         return 0
+    here = host_of(runner.owner)
     records = await runner.store.claim(
-        runner.owner, runner.lease, limit=limit, is_dead=owner_is_dead
+        runner.owner, runner.lease, limit=limit, is_dead=partial(owner_is_dead, host=here)
     )
     outcomes: dict[str, int] = {}
     for record in records:

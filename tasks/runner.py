@@ -21,7 +21,7 @@ from typing import Any
 
 from . import cancellation, recovery
 from .attempt import Execution, run_attempt
-from .errors import QueueFull, ShuttingDown, TaskNotFound
+from .errors import QueueFull, ShuttingDown, StoreUnavailable, TaskNotFound
 from .ownership import new_owner_id
 from .progress import ProgressWriter
 from .records import State, TaskRecord
@@ -53,6 +53,7 @@ class Runner:
         lease: float = 30.0,
         poll_interval: float = 1.0,
         claim: bool = True,
+        host_id: str = "",
     ) -> None:
         if max_running < 1:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
@@ -62,7 +63,7 @@ class Runner:
             raise ValueError(f"poll_interval ({poll_interval}) must be above 0 and below the lease")
         self.registry = registry
         self.store = store
-        self.owner = new_owner_id()
+        self.owner = new_owner_id(host_id)
         self.max_running = max_running
         self.max_queued = max_queued
         self.cancel_wait = cancel_wait
@@ -90,7 +91,10 @@ class Runner:
         """Claim what earlier processes left (unless ``claim=False``), then accept tasks."""
         self._accepting = True
         if self.claims:
-            await recovery.claim(self)
+            try:
+                await recovery.claim(self)
+            except StoreUnavailable as exc:  # the upkeep loop claims once the store is back
+                log.warning("claiming at startup failed: %s", exc)
         loop = asyncio.get_running_loop()
         self._loops = [
             loop.create_task(self.progress.run()),
@@ -112,7 +116,7 @@ class Runner:
         handed_back = len(self._waiting)
         self._waiting.clear()
         self._queued.clear()
-        await self.store.release(self.owner, keep=frozenset(self._running))
+        await self._release(frozenset(self._running))
         log.info("draining: %d running, %d waiting handed back", len(self._running), handed_back)
         self._check_idle()
 
@@ -133,7 +137,15 @@ class Runner:
         busy = frozenset(task_id for task_id, job in self._busy_threads.items() if not job.done())
         for task_id in busy:
             log.warning("task %s: its thread is still busy at shutdown; held until exit", task_id)
-        await self.store.release(self.owner, keep=busy)
+        await self._release(busy)
+
+    async def _release(self, keep: frozenset[str]) -> None:
+        try:
+            await self.store.release(self.owner, keep=keep)
+        except StoreUnavailable as exc:
+            log.warning(
+                "could not hand tasks back (%s); others claim them when the lease ends", exc
+            )
 
     @property
     def accepting(self) -> bool:
@@ -282,6 +294,8 @@ class Runner:
             retry_in = await run_attempt(self, execution, record)
             if retry_in is not None:
                 self._schedule_retry(execution.task_id, retry_in)
+        except StoreUnavailable as exc:
+            log.warning("task %s: its record could not be written: %s", execution.task_id, exc)
         except asyncio.CancelledError:
             job = execution.thread_job
             if job is not None and not job.done():

@@ -17,7 +17,8 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    #: store location: ``:memory:``, a SQLite file path, or ``sqlite:///path``; empty means
+    #: store location: ``:memory:``, a SQLite file path, ``sqlite:///path`` or
+    #: ``postgresql://user@host/db`` (the ``postgres`` extra); empty means
     #: ``tasks.sqlite3`` in the app's instance folder
     database: str = ""
     #: tasks running at once, coroutine and thread tasks together
@@ -39,6 +40,11 @@ class Settings(BaseModel):
     claim: bool = True
     #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    #: PostgreSQL store: most pooled connections per process (one writes, the others read)
+    postgres_pool_size: int = Field(4, ge=2, le=100)
+    #: the host part of owner ids (empty: the host name); each machine sharing a PostgreSQL
+    #: store needs its own, as an owner's process id is checked only on its own host
+    host_id: str = Field("", pattern=r"^[^:\s]*$", max_length=100)
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
     #: commands work in-process on the store
     url: str = ""

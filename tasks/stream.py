@@ -6,9 +6,11 @@ numbers are the store's own, so a follower that reconnects with the last one it 
 nothing: it gets the latest write of every record changed since.
 
 Two things wake a follower. Writes made by this process's runner do so at once (through
-``Runner.subscribe``). Writes made by other processes sharing the store (several Hypercorn
-workers on one SQLite file) are noticed by a single ``store.last_seq()`` poll every
-``poll_interval`` seconds, which runs only while at least one follower exists.
+``Runner.subscribe``). Writes made by other processes sharing the store are announced by
+the store itself when it is a :class:`~tasks.store.ChangeNotifier` (PostgreSQL, through
+``LISTEN/NOTIFY``); otherwise (several Hypercorn workers on one SQLite file) they are
+noticed by a single ``store.last_seq()`` poll every ``poll_interval`` seconds, which runs
+only while at least one follower exists.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 
 from .records import TaskRecord
-from .store import Change, Store
+from .store import Change, ChangeNotifier, Store
 
 __all__ = ["ChangeFeed", "Subscribe"]
 
@@ -61,6 +63,7 @@ class ChangeFeed:
         self.batch = batch
         self._subscribe = subscribe
         self._unsubscribe: Callable[[], None] | None = None
+        self._unwatch: Callable[[], None] | None = None
         self._followers: set[_Follower] = set()
         self._followed = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -76,9 +79,12 @@ class ChangeFeed:
         return self._closed
 
     async def start(self) -> None:
-        """Listen to local writes and start the poll for other processes' writes."""
+        """Listen to local writes, and to other processes' writes (or start polling for them)."""
         if self._subscribe is not None:
             self._unsubscribe = self._subscribe(self._on_write)
+        if isinstance(self.store, ChangeNotifier):
+            self._unwatch = self.store.watch_changes(self._wake_all)
+            return
         seen = await self.store.last_seq()
         self._poller = asyncio.get_running_loop().create_task(self._poll(seen))
 
@@ -93,6 +99,9 @@ class ChangeFeed:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.cancel()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,9 @@ from quart import Quart
 
 from quart_app import create_app
 from tasks import MemoryStore, Registry, SQLiteStore, Store
+from tasks.store.postgres import PostgresStore
 from tests.harness import Served, app_with_registry, serving
+from tests.postgres import fresh_database, server_url
 
 AppFactory = Callable[..., Quart]
 ServeFactory = Callable[..., AbstractAsyncContextManager[Served]]
@@ -42,10 +44,39 @@ def cli(make_app: AppFactory) -> Invoke:
     return invoke
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A PostgreSQL server that answers (the test skips, or fails in CI, without one)."""
+    return server_url()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new database of the test's own, dropped afterwards."""
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each durable store in turn, as ``TASKS_DATABASE``: a file in the test's own folder,
+    or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return str(tmp_path / "tasks.sqlite3")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each store implementation in turn, open, in the test's own folder."""
-    store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "t.db")
+    """Each store implementation in turn, open, in the test's own folder or database."""
+    store: Store
+    if request.param == "memory":
+        store = MemoryStore()
+    elif request.param == "sqlite":
+        store = SQLiteStore(tmp_path / "t.db")
+    else:
+        store = PostgresStore(request.getfixturevalue("postgres_url"))
     await store.open()
     yield store
     await store.close()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.servers import ROOT
 
-PARTS = {"response", "scheduling", "engine", "loop", "memory"}
+PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

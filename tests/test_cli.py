@@ -92,6 +92,17 @@ def test_run_wait_prints_the_result_and_exits_0(cli: Invoke) -> None:
     assert lines[-1].endswith("count succeeded")
 
 
+def test_run_wait_then_list_on_each_durable_store(cli: Invoke, database_url: str) -> None:
+    result = cli("run", "count", "n=3", "interval=0", "--wait", TASKS_DATABASE=database_url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "3\n"
+
+    listed = cli("list", TASKS_DATABASE=database_url)
+    assert listed.exit_code == 0, listed.output
+    (row,) = listed.stdout.splitlines()[1:]
+    assert row.split()[1:3] == ["count", "succeeded"]
+
+
 def test_run_wait_of_a_failing_task_prints_the_error_and_exits_1(cli: Invoke) -> None:
     result = cli("run", "fail", "message=broken on purpose", "--wait")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from quart import Quart
 
 from quart_app import create_app
 from tasks import MemoryStore, SQLiteStore, Tasks
+from tasks.store.postgres import PostgresStore
 
 
 @pytest.fixture(autouse=True)
@@ -165,5 +167,42 @@ def test_the_default_store_is_a_file_in_the_instance_folder() -> None:
 
 
 def test_an_unsupported_store_url_stops_the_app_at_once() -> None:
-    with pytest.raises(ValueError, match="TASKS_DATABASE: unsupported task store 'postgres'"):
-        create_app({"TASKS_DATABASE": "postgres://db/tasks"})
+    with pytest.raises(ValueError, match="TASKS_DATABASE: unsupported task store 'redis'"):
+        create_app({"TASKS_DATABASE": "redis://db/tasks"})
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_a_postgres_url_selects_the_postgres_store(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str, scheme: str
+) -> None:
+    url = postgres_url.replace("postgresql://", f"{scheme}://", 1)
+    monkeypatch.setenv("QUART_TASKS_DATABASE", url)
+    monkeypatch.setenv("QUART_TASKS_POSTGRES_POOL_SIZE", "3")
+    app = create_app()
+
+    async with app.test_app():
+        store = extension(app).runner.store
+        assert isinstance(store, PostgresStore)
+        assert store.url == url
+
+
+def test_a_postgres_url_without_the_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in [name for name in sys.modules if name.startswith("tasks.store.postgres")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
+
+    with pytest.raises(ValueError, match=r"needs the 'postgres' extra.*\[postgres\]"):
+        create_app({"TASKS_DATABASE": "postgresql://db/tasks"})
+
+
+async def test_the_host_id_is_the_host_part_of_the_owner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUART_TASKS_HOST_ID", "machine-b")
+    app = create_app({"TASKS_DATABASE": ":memory:"})
+
+    async with app.test_app():
+        assert extension(app).runner.owner.startswith("machine-b:")
+
+
+def test_a_host_id_with_a_colon_is_refused() -> None:
+    with pytest.raises(ValueError, match="TASKS_HOST_ID"):
+        create_app({"TASKS_DATABASE": ":memory:", "TASKS_HOST_ID": "a:b"})

@@ -72,9 +72,9 @@ def assert_clean_log(server: Server) -> None:
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
 def test_every_accepted_task_ends_after_a_stop_and_restart(
-    tmp_path: Path, workers: int, stop: str
+    tmp_path: Path, database_url: str, workers: int, stop: str
 ) -> None:
-    env = {"QUART_TASKS_MAX_RUNNING": "4", **FAST_UPKEEP}
+    env = {"QUART_TASKS_DATABASE": database_url, "QUART_TASKS_MAX_RUNNING": "4", **FAST_UPKEEP}
     with running_server(tmp_path, env, workers=workers) as server:
         # 2 s each, 4 at a time per process: still mid-flight once 50 posts are in on a busy
         # machine (posting alone has taken 4-7 s there)
@@ -85,7 +85,7 @@ def test_every_accepted_task_ends_after_a_stop_and_restart(
         else:
             server.signal(signal.SIGTERM)
             assert server.wait(60) == 0
-            stopped = records_from_file(tmp_path)
+            stopped = stored_records(database_url)
             # what ran when SIGTERM came finished in the drain window, nothing was cut short
             assert "running" not in {record["state"] for record in stopped.values()}
 
@@ -98,14 +98,14 @@ def test_every_accepted_task_ends_after_a_stop_and_restart(
             assert_clean_log(server)
 
 
-def records_from_file(tmp_path: Path) -> dict[str, dict[str, Any]]:
+def stored_records(database_url: str) -> dict[str, dict[str, Any]]:
     """Read the store directly while no server runs."""
     import asyncio
 
-    from tasks import SQLiteStore
+    from tasks import store_from_url
 
     async def read() -> dict[str, dict[str, Any]]:
-        store = SQLiteStore(tmp_path / "tasks.sqlite3")
+        store = store_from_url(database_url)
         await store.open()
         try:
             return {r.id: r.to_dict() for r in await store.query(limit=1000)}
@@ -115,11 +115,19 @@ def records_from_file(tmp_path: Path) -> dict[str, dict[str, Any]]:
     return asyncio.run(read())
 
 
-def test_sigterm_lets_short_tasks_finish_and_resumes_long_ones(tmp_path: Path) -> None:
-    env = {"QUART_BACKGROUND_TASK_SHUTDOWN_TIMEOUT": "2", **FAST_UPKEEP}
+def test_sigterm_lets_short_tasks_finish_and_resumes_long_ones(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = {
+        "QUART_TASKS_DATABASE": database_url,
+        "QUART_BACKGROUND_TASK_SHUTDOWN_TIMEOUT": "2",
+        **FAST_UPKEEP,
+    }
     with running_server(tmp_path, env) as server:
-        short = [post(server, "sleep", {"seconds": 0.5}) for _ in range(2)]
+        # long ones first: the short ones must still run when all four are seen running,
+        # however slowly a busy machine answers the POSTs and the polls
         long = [post(server, "sleep", {"seconds": 8}) for _ in range(2)]
+        short = [post(server, "sleep", {"seconds": 1.5}) for _ in range(2)]
         wait_until(server, lambda seen: all(seen[i]["state"] == "running" for i in short + long))
         server.signal(signal.SIGTERM)
         assert server.wait(30) == 0
@@ -127,7 +135,7 @@ def test_sigterm_lets_short_tasks_finish_and_resumes_long_ones(tmp_path: Path) -
         assert "Task was destroyed but it is pending" not in log
         assert all(f"({i}): its thread is still busy" in log for i in long)
 
-    stopped = records_from_file(tmp_path)
+    stopped = stored_records(database_url)
     assert {stopped[i]["state"] for i in short} == {"succeeded"}
     assert {stopped[i]["state"] for i in long} == {"running"}
 
@@ -151,8 +159,9 @@ def connection_to_each_worker(server: Server, workers: int) -> dict[str, httpx.C
     raise AssertionError(f"reached {len(clients)} of {workers} workers")
 
 
-def test_two_workers_share_status_list_and_cancel(tmp_path: Path) -> None:
-    with running_server(tmp_path, FAST_UPKEEP, workers=2) as server:
+def test_two_workers_share_status_list_and_cancel(tmp_path: Path, database_url: str) -> None:
+    env = {"QUART_TASKS_DATABASE": database_url, **FAST_UPKEEP}
+    with running_server(tmp_path, env, workers=2) as server:
         clients = connection_to_each_worker(server, 2)
         (first, one), (_, other) = clients.items()
         try:
@@ -176,9 +185,9 @@ def test_two_workers_share_status_list_and_cancel(tmp_path: Path) -> None:
 
 
 def test_a_dead_worker_s_tasks_run_exactly_once_where_they_must_not_repeat(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    env = {"QUART_TASKS_MAX_RUNNING": "1", **FAST_UPKEEP}
+    env = {"QUART_TASKS_DATABASE": database_url, "QUART_TASKS_MAX_RUNNING": "1", **FAST_UPKEEP}
     app = "tests.durable_app:create_app()"
     runs = tmp_path / "runs"
     runs.mkdir()

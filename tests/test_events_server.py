@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from quart_app.jobs import registry
-from tasks import Runner, SQLiteStore
+from tasks import Runner, TaskRecord, store_from_url
 from tests.servers import Server, running_server
 from tests.sse import Event, aevents
 
@@ -81,8 +81,10 @@ def ended(task_id: str) -> Callable[[dict[str, Any]], bool]:
     return check
 
 
-async def test_every_state_and_progress_change_is_an_event(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+async def test_every_state_and_progress_change_is_an_event(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_server(tmp_path, {"QUART_TASKS_DATABASE": database_url}) as server:
         async with open_stream(f"{server.url}/events") as events:
             # Steps slower than TASKS_PROGRESS_INTERVAL (0.2 s): each one is written.
             record = await post(server, "/tasks/count", {"n": 3, "interval": 0.3})
@@ -109,8 +111,10 @@ async def test_task_stream_ends_after_the_terminal_state(tmp_path: Path) -> None
     assert {event.record["id"] for event in found} == {record["id"]}
 
 
-async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_server(tmp_path, {"QUART_TASKS_DATABASE": database_url}) as server:
         async with open_stream(f"{server.url}/events") as events:
             record = await post(server, "/tasks/count", {"n": 10, "interval": 0.1})
             seen = await collect(events, until=lambda r: r["id"] == record["id"])
@@ -134,7 +138,9 @@ async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(tmp_path: 
         assert over.status_code == 204
 
 
-async def test_two_workers_deliver_changes_made_by_any_process(tmp_path: Path) -> None:
+async def test_two_workers_deliver_changes_made_by_any_process(
+    tmp_path: Path, database_url: str
+) -> None:
     """Streams see writes made through either worker, and writes from outside both.
 
     A connection's worker cannot be chosen (both accept on one SO_REUSEPORT socket), so
@@ -142,13 +148,14 @@ async def test_two_workers_deliver_changes_made_by_any_process(tmp_path: Path) -
     this test process itself is the deterministic part: it reaches every stream only
     through the store, which is exactly the cross-process path.
     """
-    with running_server(tmp_path, workers=2) as server:
+    env = {"QUART_TASKS_DATABASE": database_url}
+    with running_server(tmp_path, env, workers=2) as server:
         async with AsyncExitStack() as stack:
             streams = [
                 await stack.enter_async_context(open_stream(f"{server.url}/events"))
                 for _ in range(4)
             ]
-            store = SQLiteStore(tmp_path / "tasks.sqlite3")
+            store = store_from_url(database_url)
             await store.open()
             try:
                 outside = await Runner(registry, store).submit("noop", enqueue=False)
@@ -158,6 +165,29 @@ async def test_two_workers_deliver_changes_made_by_any_process(tmp_path: Path) -
             wanted = {outside.id} | {record["id"] for record in submitted}
             for events in streams:
                 assert await ids_until(events, wanted) >= wanted
+
+
+async def test_a_change_from_another_process_reaches_the_stream_fast_on_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """LISTEN/NOTIFY: no poll interval between a commit elsewhere and the event."""
+    with running_server(tmp_path, {"QUART_TASKS_DATABASE": postgres_url}) as server:
+        store = store_from_url(postgres_url)
+        await store.open()
+        try:
+            async with open_stream(f"{server.url}/events") as events:
+                delays = []
+                for _ in range(5):
+                    record = TaskRecord.new("noop", {})
+                    started = time.monotonic()
+                    await store.create(record, owner=None, lease=30)
+                    await collect(events, until=lambda r, i=record.id: r["id"] == i, timeout=5)
+                    delays.append(time.monotonic() - started)
+        finally:
+            await store.close()
+    # about 10 ms here; the bound leaves room for a loaded machine, and is still far below
+    # the SQLite poll interval (EVENTS_POLL_INTERVAL, 0.5 s)
+    assert sorted(delays)[len(delays) // 2] < 0.25, delays
 
 
 def cpu_seconds(pid: int) -> float:

@@ -6,8 +6,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from tasks import SQLiteStore, State, Store, TaskRecord
 from tasks.records import utcnow
+from tasks.store.postgres import PostgresStore
 
 OWNER = "host:1:aaaa"
 
@@ -79,10 +82,16 @@ async def test_the_latest_write_survives_so_the_sequence_never_goes_back(store: 
     assert await store.last_seq() == seq
 
 
-async def test_processes_pruning_one_file_together_delete_each_record_once(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_processes_pruning_one_store_together_delete_each_record_once(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
 ) -> None:
-    stores = [SQLiteStore(tmp_path / "shared.db") for _ in range(3)]
+    stores: list[Store]
+    if kind == "sqlite":
+        stores = [SQLiteStore(tmp_path / "shared.db") for _ in range(3)]
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        stores = [PostgresStore(url) for _ in range(3)]
     for store in stores:
         await store.open()
     try:

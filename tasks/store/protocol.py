@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
 
-__all__ = ["FINISHED_STATES", "LIVE_STATES", "Change", "Store"]
+__all__ = ["FINISHED_STATES", "LIVE_STATES", "Change", "ChangeNotifier", "Store"]
 
 #: states in which a task still needs an owner to reach its end
 LIVE_STATES = (State.QUEUED, State.RUNNING)
@@ -85,3 +85,11 @@ class Store(Protocol):
         """Delete up to ``limit`` finished records in ``states`` that finished before
         ``before``, oldest first; return those this call deleted. Live records are never
         deleted, nor the latest write (the change feed's position)."""
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """A store that announces changes committed by any process, so followers need not poll."""
+
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after each committed change; returns the function that stops it."""

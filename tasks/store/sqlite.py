@@ -17,28 +17,36 @@ from typing import Any
 from ..records import State, TaskRecord
 from .connection import ConnectionThread, Operation
 from .protocol import FINISHED_STATES, Change
+from .schema import upgrade_steps
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id               TEXT PRIMARY KEY,
-    name             TEXT NOT NULL,
-    state            TEXT NOT NULL,
-    seq              INTEGER NOT NULL,
-    owner            TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    data             TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
-CREATE INDEX IF NOT EXISTS tasks_by_name ON tasks (name);
-CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner);
-CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_seq ON tasks (seq);
-CREATE TABLE IF NOT EXISTS owners (
-    owner       TEXT PRIMARY KEY,
-    lease_until REAL NOT NULL
-);
-"""
+#: the schema version this code writes, kept in the file's ``PRAGMA user_version``
+SCHEMA_VERSION = 1
+
+#: ``_STEPS[n]`` takes a file from version n - 1 to n. Version 1 is the first release's
+#: schema, which recorded no version (0): its step creates only what is missing.
+_STEPS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS tasks (
+            id               TEXT PRIMARY KEY,
+            name             TEXT NOT NULL,
+            state            TEXT NOT NULL,
+            seq              INTEGER NOT NULL,
+            owner            TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            data             TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state)",
+        "CREATE INDEX IF NOT EXISTS tasks_by_name ON tasks (name)",
+        "CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_seq ON tasks (seq)",
+        """CREATE TABLE IF NOT EXISTS owners (
+            owner       TEXT PRIMARY KEY,
+            lease_until REAL NOT NULL
+        )""",
+    ),
+}
 
 _LIVE = "('queued', 'running')"
 _COLUMNS = "data, owner, cancel_requested"
@@ -293,8 +301,33 @@ class SQLiteStore:
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.executescript(_SCHEMA)
+        try:
+            _upgrade(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to :data:`SCHEMA_VERSION` in one transaction, or refuse a newer one."""
+    if _version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # another process may be upgrading the same file
+    try:
+        steps = upgrade_steps(_version(conn), _STEPS, store="SQLite task store", where=str(path))
+        for statement in steps:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
 
 
 def _hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:

@@ -1,0 +1,302 @@
+"""``PostgresStore``: the Store protocol on PostgreSQL, shared by processes on many machines.
+
+Writes go through :class:`~.batches.WriteBatches` (group commit, sequence numbers in commit
+order); reads take a pooled connection of their own. Claims lock rows with
+``FOR UPDATE SKIP LOCKED``. Leases are kept in the database server's clock, so that the
+clocks of the machines sharing it do not matter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from ...records import State, TaskRecord
+from ..protocol import FINISHED_STATES, Change
+from .batches import Later, Sequence, WriteBatches
+from .listener import ChangeListener
+from .pool import Connection, Database
+from .schema import prepare
+
+__all__ = ["PostgresStore"]
+
+_LIVE = "('queued', 'running')"
+_COLUMNS = "data, owner, cancel_requested"
+_NOW = "extract(epoch from clock_timestamp())"
+
+
+class PostgresStore:
+    """Task records in a PostgreSQL database, for every process of every machine using it.
+
+    ``pool_size`` bounds this process's pooled connections: one serves the write batch in
+    progress, the others concurrent reads; change listening uses one more of its own.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        acquire_timeout: float = 3.0,
+        max_batch: int = 500,
+    ) -> None:
+        if pool_size < 2:
+            raise ValueError(
+                f"pool_size must be at least 2 (a writer and a reader), not {pool_size}"
+            )
+        self.url = url
+        self._database = Database(
+            url,
+            pool_size=pool_size,
+            acquire_timeout=acquire_timeout,
+            prepare=lambda conn: prepare(conn, self._database.where),
+        )
+        self._batches = WriteBatches(self._database, max_batch=max_batch)
+        self._listener = ChangeListener(url, self._database.where)
+
+    async def open(self) -> None:
+        await self._database.open()
+        self._batches.start()
+
+    async def close(self) -> None:
+        try:
+            await self._batches.stop()
+            await self._listener.close()
+        finally:
+            await self._database.close()
+
+    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever any process commits a change (``LISTEN/NOTIFY``)."""
+        return self._listener.watch(callback)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
+        async def insert(conn: Connection, sequence: Sequence) -> Later:
+            if owner is not None:
+                await _hold_lease(conn, owner, lease)
+            (seq,) = sequence.take()
+            cursor = await conn.execute(
+                "INSERT INTO quart_tasks (id, name, state, seq, owner, data) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING seq",
+                (record.id, record.name, record.state.value, seq, owner, _dump(record)),
+            )
+            return _written(cursor)
+
+        if not await self._batches.run(insert):
+            raise ValueError(f"a task with id {record.id!r} already exists")
+
+    async def update(self, record: TaskRecord, *, owner: str) -> bool:
+        holder = None if record.state.terminal else owner
+
+        async def replace(conn: Connection, sequence: Sequence) -> Later:
+            (seq,) = sequence.take()
+            cursor = await conn.execute(
+                "UPDATE quart_tasks SET state = %s, seq = %s, owner = %s, data = %s "
+                "WHERE id = %s AND owner = %s RETURNING seq",
+                (record.state.value, seq, holder, _dump(record), record.id, owner),
+            )
+            return _written(cursor)
+
+        result: bool = await self._batches.run(replace)
+        return result
+
+    async def renew(self, owner: str, lease: float) -> list[str]:
+        async def extend(conn: Connection, sequence: Sequence) -> list[str]:
+            await _hold_lease(conn, owner, lease)
+            cursor = await conn.execute(
+                f"SELECT id FROM quart_tasks WHERE owner = %s AND cancel_requested "
+                f"AND state IN {_LIVE}",
+                (owner,),
+            )
+            return [row[0] for row in await cursor.fetchall()]
+
+        result: list[str] = await self._batches.run(extend)
+        return result
+
+    async def claim(
+        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+    ) -> list[TaskRecord]:
+        async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
+            await _hold_lease(conn, owner, lease)
+            cursor = await conn.execute(
+                f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) < {_NOW} "
+                f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
+                f"WHERE t.state IN {_LIVE} AND t.owner IS NOT NULL AND t.owner != %s",
+                (owner,),
+            )
+            holders = await cursor.fetchall()
+            gone = [holder for holder, expired in holders if expired or is_dead(holder)]
+            cursor = await conn.execute(
+                f"SELECT id, {_COLUMNS} FROM quart_tasks WHERE state IN {_LIVE} "
+                f"AND (owner IS NULL OR owner = ANY(%s)) ORDER BY position LIMIT %s "
+                f"FOR UPDATE SKIP LOCKED",
+                (gone, limit),
+            )
+            rows = await cursor.fetchall()
+            await _set_owner(conn, [row[0] for row in rows], owner, sequence)
+            if gone:
+                await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = ANY(%s)", (gone,))
+            return [_load(data, owner, flagged) for _, data, _, flagged in rows]
+
+        result: list[TaskRecord] = await self._batches.run(take)
+        return result
+
+    async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
+        async def let_go(conn: Connection, sequence: Sequence) -> int:
+            cursor = await conn.execute(
+                f"SELECT id FROM quart_tasks WHERE owner = %s AND state IN {_LIVE} "
+                f"ORDER BY position FOR UPDATE",
+                (owner,),
+            )
+            released = [row[0] for row in await cursor.fetchall() if row[0] not in keep]
+            await _set_owner(conn, released, None, sequence)
+            if not keep:
+                await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = %s", (owner,))
+            return len(released)
+
+        result: int = await self._batches.run(let_go)
+        return result
+
+    async def request_cancel(self, task_id: str) -> TaskRecord | None:
+        async def flag(conn: Connection, sequence: Sequence) -> TaskRecord | None:
+            cursor = await conn.execute(
+                f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s FOR UPDATE", (task_id,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            record = _load(*row)
+            if record.state.terminal:
+                return record
+            if record.state is State.QUEUED and record.owner is None:
+                record = record.finished(State.CANCELLED)
+            (seq,) = sequence.take()
+            await conn.execute(
+                "UPDATE quart_tasks SET state = %s, seq = %s, cancel_requested = true, data = %s "
+                "WHERE id = %s",
+                (record.state.value, seq, _dump(record), task_id),
+            )
+            return record.replace(cancel_requested=True)
+
+        result: TaskRecord | None = await self._batches.run(flag)
+        return result
+
+    async def prune(
+        self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
+    ) -> list[TaskRecord]:
+        wanted = sorted(state.value for state in states & FINISHED_STATES)
+
+        async def delete(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
+            # Oldest write first: a finished record is never written again, so write order is
+            # finish order. SKIP LOCKED: rows another process is pruning right now are its own.
+            cursor = await conn.execute(
+                f"SELECT id, {_COLUMNS} FROM quart_tasks WHERE state = ANY(%s) "
+                "AND seq < (SELECT max(seq) FROM quart_tasks) "
+                "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED",
+                (wanted, limit),
+            )
+            old: list[TaskRecord] = []
+            for _, *row in await cursor.fetchall():
+                record = _load(*row)
+                if record.finished_at is None or record.finished_at >= before:
+                    break
+                old.append(record)
+            if not old:
+                return []
+            cursor = await conn.execute(
+                "DELETE FROM quart_tasks WHERE id = ANY(%s) RETURNING id",
+                ([record.id for record in old],),
+            )
+            deleted = {row[0] for row in await cursor.fetchall()}
+            return [record for record in old if record.id in deleted]
+
+        if not wanted:
+            return []
+        result: list[TaskRecord] = await self._batches.run(delete)
+        return result
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        rows = await self._read(f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s", (task_id,))
+        return _load(*rows[0]) if rows else None
+
+    async def query(
+        self, *, state: State | None = None, name: str | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        clauses, params = [], []
+        if state is not None:
+            clauses.append("state = %s")
+            params.append(state.value)
+        if name is not None:
+            clauses.append("name = %s")
+            params.append(name)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._read(
+            f"SELECT {_COLUMNS} FROM quart_tasks {where} ORDER BY position DESC LIMIT %s",
+            (*params, limit),
+        )
+        return [_load(*row) for row in rows]
+
+    async def changes(self, after: int, limit: int = 100) -> list[Change]:
+        rows = await self._read(
+            f"SELECT seq, {_COLUMNS} FROM quart_tasks WHERE seq > %s ORDER BY seq LIMIT %s",
+            (after, limit),
+        )
+        return [Change(seq, _load(*row)) for seq, *row in rows]
+
+    async def last_seq(self) -> int:
+        rows = await self._read("SELECT seq FROM quart_tasks_store", ())
+        return int(rows[0][0])
+
+    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._database.connection() as conn:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+
+def _written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:
+    """Whether the one-row write behind ``cursor`` happened, once the batch is sent."""
+
+    async def read() -> bool:
+        return await cursor.fetchone() is not None
+
+    return Later(read)
+
+
+async def _hold_lease(conn: Connection, owner: str, lease: float) -> None:
+    await conn.execute(
+        f"INSERT INTO quart_tasks_owners (owner, lease_until) VALUES (%s, {_NOW} + %s) "
+        f"ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
+        (owner, lease),
+    )
+
+
+async def _set_owner(
+    conn: Connection, task_ids: list[str], owner: str | None, sequence: Sequence
+) -> None:
+    """Hand the tasks to ``owner`` (None: nobody), each write with its own number."""
+    if not task_ids:
+        return
+    await conn.execute(
+        "UPDATE quart_tasks t SET owner = %s, seq = v.seq "
+        "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE t.id = v.id",
+        (owner, task_ids, sequence.take(len(task_ids))),
+    )
+
+
+def _dump(record: TaskRecord) -> str:
+    data = record.to_dict()
+    del data["owner"], data["cancel_requested"]  # kept in their own columns
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _load(data: str, owner: str | None, cancel_requested: bool) -> TaskRecord:
+    return TaskRecord.from_dict(json.loads(data)).replace(
+        owner=owner, cancel_requested=bool(cancel_requested)
+    )
