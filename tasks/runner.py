@@ -71,11 +71,14 @@ class Runner:
         self.claims = claim
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
+        self._submitting: set[asyncio.Future[TaskRecord]] = set()
         self._waiting: deque[str] = deque()
         self._queued: dict[str, TaskRecord] = {}  # records of waiting tasks, to skip a read
         self._reserved = 0  # submissions between the queue check and their enqueue
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
+        #: claimed records whose adoption failed (a store error); adopted again next round
+        self.unadopted: list[TaskRecord] = []
         self._busy_threads: dict[str, asyncio.Future[Any]] = {}
         self._listeners: list[Listener] = []
         self._accepting = False
@@ -106,6 +109,8 @@ class Runner:
         if not self._accepting:
             return
         self._accepting = False
+        # Submissions already storing end enqueued, so that the release below hands them back.
+        await asyncio.gather(*self._submitting, return_exceptions=True)
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
@@ -145,7 +150,8 @@ class Runner:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting) + len(self._retries)
+        """Tasks held here that are not running: queued, due for a retry, or being stored."""
+        return len(self._waiting) + len(self._retries) + self._reserved
 
     @property
     def capacity(self) -> int:
@@ -193,6 +199,20 @@ class Runner:
             max_attempts=1 + (definition.retries.retries if retries is None else retries),
             timeout=definition.timeout if timeout is None else timeout,
         )
+        # Storing and enqueueing run in a task of their own, shielded from the caller: a
+        # client that goes away cancels the request during the insert, which commits anyway,
+        # and a record that is stored must also be scheduled.
+        stored = asyncio.ensure_future(self._store_new(record, enqueue))
+        self._submitting.add(stored)
+        stored.add_done_callback(self._submitted)
+        return await asyncio.shield(stored)
+
+    def _submitted(self, stored: asyncio.Future[TaskRecord]) -> None:
+        self._submitting.discard(stored)
+        if not stored.cancelled():
+            stored.exception()  # the caller may be gone; it gets the error if it is not
+
+    async def _store_new(self, record: TaskRecord, enqueue: bool) -> TaskRecord:
         owner = self.owner if enqueue else None
         self._reserved += enqueue
         try:
@@ -248,6 +268,8 @@ class Runner:
 
     def enqueue(self, task: TaskRecord | str) -> None:
         """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
+        if not self._accepting:
+            return  # drain() or close() hands every task this runner holds back to the store
         if isinstance(task, TaskRecord):
             self._queued[task.id] = task
             task = task.id
