@@ -10,7 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import engine, loop_health, machine, memory, plots, report, response, scheduling, targets
+from . import (
+    engine,
+    loop_health,
+    machine,
+    memory,
+    pace,
+    plots,
+    report,
+    response,
+    scheduling,
+    targets,
+)
 from .servers import ROOT
 from .settings import FULL, SMOKE
 from .wrk import require_wrk
@@ -21,6 +32,7 @@ PARTS = {
     "engine": engine.run,
     "loop": loop_health.run,
     "memory": memory.run,
+    "pace": pace.run,
 }
 
 
@@ -46,7 +58,7 @@ def main() -> None:
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
         parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(PARTS)}")
-    if {"response", "scheduling"} & set(chosen):
+    if {"response", "scheduling", "pace"} & set(chosen):
         require_wrk()
     settings = SMOKE if options.smoke else FULL
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

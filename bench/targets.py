@@ -65,7 +65,38 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 at_most=True,
             )
         )
+    if "pace" in parts:
+        found += _pace(parts["pace"])
     return found
+
+
+def _pace(part: dict[str, Any]) -> list[dict[str, Any]]:
+    sustained, overload = part["rows"]["sustained"], part["rows"]["overload"]
+    refusals = part["rows"]["refusals"]
+    return [
+        _target(
+            "accepted tasks finished when a sustained load ends >= 90 %",
+            f"{sustained['finished_during_load']} of {sustained['accepted']}",
+            sustained["finished_share"],
+            0.9,
+            at_most=False,
+        ),
+        _target(
+            "completed/s under 4x overload >= 0.8 x sustained accepted/s (default queue)",
+            f"{overload['completed_per_s_during_load']:.0f} / "
+            f"{sustained['accepted_per_s']:.0f} per s",
+            part["overload_ratio"],
+            0.8,
+            at_most=False,
+        ),
+        _target(
+            "server CPU of a 503 <= 0.5 x an accepted request's",
+            f"{refusals['cpu_us_per_request']:.0f} / {sustained['cpu_us_per_request']:.0f} us",
+            part["refusal_cost_ratio"],
+            0.5,
+            at_most=True,
+        ),
+    ]
 
 
 def _scheduling(part: dict[str, Any]) -> list[dict[str, Any]]:
