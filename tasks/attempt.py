@@ -92,26 +92,37 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
         execution.progress = update
         runner.progress.report(execution)
 
-    context = TaskContext(record.id, record.name, record.attempts + 1, on_progress, loop)
+    context = TaskContext(
+        record.id,
+        record.name,
+        record.attempts + 1,
+        on_progress,
+        loop,
+        threaded=not definition.is_async,
+    )
     execution.context = context
     if execution.cancel_requested:
         await runner.write(record.finished(State.CANCELLED))
         return None
 
     execution.record = record.started()
-    if not await runner.write(execution.record):
+    if not await runner.write_soon(execution.record):
         return None
     if execution.cancel_requested:  # asked while the start was being written
         await _end(runner, execution, State.CANCELLED)
         return None
     task_context.enter(context)
-    timeout = asyncio.timeout(execution.record.timeout)
+    limit = execution.record.timeout
+    timeout = None if limit is None else asyncio.timeout(limit)
     try:
         kwargs = definition.bind(execution.record.kwargs)
         execution.in_call = True
         try:
-            async with timeout:
-                value = await _invoke(definition, kwargs, context, execution, timeout)
+            if timeout is None:
+                value = await _invoke(definition, kwargs, context, execution, None)
+            else:
+                async with timeout:
+                    value = await _invoke(definition, kwargs, context, execution, timeout)
         finally:
             execution.in_call = False
         result = to_jsonable_python(value)
@@ -148,7 +159,7 @@ async def _invoke(
     kwargs: dict[str, Any],
     context: TaskContext,
     execution: Execution,
-    timeout: asyncio.Timeout,
+    timeout: asyncio.Timeout | None,
 ) -> Any:
     if definition.is_async:
         return await definition.func(**kwargs)
@@ -158,7 +169,7 @@ async def _invoke(
         return await asyncio.shield(job)
     except asyncio.CancelledError:
         context.request_stop()
-        if execution.cancel_sent or timeout.expired():
+        if execution.cancel_sent or (timeout is not None and timeout.expired()):
             # A thread cannot be killed: keep the slot until the code notices and returns.
             await asyncio.wait([job])
         else:
@@ -179,7 +190,7 @@ def _retrieve(job: asyncio.Future[Any]) -> None:
 
 async def _end(runner: Runner, execution: Execution, state: State, *, result: Any = None) -> None:
     execution.record = execution.latest().finished(state, result=result)
-    await runner.write(execution.record)
+    await runner.write_soon(execution.record)
     level = logging.DEBUG if state is State.SUCCEEDED else logging.INFO  # one line a task costs
     log.log(level, "task %s (%s) %s", execution.record.name, execution.task_id, state.value)
 

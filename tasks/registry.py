@@ -50,6 +50,8 @@ class TaskDefinition:
     retries: Retries
     idempotent: bool
     arguments: type[pydantic.BaseModel] = field(repr=False)
+    #: every parameter is a JSON scalar (or ``Any``): stored arguments are the Python values
+    plain_arguments: bool = field(default=False, repr=False)
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""
@@ -57,6 +59,8 @@ class TaskDefinition:
 
     def bind(self, stored: dict[str, Any]) -> dict[str, Any]:
         """Turn stored JSON arguments back into the Python values the function expects."""
+        if self.plain_arguments:
+            return stored  # checked by validate() when submitted; nothing to convert
         model = self._model(stored)
         return {name: getattr(model, name) for name in type(model).model_fields}
 
@@ -130,6 +134,7 @@ class Registry:
             task_name = name or func.__name__
             if task_name in self._tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
+            arguments = _arguments_model(task_name, func)
             self._tasks[task_name] = TaskDefinition(
                 name=task_name,
                 func=func,
@@ -137,7 +142,8 @@ class Registry:
                 timeout=timeout,
                 retries=Retries(retries, backoff, max_backoff),
                 idempotent=idempotent,
-                arguments=_arguments_model(task_name, func),
+                arguments=arguments,
+                plain_arguments=_plain(arguments),
             )
             return func
 
@@ -180,6 +186,16 @@ def _arguments_model(name: str, func: Callable[..., Any]) -> type[pydantic.BaseM
         f"{name}_arguments", __config__=_ARGS_CONFIG, **fields
     )
     return model
+
+
+_SCALARS = (str, int, float, bool, Any)
+
+
+def _plain(model: type[pydantic.BaseModel]) -> bool:
+    """Whether each field's JSON form is already its Python value (no metadata, no unions)."""
+    return all(
+        info.annotation in _SCALARS and not info.metadata for info in model.model_fields.values()
+    )
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from . import cancellation, recovery
 from .attempt import Execution, run_attempt
@@ -35,6 +35,16 @@ log = logging.getLogger("tasks")
 #: Schedules a coroutine function to run in the background, e.g. ``app.add_background_task``.
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 Listener = Callable[[TaskRecord], None]
+
+#: seconds a slot runs tasks back to back before it lets the event loop do other work
+SLOT_STEP = 0.0005
+
+
+@runtime_checkable
+class QueuesWrites(Protocol):
+    """A store that can queue an update without a coroutine, keeping updates in call order."""
+
+    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]: ...
 
 
 class Runner:
@@ -81,6 +91,8 @@ class Runner:
         self.unadopted: list[TaskRecord] = []
         self._busy_threads: dict[str, asyncio.Future[Any]] = {}
         self._listeners: list[Listener] = []
+        self._queues_writes = store if isinstance(store, QueuesWrites) else None
+        self._writing = 0  # queued writes not yet committed
         self._accepting = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -198,6 +210,7 @@ class Runner:
             arguments,
             max_attempts=1 + (definition.retries.retries if retries is None else retries),
             timeout=definition.timeout if timeout is None else timeout,
+            owner=self.owner if enqueue else None,
         )
         # Storing and enqueueing run in a task of their own, shielded from the caller: a
         # client that goes away cancels the request during the insert, which commits anyway,
@@ -213,13 +226,11 @@ class Runner:
             stored.exception()  # the caller may be gone; it gets the error if it is not
 
     async def _store_new(self, record: TaskRecord, enqueue: bool) -> TaskRecord:
-        owner = self.owner if enqueue else None
         self._reserved += enqueue
         try:
-            await self.store.create(record, owner=owner, lease=self.lease)
+            await self.store.create(record, owner=record.owner, lease=self.lease)
         finally:
             self._reserved -= enqueue
-        record = record.replace(owner=owner)
         self._notify(record)
         if enqueue:
             self.enqueue(record)
@@ -292,6 +303,36 @@ class Runner:
         task.add_done_callback(self._own_tasks.discard)
 
     async def _run(self, execution: Execution) -> None:
+        """Run ``execution``, then in the same slot what waits next, until the queue is empty.
+
+        Tasks that never wait (a no-op, or one whose writes the store queues) would otherwise
+        run one per slot per loop iteration while requests fill the queue. The slot yields
+        to the loop after ``SLOT_STEP`` seconds of running tasks back to back.
+        """
+        loop = asyncio.get_running_loop()
+        step_began = loop.time()
+        try:
+            while True:
+                try:
+                    await self._execute(execution)
+                finally:
+                    del self._running[execution.task_id]
+                    self.progress.forget(execution)
+                    execution.done.set()
+                if not (self._accepting and self._waiting):
+                    return
+                if loop.time() - step_began > SLOT_STEP:
+                    await asyncio.sleep(0)
+                    step_began = loop.time()
+                    if not (self._accepting and self._waiting):
+                        return
+                execution = Execution(self._waiting.popleft())
+                self._running[execution.task_id] = execution
+        finally:
+            self._pump()
+            self._check_idle()
+
+    async def _execute(self, execution: Execution) -> None:
         try:
             record = self._queued.pop(execution.task_id, None)
             if record is None:
@@ -310,12 +351,6 @@ class Runner:
                 self._busy_threads[execution.task_id] = job
                 job.add_done_callback(lambda _: self._busy_threads.pop(execution.task_id, None))
             raise
-        finally:
-            del self._running[execution.task_id]
-            self.progress.forget(execution)
-            execution.done.set()
-            self._pump()
-            self._check_idle()
 
     def _schedule_retry(self, task_id: str, delay: float) -> None:
         if not self._accepting:
@@ -328,14 +363,43 @@ class Runner:
             self.enqueue(task_id)
 
     def _check_idle(self) -> None:
-        if not (self._waiting or self._running or self._retries):
+        if not (self._waiting or self._running or self._retries or self._writing):
             self._idle.set()
 
     # -- record writes --------------------------------------------------------------------
 
+    async def write_soon(self, record: TaskRecord) -> bool:
+        """Write like :meth:`write`, without waiting for the commit if the store can queue it.
+
+        Listeners hear of the record once it has committed. True unless a store that cannot
+        queue writes says that this runner no longer holds the task.
+        """
+        if self._queues_writes is None:
+            return await self.write(record)
+        if record.state.terminal and record.owner is not None:
+            record = record.replace(owner=None)
+        future = self._queues_writes.update_soon(record, owner=self.owner)
+        self._writing += 1
+        self._idle.clear()
+        future.add_done_callback(partial(self._written, record))
+        return True
+
+    def _written(self, record: TaskRecord, future: asyncio.Future[bool]) -> None:
+        self._writing -= 1
+        if not future.cancelled():
+            if (error := future.exception()) is not None:
+                log.error(
+                    "task %s: its %s state was not stored: %s", record.id, record.state, error
+                )
+            elif future.result():
+                self._notify(record)
+            else:
+                log.warning("task %s is no longer held by this runner; write dropped", record.id)
+        self._check_idle()
+
     async def write(self, record: TaskRecord) -> bool:
         """Write a record this runner holds; False (and a warning) if it no longer holds it."""
-        if record.state.terminal:
+        if record.state.terminal and record.owner is not None:
             record = record.replace(owner=None)
         if not await self.store.update(record, owner=self.owner):
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
