@@ -21,6 +21,7 @@ from .errors import (
     UnknownTask,
 )
 from .extension import Tasks
+from .json_provider import OrjsonProvider
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
 from .runner import Runner
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidArguments",
     "InvalidOptions",
     "MemoryStore",
+    "OrjsonProvider",
     "Progress",
     "QueueFull",
     "Registry",

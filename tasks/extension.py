@@ -8,8 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from quart import Quart
+from quart.json.provider import DefaultJSONProvider
 
 from . import supervisor
+from .json_provider import OrjsonProvider
 from .registry import Registry
 from .runner import Runner
 from .settings import Settings
@@ -23,8 +25,9 @@ log = logging.getLogger("tasks")
 class Tasks:
     """The tasks extension for a Quart app.
 
-    On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
-    schedules through ``app.add_background_task``. When shutdown begins it drains (new tasks
+    It installs :class:`OrjsonProvider` as the app's JSON provider unless the app has its
+    own. On startup it opens the store, sizes the thread pool and starts a :class:`Runner`
+    that schedules through ``app.add_background_task``. When shutdown begins it drains (new tasks
     get 503); after the background tasks are done it closes the runner and the store.
     """
 
@@ -44,6 +47,8 @@ class Tasks:
             except ValueError as exc:
                 raise ValueError(f"TASKS_DATABASE: {exc}") from None
         app.extensions["tasks"] = self
+        if type(app.json) is DefaultJSONProvider:  # an app's own provider stays
+            app.json = OrjsonProvider(app)
 
         @app.before_serving
         async def start_tasks() -> None:
