@@ -55,6 +55,8 @@ class TaskDefinition:
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""
+        if not kwargs and not self.arguments.model_fields:
+            return {}  # a task without parameters, called without arguments
         return self._model(kwargs).model_dump(mode="json")
 
     def bind(self, stored: dict[str, Any]) -> dict[str, Any]:
