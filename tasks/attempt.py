@@ -106,7 +106,11 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
         return None
 
     execution.record = record.started()
-    if not await runner.write_soon(execution.record):
+    # A coroutine task starts at once, in the loop iteration whose batch commits its start
+    # (a crash within that iteration leaves it queued, to run again). A thread task, which
+    # takes a thread hand-off anyway, starts only once its start has committed.
+    write = runner.write_soon if definition.is_async else runner.write
+    if not await write(execution.record):
         return None
     if execution.cancel_requested:  # asked while the start was being written
         await _end(runner, execution, State.CANCELLED)

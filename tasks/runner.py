@@ -42,7 +42,11 @@ SLOT_STEP = 0.0005
 
 @runtime_checkable
 class QueuesWrites(Protocol):
-    """A store that can queue an update without a coroutine, keeping updates in call order."""
+    """A store that can queue writes without a coroutine, committing them in call order."""
+
+    def create_soon(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> asyncio.Future[None]: ...
 
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]: ...
 
@@ -81,7 +85,7 @@ class Runner:
         self.claims = claim
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
-        self._submitting: set[asyncio.Future[TaskRecord]] = set()
+        self._submitting: set[asyncio.Future[Any]] = set()
         self._waiting: deque[str] = deque()
         self._queued: dict[str, TaskRecord] = {}  # records of waiting tasks, to skip a read
         self._reserved = 0  # submissions between the queue check and their enqueue
@@ -212,29 +216,31 @@ class Runner:
             timeout=definition.timeout if timeout is None else timeout,
             owner=self.owner if enqueue else None,
         )
-        # Storing and enqueueing run in a task of their own, shielded from the caller: a
-        # client that goes away cancels the request during the insert, which commits anyway,
-        # and a record that is stored must also be scheduled.
-        stored = asyncio.ensure_future(self._store_new(record, enqueue))
-        self._submitting.add(stored)
-        stored.add_done_callback(self._submitted)
-        return await asyncio.shield(stored)
-
-    def _submitted(self, stored: asyncio.Future[TaskRecord]) -> None:
-        self._submitting.discard(stored)
-        if not stored.cancelled():
-            stored.exception()  # the caller may be gone; it gets the error if it is not
-
-    async def _store_new(self, record: TaskRecord, enqueue: bool) -> TaskRecord:
+        # Storing and enqueueing happen apart from the caller, which only awaits them through
+        # a shield: a client that goes away cancels the request during the insert, which
+        # commits anyway, and a record that is stored must also be scheduled.
         self._reserved += enqueue
-        try:
-            await self.store.create(record, owner=record.owner, lease=self.lease)
-        finally:
-            self._reserved -= enqueue
+        if self._queues_writes is not None:
+            stored: asyncio.Future[Any] = self._queues_writes.create_soon(
+                record, owner=record.owner, lease=self.lease
+            )
+        else:
+            stored = asyncio.ensure_future(
+                self.store.create(record, owner=record.owner, lease=self.lease)
+            )
+        self._submitting.add(stored)
+        stored.add_done_callback(partial(self._stored, record, enqueue))
+        await asyncio.shield(stored)  # its callbacks, so the enqueue, have run by now
+        return record
+
+    def _stored(self, record: TaskRecord, enqueue: bool, stored: asyncio.Future[Any]) -> None:
+        self._submitting.discard(stored)
+        self._reserved -= enqueue
+        if stored.cancelled() or stored.exception() is not None:
+            return  # not stored; the caller, if still there, gets the error
         self._notify(record)
         if enqueue:
             self.enqueue(record)
-        return record
 
     async def get(self, task_id: str) -> TaskRecord:
         record = await self.store.get(task_id)

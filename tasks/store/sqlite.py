@@ -94,6 +94,13 @@ class SQLiteStore:
         await self._connection.stop()
 
     async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
+        await self.create_soon(record, owner=owner, lease=lease)
+
+    def create_soon(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> asyncio.Future[None]:
+        """Queue the insert and return its future at once (see :meth:`update_soon`)."""
+
         def insert(conn: sqlite3.Connection) -> None:
             data = _dump(record)
             if owner is not None and owner not in self._leased:
@@ -109,7 +116,8 @@ class SQLiteStore:
                 raise ValueError(f"a task with id {record.id!r} already exists") from None
 
         # single: if the insert fails, the lease renewal before it may stay, which is harmless
-        await self._run(insert, write=True, single=True)
+        future: asyncio.Future[None] = self._writer.submit(insert, single=True)
+        return future
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         result: bool = await self.update_soon(record, owner=owner)
