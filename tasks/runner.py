@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from . import cancellation, recovery
 from .attempt import Execution, run_attempt
-from .errors import QueueFull, ShuttingDown, TaskNotFound
+from .errors import QueueFull, ShuttingDown, TaskNotFound, Unavailable
 from .ownership import new_owner_id
 from .progress import ProgressWriter
 from .records import State, TaskRecord
@@ -174,6 +174,17 @@ class Runner:
         """How many more tasks the waiting queue can take."""
         return max(0, self.max_queued - len(self._waiting) - self._reserved)
 
+    def refusal(self) -> Unavailable | None:
+        """Why a task submitted now would be refused (shutting down, queue full), or None."""
+        if not self._accepting:
+            return ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
+        if self.capacity == 0:
+            return QueueFull(
+                f"{self.max_queued} tasks are already waiting; "
+                "retry later or raise TASKS_MAX_QUEUED"
+            )
+        return None
+
     async def join(self) -> None:
         """Wait until nothing is running, waiting or due for a retry."""
         await self._idle.wait()
@@ -202,13 +213,8 @@ class Runner:
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         definition.check_options(timeout, retries)
-        if enqueue and not self._accepting:
-            raise ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
-        if enqueue and self.capacity == 0:
-            raise QueueFull(
-                f"{self.max_queued} tasks are already waiting; "
-                "retry later or raise TASKS_MAX_QUEUED"
-            )
+        if enqueue and (refusal := self.refusal()) is not None:
+            raise refusal
         record = TaskRecord.new(
             name,
             arguments,
