@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import MemoryStore, Registry, Runner, SQLiteStore, State, TaskRecord
+from tasks import MemoryStore, Registry, Runner, SQLiteStore, State, StoreUnavailable, TaskRecord
 
 WAIT = 10.0
 
@@ -116,3 +116,32 @@ async def test_a_cancelled_submit_on_sqlite_commits_and_runs(
     finally:
         await runner.close()
         await runner.store.close()
+
+
+async def test_a_cancel_whose_write_fails_leaves_the_task_scheduled(registry: Registry) -> None:
+    class FailingCancel(MemoryStore):
+        async def update(self, record: TaskRecord, *, owner: str) -> bool:
+            if record.state is State.CANCELLED:
+                raise StoreUnavailable("the disk is gone")
+            return await super().update(record, owner=owner)
+
+    runner = Runner(registry, FailingCancel(), max_running=1, poll_interval=0.05, lease=5.0)
+    await runner.start()
+    release = asyncio.Event()
+
+    @registry.task()
+    async def hold() -> None:
+        await release.wait()
+
+    try:
+        await runner.submit("hold")
+        waiting = await runner.submit("noop")
+        with pytest.raises(StoreUnavailable):
+            await runner.cancel(waiting.id)
+        assert runner.waiting == 1
+        release.set()
+        async with asyncio.timeout(WAIT):
+            done = await runner.wait(waiting.id)
+        assert done.state is State.SUCCEEDED
+    finally:
+        await runner.close()
