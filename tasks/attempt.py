@@ -29,7 +29,6 @@ class Execution:
         "cancel_requested",
         "cancel_sent",
         "context",
-        "done",
         "in_call",
         "progress",
         "record",
@@ -48,7 +47,6 @@ class Execution:
         self.cancel_sent = False
         self.in_call = False
         self.thread_job: asyncio.Future[Any] | None = None
-        self.done = asyncio.Event()
 
     def cancel(self) -> None:
         """Ask the task to stop: flag it for thread code, and cancel the coroutine if it runs."""

@@ -330,7 +330,6 @@ class Runner:
                 finally:
                     del self._running[execution.task_id]
                     self.progress.forget(execution)
-                    execution.done.set()
                 if not (self._accepting and self._waiting):
                     return
                 if loop.time() - step_began > SLOT_STEP:
