@@ -7,7 +7,8 @@ rounds (the round with the median accepted/s of each is reported):
   load ends, the store is read at once: how many of the accepted tasks had finished. Then the
   server is left to finish the rest; completed/s is accepted tasks over the time until then.
 - **overload**: wrk with 4 times the connections and the default queue limit. Completed/s is the
-  tasks finished during the load over its length, compared with the sustained accept rate.
+  tasks finished during the load over its length, compared with the sustained accept rate
+  of the same round.
 - **refusals**: ``TASKS_MAX_QUEUED=0``, so every request is a ``503``; its server CPU per
   request, against an accepted request's in the sustained case.
 """
@@ -15,6 +16,7 @@ rounds (the round with the median accepted/s of each is reported):
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -66,14 +68,19 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
                 rounds[name].append(row)
                 print(f"  round {number + 1} {name:10} {_brief(row)}", flush=True)
     rows = {name: _median(results) for name, results in rounds.items()}
-    sustained = rows["sustained"]
+    # Ratios within each round (its cases ran one after the other), then their median.
+    pairs = list(zip(rounds["sustained"], rounds["overload"], rounds["refusals"], strict=True))
+    overload = [
+        o["completed_per_s_during_load"] / max(1e-9, s["accepted_per_s"]) for s, o, _ in pairs
+    ]
+    refusal = [r["cpu_us_per_request"] / max(1e-9, s["cpu_us_per_request"]) for s, _, r in pairs]
     return {
         "rounds": settings.wrk_rounds,
         "rows": rows,
-        "overload_ratio": rows["overload"]["completed_per_s_during_load"]
-        / max(1e-9, sustained["accepted_per_s"]),
-        "refusal_cost_ratio": rows["refusals"]["cpu_us_per_request"]
-        / max(1e-9, sustained["cpu_us_per_request"]),
+        "overload_ratios": overload,
+        "overload_ratio": statistics.median(overload),
+        "refusal_cost_ratios": refusal,
+        "refusal_cost_ratio": statistics.median(refusal),
     }
 
 
