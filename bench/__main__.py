@@ -15,6 +15,7 @@ from . import (
     loop_health,
     machine,
     memory,
+    pace,
     plots,
     report,
     response,
@@ -33,6 +34,7 @@ PARTS = {
     "loop": loop_health.run,
     "memory": memory.run,
     "stores": stores.run,
+    "pace": pace.run,
 }
 
 
@@ -58,7 +60,7 @@ def main() -> None:
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
         parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(PARTS)}")
-    if {"response", "scheduling"} & set(chosen):
+    if {"response", "scheduling", "pace"} & set(chosen):
         require_wrk()
     settings = SMOKE if options.smoke else FULL
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

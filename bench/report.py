@@ -162,6 +162,33 @@ def targets_table(targets: list[dict[str, Any]]) -> str:
     return table(("target", "measured", "value", "limit", "result"), rows)
 
 
+def pace_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            name,
+            str(row["connections"]),
+            f"{row['accepted_per_s']:,.0f}",
+            f"{row['refused']:,}",
+            f"{row['finished_during_load']:,} of {row['accepted']:,} ({row['finished_share']:.0%})",
+            f"{row['completed_per_s_during_load']:,.0f}",
+            f"{row['completed_per_s_overall']:,.0f}",
+            f"{row['cpu_us_per_request']:,.0f}",
+        )
+        for name, row in part["rows"].items()
+    ]
+    headers = (
+        "case",
+        "connections",
+        "accepted/s",
+        "refused",
+        "finished during load",
+        "completed/s during load",
+        "completed/s overall",
+        "server CPU µs/req",
+    )
+    return table(headers, rows)
+
+
 SECTIONS = (
     ("response", "1. Time to response vs task duration", (response_table, checks_table)),
     ("scheduling", "2. Scheduling cost (wrk)", (scheduling_table,)),
@@ -169,6 +196,7 @@ SECTIONS = (
     ("loop", "4. Event-loop health", (loop_table,)),
     ("memory", "5. Memory per waiting task", (memory_table,)),
     ("stores", "6. Stores side by side", (stores_table, events_table)),
+    ("pace", "7. Keeping pace, and overload", (pace_table,)),
 )
 
 
@@ -178,5 +206,6 @@ def markdown(results: dict[str, Any]) -> str:
     for key, title, renderers in SECTIONS:
         if key in parts:
             blocks.append(f"### {title}\n\n" + "\n\n".join(r(parts[key]) for r in renderers))
-    blocks.append("### Targets\n\n" + targets_table(results["targets"]))
+    if results["targets"]:
+        blocks.append("### Targets\n\n" + targets_table(results["targets"]))
     return "\n\n".join(blocks) + "\n"

@@ -32,6 +32,7 @@ LABELS = {
     "b": "Quart add_background_task no-op",
     "c": "quart-tasks POST /tasks/noop (SQLite)",
     "d": "Flask + threading.Thread",
+    "h": "quart-tasks GET /healthz (the server of (c))",
 }
 
 
@@ -46,6 +47,7 @@ class Case:
     path: str
     #: "" for the case the targets judge; otherwise what differs (a suffix of key and label)
     variant: str = ""
+    method: str = "POST"
 
     @property
     def key(self) -> str:
@@ -70,6 +72,7 @@ def cases(settings: Settings, workdir: Path) -> list[Case]:
             Case("a", worker_class, raw, "/plain"),
             Case("b", worker_class, raw, "/background"),
             Case("c", worker_class, raised, "/tasks/noop"),
+            Case("h", worker_class, raised, "/healthz", method="GET"),
             Case("c", worker_class, default, "/tasks/noop", "default queue limit"),
         ]
     found.append(Case("d", "sync", servers.flask("sync"), "/thread-noop"))
@@ -89,13 +92,21 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
         if settings.wrk_warmup_seconds:
             for case in chosen:
                 url = started[case.spec].url + case.path
-                run_wrk(url, seconds=settings.wrk_warmup_seconds, connections=connections)
+                run_wrk(
+                    url,
+                    seconds=settings.wrk_warmup_seconds,
+                    connections=connections,
+                    method=case.method,
+                )
         for number in range(settings.wrk_rounds):
             for case in chosen:
                 server = started[case.spec]
                 cpu = server.cpu_seconds()
                 result = run_wrk(
-                    server.url + case.path, seconds=settings.wrk_seconds, connections=connections
+                    server.url + case.path,
+                    seconds=settings.wrk_seconds,
+                    connections=connections,
+                    method=case.method,
                 )
                 ok = result["requests"] - result["non_2xx"]
                 if case.letter == "c":

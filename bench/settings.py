@@ -33,6 +33,8 @@ class Settings:
     loop_http_interval: float
     #: part 5: waiting tasks held at once
     memory_tasks: int
+    #: part 6: seconds of each wrk load
+    pace_seconds: int
     worker_classes: tuple[str, ...] = ("asyncio", "uvloop")
 
 
@@ -55,6 +57,7 @@ FULL = Settings(
     loop_seconds=10.0,
     loop_http_interval=0.01,
     memory_tasks=100_000,
+    pace_seconds=10,
 )
 
 SMOKE = Settings(
@@ -76,5 +79,6 @@ SMOKE = Settings(
     loop_seconds=1.0,
     loop_http_interval=0.02,
     memory_tasks=2000,
+    pace_seconds=1,
     worker_classes=("uvloop",),
 )

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .extension import Tasks
 from .handle import TaskCall, TaskHandle
+from .json_provider import OrjsonProvider
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
 from .runner import Runner
@@ -50,6 +51,7 @@ __all__ = [
     "InvalidOptions",
     "MemoryStore",
     "NoAppContext",
+    "OrjsonProvider",
     "Progress",
     "QueueFull",
     "Registry",

@@ -30,7 +30,6 @@ class Execution:
         "cancel_requested",
         "cancel_sent",
         "context",
-        "done",
         "in_call",
         "progress",
         "record",
@@ -49,7 +48,6 @@ class Execution:
         self.cancel_sent = False
         self.in_call = False
         self.thread_job: asyncio.Future[Any] | None = None
-        self.done = asyncio.Event()
 
     def cancel(self) -> None:
         """Ask the task to stop: flag it for thread code, and cancel the coroutine if it runs."""
@@ -93,26 +91,41 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
         execution.progress = update
         runner.progress.report(execution)
 
-    context = TaskContext(record.id, record.name, record.attempts + 1, on_progress, loop)
+    context = TaskContext(
+        record.id,
+        record.name,
+        record.attempts + 1,
+        on_progress,
+        loop,
+        threaded=not definition.is_async,
+    )
     execution.context = context
     if execution.cancel_requested:
         await runner.write(record.finished(State.CANCELLED))
         return None
 
     execution.record = record.started()
-    if not await runner.write(execution.record):
+    # A coroutine task starts at once, in the loop iteration whose batch commits its start
+    # (a crash within that iteration leaves it queued, to run again). A thread task, which
+    # takes a thread hand-off anyway, starts only once its start has committed.
+    write = runner.write_soon if definition.is_async else runner.write
+    if not await write(execution.record):
         return None
     if execution.cancel_requested:  # asked while the start was being written
         await _end(runner, execution, State.CANCELLED)
         return None
     task_context.enter(context)
-    timeout = asyncio.timeout(execution.record.timeout)
+    limit = execution.record.timeout
+    timeout = None if limit is None else asyncio.timeout(limit)
     try:
         kwargs = definition.bind(execution.record.kwargs)
         execution.in_call = True
         try:
-            async with timeout:
-                value = await _invoke(definition, kwargs, context, execution, timeout)
+            if timeout is None:
+                value = await _invoke(definition, kwargs, context, execution, None)
+            else:
+                async with timeout:
+                    value = await _invoke(definition, kwargs, context, execution, timeout)
         finally:
             execution.in_call = False
         result = to_jsonable_python(value)
@@ -149,7 +162,7 @@ async def _invoke(
     kwargs: dict[str, Any],
     context: TaskContext,
     execution: Execution,
-    timeout: asyncio.Timeout,
+    timeout: asyncio.Timeout | None,
 ) -> Any:
     if definition.is_async:
         return await definition.func(**kwargs)
@@ -159,7 +172,7 @@ async def _invoke(
         return await asyncio.shield(job)
     except asyncio.CancelledError:
         context.request_stop()
-        if execution.cancel_sent or timeout.expired():
+        if execution.cancel_sent or (timeout is not None and timeout.expired()):
             # A thread cannot be killed: keep the slot until the code notices and returns.
             await asyncio.wait([job])
         else:
@@ -180,7 +193,7 @@ def _retrieve(job: asyncio.Future[Any]) -> None:
 
 async def _end(runner: Runner, execution: Execution, state: State, *, result: Any = None) -> None:
     execution.record = execution.latest().finished(state, result=result)
-    await runner.write(execution.record)
+    await runner.write_soon(execution.record)
     level = logging.DEBUG if state is State.SUCCEEDED else logging.INFO  # one line a task costs
     log.log(level, "task %s (%s) %s", execution.record.name, execution.task_id, state.value)
 

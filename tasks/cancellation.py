@@ -52,7 +52,13 @@ async def cancel_held(runner: Runner, record: TaskRecord) -> bool:
         handle.cancel()
     else:
         return False
-    await runner.write(record.finished(State.CANCELLED))
+    try:
+        await runner.write(record.finished(State.CANCELLED))
+    except BaseException:
+        # Whether or not the write landed, the task is held here: queue it again by id, so
+        # that it is read back from the store and run only if it is still queued.
+        runner.enqueue(record.id)
+        raise
     runner._check_idle()
     return True
 

@@ -46,6 +46,8 @@ class TaskContext:
         attempt: int,
         on_progress: Callable[[Progress], None],
         loop: asyncio.AbstractEventLoop,
+        *,
+        threaded: bool = True,
     ) -> None:
         self.id = task_id
         self.name = name
@@ -53,21 +55,28 @@ class TaskContext:
         self._on_progress = on_progress
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        self._cancelled = threading.Event()
+        self._stopped = False
+        # An Event costs more than the rest of the context: thread tasks get theirs now,
+        # coroutine tasks (which should not block) only if they call wait().
+        self._event = threading.Event() if threaded else None
 
     @property
     def cancelled(self) -> bool:
         """True once cancellation (or a timeout, or shutdown) asked the task to stop."""
-        return self._cancelled.is_set()
+        return self._stopped
 
     def raise_if_cancelled(self) -> None:
         """Raise :class:`TaskCancelled` if the task was asked to stop."""
-        if self._cancelled.is_set():
+        if self._stopped:
             raise TaskCancelled(f"task {self.name} ({self.id}) was asked to stop")
 
     def wait(self, seconds: float) -> bool:
         """Block the thread up to ``seconds``; return early with True if cancelled."""
-        return self._cancelled.wait(seconds)
+        if self._event is None:  # a coroutine task, on the loop's thread like request_stop()
+            self._event = threading.Event()
+            if self._stopped:
+                self._event.set()
+        return self._event.wait(seconds)
 
     def progress(
         self, current: float, total: float | None = None, message: str | None = None
@@ -80,7 +89,9 @@ class TaskContext:
             self._loop.call_soon_threadsafe(self._on_progress, update)
 
     def request_stop(self) -> None:
-        self._cancelled.set()
+        self._stopped = True
+        if self._event is not None:
+            self._event.set()
 
 
 class _DetachedRequest:

@@ -14,7 +14,7 @@ from pydantic import ConfigDict
 from .errors import InvalidArguments, InvalidOptions
 from .records import TaskRecord
 
-__all__ = ["Retries", "TaskDefinition", "arguments_model"]
+__all__ = ["Retries", "TaskDefinition", "arguments_model", "plain"]
 
 _ARGS_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -49,16 +49,22 @@ class TaskDefinition:
     retries: Retries
     idempotent: bool
     arguments: type[pydantic.BaseModel] = field(repr=False)
+    #: every parameter is a JSON scalar (or ``Any``): stored arguments are the Python values
+    plain_arguments: bool = field(default=False, repr=False)
     #: called with a record of this task when retention deletes it, to remove what the task
     #: left behind (a file it wrote, say); runs in a worker thread
     cleanup: Callable[[TaskRecord], None] | None = field(default=None, repr=False)
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""
+        if not kwargs and not self.arguments.model_fields:
+            return {}  # a task without parameters, called without arguments
         return self._model(kwargs).model_dump(mode="json")
 
     def bind(self, stored: dict[str, Any]) -> dict[str, Any]:
         """Turn stored JSON arguments back into the Python values the function expects."""
+        if self.plain_arguments:
+            return stored  # checked by validate() when submitted; nothing to convert
         model = self._model(stored)
         return {name: getattr(model, name) for name in type(model).model_fields}
 
@@ -124,6 +130,16 @@ def arguments_model(name: str, func: Callable[..., Any]) -> type[pydantic.BaseMo
         f"{name}_arguments", __config__=_ARGS_CONFIG, **fields
     )
     return model
+
+
+_SCALARS = (str, int, float, bool, Any)
+
+
+def plain(model: type[pydantic.BaseModel]) -> bool:
+    """Whether each field's JSON form is already its Python value (no metadata, no unions)."""
+    return all(
+        info.annotation in _SCALARS and not info.metadata for info in model.model_fields.values()
+    )
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:

@@ -8,8 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from quart import Quart
+from quart.json.provider import DefaultJSONProvider
 
 from . import retention, supervisor
+from .admission import RefuseWhenFull
+from .json_provider import OrjsonProvider
 from .registry import Registry
 from .runner import Runner
 from .settings import Settings
@@ -23,14 +26,26 @@ log = logging.getLogger("tasks")
 class Tasks:
     """The tasks extension for a Quart app.
 
+    It installs :class:`OrjsonProvider` as the app's JSON provider unless the app has its
+    own, and answers a ``POST <submit_prefix><task name>`` that the runner would refuse
+    with a cheap ``503`` before the app sees it (``submit_prefix=None``: it does not).
+
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
     schedules through ``app.add_background_task``. When shutdown begins it drains (new tasks
     get 503); after the background tasks are done it closes the runner and the store.
     """
 
-    def __init__(self, app: Quart | None = None, *, registry: Registry, store: Store | None = None):
+    def __init__(
+        self,
+        app: Quart | None = None,
+        *,
+        registry: Registry,
+        store: Store | None = None,
+        submit_prefix: str | None = "/tasks/",
+    ):
         self.registry = registry
         self._store = store
+        self.submit_prefix = submit_prefix
         self._runner: Runner | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
@@ -40,6 +55,11 @@ class Tasks:
     def init_app(self, app: Quart) -> None:
         self._read_settings(app)  # refuse bad settings when the app is built
         app.extensions["tasks"] = self
+        if type(app.json) is DefaultJSONProvider:  # an app's own provider stays
+            app.json = OrjsonProvider(app)
+        if self.submit_prefix is not None:
+            refuse = RefuseWhenFull(app.asgi_app, lambda: self._runner, self.submit_prefix)
+            app.asgi_app = refuse  # type: ignore[method-assign]
 
         @app.before_serving
         async def start_tasks() -> None:

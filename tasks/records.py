@@ -105,6 +105,7 @@ class TaskRecord:
         *,
         max_attempts: int = 1,
         timeout: float | None = None,
+        owner: str | None = None,
     ) -> TaskRecord:
         return cls(
             id=new_task_id(),
@@ -112,6 +113,7 @@ class TaskRecord:
             kwargs=kwargs,
             max_attempts=max_attempts,
             timeout=timeout,
+            owner=owner,
         )
 
     def replace(self, **changes: Any) -> TaskRecord:
@@ -131,7 +133,10 @@ class TaskRecord:
     def finished(
         self, state: State, *, result: Any = None, error: ErrorInfo | None = None
     ) -> TaskRecord:
-        return self.replace(state=state, result=result, error=error, finished_at=utcnow())
+        # a task that has ended is held by nobody
+        return self.replace(
+            state=state, result=result, error=error, finished_at=utcnow(), owner=None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the JSON object the API returns."""

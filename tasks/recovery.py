@@ -59,16 +59,25 @@ async def claim(runner: Runner) -> int:
     One round takes at most twice what the runner can run at once, so that several
     processes starting together share the backlog instead of one taking all of it.
     """
-    limit = min(runner.capacity, 2 * runner.max_running)
-    if limit == 0:
-        return 0
-    here = host_of(runner.owner)
-    records = await runner.store.claim(
-        runner.owner, runner.lease, limit=limit, is_dead=partial(owner_is_dead, host=here)
-    )
+    records, runner.unadopted = runner.unadopted, []
+    limit = min(runner.capacity, 2 * runner.max_running) - len(records)
+    if limit > 0:
+        here = host_of(runner.owner)
+        records += await runner.store.claim(
+            runner.owner, runner.lease, limit=limit, is_dead=partial(owner_is_dead, host=here)
+        )
     outcomes: dict[str, int] = {}
-    for record in records:
-        outcome = await _adopt(runner, record)
+    for number, record in enumerate(records):
+        try:
+            outcome = await _adopt(runner, record)
+        except asyncio.CancelledError:
+            runner.unadopted += records[number:]  # still held here; close() hands them back
+            raise
+        except Exception:
+            # Held here now, so no other runner claims it: keep it and adopt it next round.
+            log.exception("task %s: adopting it failed; trying again next round", record.id)
+            runner.unadopted.append(record)
+            outcome = "retried later"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     if records:
         summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))

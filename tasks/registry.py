@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar, overload
 
-from .definition import Retries, TaskDefinition, arguments_model
+from .definition import Retries, TaskDefinition, arguments_model, plain
 from .errors import UnknownTask
 from .handle import TaskHandle
 from .records import TaskRecord
@@ -69,6 +69,7 @@ class Registry:
             task_name = name or func.__name__
             if task_name in self._tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
+            arguments = arguments_model(task_name, func)
             definition = TaskDefinition(
                 name=task_name,
                 func=func,
@@ -76,7 +77,8 @@ class Registry:
                 timeout=timeout,
                 retries=Retries(retries, backoff, max_backoff),
                 idempotent=idempotent,
-                arguments=arguments_model(task_name, func),
+                arguments=arguments,
+                plain_arguments=plain(arguments),
                 cleanup=cleanup,
             )
             self._tasks[task_name] = definition

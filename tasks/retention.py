@@ -11,7 +11,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from .errors import UnknownTask
+from .errors import StoreUnavailable, UnknownTask
 from .records import State, TaskRecord, utcnow
 from .registry import Registry
 from .store import FINISHED_STATES, Store
@@ -35,6 +35,8 @@ async def keep_pruning(store: Store, registry: Registry, retention: float, every
                 log.debug("retention: deleted %d finished records", deleted)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:  # an outage, already answered with 503s: no traceback
+            log.warning("pruning finished records failed (%s); trying again in %s s", exc, every)
         except Exception:
             log.exception("pruning finished records failed; trying again in %s s", every)
         await asyncio.sleep(every)

@@ -17,11 +17,11 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from . import cancellation, recovery
 from .attempt import Execution, run_attempt
-from .errors import QueueFull, ShuttingDown, StoreUnavailable, TaskNotFound
+from .errors import QueueFull, ShuttingDown, StoreUnavailable, TaskNotFound, Unavailable
 from .ownership import new_owner_id
 from .progress import ProgressWriter
 from .records import State, TaskRecord
@@ -35,6 +35,20 @@ log = logging.getLogger("tasks")
 #: Schedules a coroutine function to run in the background, e.g. ``app.add_background_task``.
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 Listener = Callable[[TaskRecord], None]
+
+#: seconds a slot runs tasks back to back before it lets the event loop do other work
+SLOT_STEP = 0.0005
+
+
+@runtime_checkable
+class QueuesWrites(Protocol):
+    """A store that can queue writes without a coroutine, committing them in call order."""
+
+    def create_soon(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> asyncio.Future[None]: ...
+
+    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]: ...
 
 
 class Runner:
@@ -72,13 +86,18 @@ class Runner:
         self.claims = claim
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
+        self._submitting: set[asyncio.Future[Any]] = set()
         self._waiting: deque[str] = deque()
         self._queued: dict[str, TaskRecord] = {}  # records of waiting tasks, to skip a read
         self._reserved = 0  # submissions between the queue check and their enqueue
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
+        #: claimed records whose adoption failed (a store error); adopted again next round
+        self.unadopted: list[TaskRecord] = []
         self._busy_threads: dict[str, asyncio.Future[Any]] = {}
         self._listeners: list[Listener] = []
+        self._queues_writes = store if isinstance(store, QueuesWrites) else None
+        self._writing = 0  # queued writes not yet committed
         self._accepting = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -110,6 +129,8 @@ class Runner:
         if not self._accepting:
             return
         self._accepting = False
+        # Submissions already storing end enqueued, so that the release below hands them back.
+        await asyncio.gather(*self._submitting, return_exceptions=True)
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
@@ -157,12 +178,24 @@ class Runner:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting) + len(self._retries)
+        """Tasks held here that are not running: queued, due for a retry, or being stored."""
+        return len(self._waiting) + len(self._retries) + self._reserved
 
     @property
     def capacity(self) -> int:
         """How many more tasks the waiting queue can take."""
         return max(0, self.max_queued - len(self._waiting) - self._reserved)
+
+    def refusal(self) -> Unavailable | None:
+        """Why a task submitted now would be refused (shutting down, queue full), or None."""
+        if not self._accepting:
+            return ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
+        if self.capacity == 0:
+            return QueueFull(
+                f"{self.max_queued} tasks are already waiting; "
+                "retry later or raise TASKS_MAX_QUEUED"
+            )
+        return None
 
     async def join(self) -> None:
         """Wait until nothing is running, waiting or due for a retry."""
@@ -192,30 +225,40 @@ class Runner:
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         definition.check_options(timeout, retries)
-        if enqueue and not self._accepting:
-            raise ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
-        if enqueue and self.capacity == 0:
-            raise QueueFull(
-                f"{self.max_queued} tasks are already waiting; "
-                "retry later or raise TASKS_MAX_QUEUED"
-            )
+        if enqueue and (refusal := self.refusal()) is not None:
+            raise refusal
         record = TaskRecord.new(
             name,
             arguments,
             max_attempts=1 + (definition.retries.retries if retries is None else retries),
             timeout=definition.timeout if timeout is None else timeout,
+            owner=self.owner if enqueue else None,
         )
-        owner = self.owner if enqueue else None
+        # Storing and enqueueing happen apart from the caller, which only awaits them through
+        # a shield: a client that goes away cancels the request during the insert, which
+        # commits anyway, and a record that is stored must also be scheduled.
         self._reserved += enqueue
-        try:
-            await self.store.create(record, owner=owner, lease=self.lease)
-        finally:
-            self._reserved -= enqueue
-        record = record.replace(owner=owner)
+        if self._queues_writes is not None:
+            stored: asyncio.Future[Any] = self._queues_writes.create_soon(
+                record, owner=record.owner, lease=self.lease
+            )
+        else:
+            stored = asyncio.ensure_future(
+                self.store.create(record, owner=record.owner, lease=self.lease)
+            )
+        self._submitting.add(stored)
+        stored.add_done_callback(partial(self._stored, record, enqueue))
+        await asyncio.shield(stored)  # its callbacks, so the enqueue, have run by now
+        return record
+
+    def _stored(self, record: TaskRecord, enqueue: bool, stored: asyncio.Future[Any]) -> None:
+        self._submitting.discard(stored)
+        self._reserved -= enqueue
+        if stored.cancelled() or stored.exception() is not None:
+            return  # not stored; the caller, if still there, gets the error
         self._notify(record)
         if enqueue:
             self.enqueue(record)
-        return record
 
     async def get(self, task_id: str) -> TaskRecord:
         record = await self.store.get(task_id)
@@ -260,6 +303,8 @@ class Runner:
 
     def enqueue(self, task: TaskRecord | str) -> None:
         """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
+        if not self._accepting:
+            return  # drain() or close() hands every task this runner holds back to the store
         if isinstance(task, TaskRecord):
             self._queued[task.id] = task
             task = task.id
@@ -282,6 +327,35 @@ class Runner:
         task.add_done_callback(self._own_tasks.discard)
 
     async def _run(self, execution: Execution) -> None:
+        """Run ``execution``, then in the same slot what waits next, until the queue is empty.
+
+        Tasks that never wait (a no-op, or one whose writes the store queues) would otherwise
+        run one per slot per loop iteration while requests fill the queue. The slot yields
+        to the loop after ``SLOT_STEP`` seconds of running tasks back to back.
+        """
+        loop = asyncio.get_running_loop()
+        step_began = loop.time()
+        try:
+            while True:
+                try:
+                    await self._execute(execution)
+                finally:
+                    del self._running[execution.task_id]
+                    self.progress.forget(execution)
+                if not (self._accepting and self._waiting):
+                    return
+                if loop.time() - step_began > SLOT_STEP:
+                    await asyncio.sleep(0)
+                    step_began = loop.time()
+                    if not (self._accepting and self._waiting):
+                        return
+                execution = Execution(self._waiting.popleft())
+                self._running[execution.task_id] = execution
+        finally:
+            self._pump()
+            self._check_idle()
+
+    async def _execute(self, execution: Execution) -> None:
         try:
             record = self._queued.pop(execution.task_id, None)
             if record is None:
@@ -302,12 +376,6 @@ class Runner:
                 self._busy_threads[execution.task_id] = job
                 job.add_done_callback(lambda _: self._busy_threads.pop(execution.task_id, None))
             raise
-        finally:
-            del self._running[execution.task_id]
-            self.progress.forget(execution)
-            execution.done.set()
-            self._pump()
-            self._check_idle()
 
     def _schedule_retry(self, task_id: str, delay: float) -> None:
         if not self._accepting:
@@ -320,14 +388,43 @@ class Runner:
             self.enqueue(task_id)
 
     def _check_idle(self) -> None:
-        if not (self._waiting or self._running or self._retries):
+        if not (self._waiting or self._running or self._retries or self._writing):
             self._idle.set()
 
     # -- record writes --------------------------------------------------------------------
 
+    async def write_soon(self, record: TaskRecord) -> bool:
+        """Write like :meth:`write`, without waiting for the commit if the store can queue it.
+
+        Listeners hear of the record once it has committed. True unless a store that cannot
+        queue writes says that this runner no longer holds the task.
+        """
+        if self._queues_writes is None:
+            return await self.write(record)
+        if record.state.terminal and record.owner is not None:
+            record = record.replace(owner=None)
+        future = self._queues_writes.update_soon(record, owner=self.owner)
+        self._writing += 1
+        self._idle.clear()
+        future.add_done_callback(partial(self._written, record))
+        return True
+
+    def _written(self, record: TaskRecord, future: asyncio.Future[bool]) -> None:
+        self._writing -= 1
+        if not future.cancelled():
+            if (error := future.exception()) is not None:
+                log.error(
+                    "task %s: its %s state was not stored: %s", record.id, record.state, error
+                )
+            elif future.result():
+                self._notify(record)
+            else:
+                log.warning("task %s is no longer held by this runner; write dropped", record.id)
+        self._check_idle()
+
     async def write(self, record: TaskRecord) -> bool:
         """Write a record this runner holds; False (and a warning) if it no longer holds it."""
-        if record.state.terminal:
+        if record.state.terminal and record.owner is not None:
             record = record.replace(owner=None)
         if not await self.store.update(record, owner=self.owner):
             log.warning("task %s is no longer held by this runner; write dropped", record.id)

@@ -15,7 +15,8 @@ import pytest
 
 from tests.servers import ROOT
 
-PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores"}
+PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores", "pace"}
+PLOTTED = PARTS - {"pace"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -38,15 +39,16 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
     assert set(results["parts"]) == PARTS
     assert results["smoke"] is True
     targets = results["targets"]
-    # (c) vs (a) and vs (d), response p99, tasks/s and share of raw asyncio, loop lag, memory
-    assert len(targets) == 7
+    # (c) vs (b), vs GET /healthz and vs (d), response p99, tasks/s and share of raw asyncio,
+    # loop lag, memory, tasks finished when a load ends, completed/s under overload, 503 cost
+    assert len(targets) == 11
     for target in targets:
         assert isinstance(target["met"], bool)
         assert target["value"] == target["value"], f"{target['target']} measured nothing"
     approaches = {row["approach"] for row in results["parts"]["response"]["rows"]}
     assert {"quart_tasks", "flask_after_request", "flask_teardown_request"} <= approaches
     assert all(row["non_2xx"] == 0 for row in results["parts"]["response"]["rows"])
-    for part in PARTS:
+    for part in PLOTTED:
         assert (tmp_path / f"{part}.png").read_bytes().startswith(PNG_MAGIC)
     tables = (tmp_path / "results.md").read_text()
     assert "### Targets" in tables

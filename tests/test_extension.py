@@ -52,7 +52,13 @@ async def test_waiting_tasks_are_left_queued_for_the_next_start(tmp_path: Path) 
         second = await runner.submit("hold")
         while runner.running < 1:
             await asyncio.sleep(0)
-        release.set()  # lets the first finish within the shutdown window
+        drain = runner.drain
+
+        async def drain_then_release() -> None:
+            await drain()
+            release.set()  # lets the first finish within the shutdown window
+
+        runner.drain = drain_then_release
     store = SQLiteStore(database)
     await store.open()
     try:

@@ -1,11 +1,11 @@
 """One thread that owns a SQLite connection and runs operations for the event loop in batches.
 
-The event loop only puts an operation on a queue and awaits a future, so it never waits on
-disk or on another process's lock. The thread takes everything waiting in the queue and, if
-any of it writes, runs it in one transaction (group commit): under load many writes share one
-commit. Each write of several statements runs in its own savepoint, so one that fails leaves
-the others intact.
-A future resolves only after its transaction has committed.
+It runs the store's reads, and the writes that ``loop_writer.py`` hands over while another
+process holds the database. The event loop only puts an operation on a queue and awaits a
+future, so it never waits on disk or on another process's lock. The thread takes everything
+waiting in the queue and, if any of it writes, runs it in one transaction (group commit).
+Each write of several statements runs in its own savepoint, so one that fails leaves the
+others intact. A future resolves only after its transaction has committed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import StoreUnavailable
 
-__all__ = ["ConnectionThread", "Operation"]
+__all__ = ["ConnectionThread", "Operation", "apply_operation", "settle"]
 
 log = logging.getLogger("tasks")
 
@@ -83,6 +83,10 @@ class ConnectionThread:
         self._queue.put((operation, future, write, write and not single))
         return await future
 
+    def put(self, item: _Item) -> None:
+        """Queue an operation whose future the caller awaits (or not) itself."""
+        self._queue.put(item)
+
     def _serve(self, started: asyncio.Future[None]) -> None:
         assert self._loop is not None
         loop = self._loop
@@ -90,13 +94,13 @@ class ConnectionThread:
             conn = self._connect()
         except Exception as exc:
             failed: list[_Outcome] = [(started, None, exc)]
-            loop.call_soon_threadsafe(_settle, failed)
+            loop.call_soon_threadsafe(settle, failed)
             return
         ready: list[_Outcome] = [(started, None, None)]
-        loop.call_soon_threadsafe(_settle, ready)
+        loop.call_soon_threadsafe(settle, ready)
         try:
             while (batch := self._next_batch()) is not None:
-                loop.call_soon_threadsafe(_settle, self._execute(conn, batch))
+                loop.call_soon_threadsafe(settle, self._execute(conn, batch))
         finally:
             conn.close()
 
@@ -124,7 +128,7 @@ class ConnectionThread:
                 conn.execute("BEGIN IMMEDIATE")
                 self._on_write_batch()
             for operation, future, _, isolate in batch:
-                outcomes.append(_apply(conn, operation, future, isolate))
+                outcomes.append(apply_operation(conn, operation, future, isolate))
             if writes:
                 conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -136,7 +140,7 @@ class ConnectionThread:
         return outcomes
 
 
-def _apply(
+def apply_operation(
     conn: sqlite3.Connection, operation: Operation, future: asyncio.Future[Any], isolate: bool
 ) -> _Outcome:
     if isolate:
@@ -153,7 +157,7 @@ def _apply(
     return (future, value, None)
 
 
-def _settle(outcomes: list[_Outcome]) -> None:
+def settle(outcomes: list[_Outcome]) -> None:
     for future, value, error in outcomes:
         if future.cancelled():
             continue

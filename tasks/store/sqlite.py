@@ -6,16 +6,21 @@ shared transactions, so that no call blocks the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..records import State, TaskRecord
 from .connection import ConnectionThread, Operation
+from .loop_writer import Checkpointer, LoopWriter
 from .protocol import FINISHED_STATES, Change
 from .schema import upgrade_steps
 
@@ -68,26 +73,48 @@ class SQLiteStore:
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
-        self._next_seq = 0  # touched by the connection thread only
+        self._next_seq = 0  # touched only by whichever connection holds the write lock
+        self._unflushed: dict[str, _Update] = {}  # updates not yet taken into a batch
+        self._leased: set[str] = set()  # owners whose lease this write batch has renewed
         self._connection = ConnectionThread(
             self._connect,
             name=f"tasks-sqlite:{self.path.name}",
             max_batch=max_batch,
             on_write_batch=self._reset_seq,
         )
+        self._checkpointer = Checkpointer(self._open, name=f"tasks-checkpoint:{self.path.name}")
+        self._writer = LoopWriter(
+            partial(self._open, busy_timeout=0.0, autocheckpoint=False),
+            self._connection,
+            self._checkpointer,
+            on_write_batch=self._reset_seq,
+            before_flush=self._unflushed.clear,
+        )
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await self._connection.start()
+        await self._connection.start()  # creates the schema, off the loop
+        self._writer.open()
+        self._checkpointer.start()
 
     async def close(self) -> None:
+        self._writer.close()
+        await self._checkpointer.stop()
         await self._connection.stop()
 
     async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
+        await self.create_soon(record, owner=owner, lease=lease)
+
+    def create_soon(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> asyncio.Future[None]:
+        """Queue the insert and return its future at once (see :meth:`update_soon`)."""
+
         def insert(conn: sqlite3.Connection) -> None:
             data = _dump(record)
-            if owner is not None:
+            if owner is not None and owner not in self._leased:
                 _hold_lease(conn, owner, lease)
+                self._leased.add(owner)  # once per batch is enough: the batch commits as one
             try:
                 conn.execute(
                     "INSERT INTO tasks (id, name, state, seq, owner, data) "
@@ -98,20 +125,43 @@ class SQLiteStore:
                 raise ValueError(f"a task with id {record.id!r} already exists") from None
 
         # single: if the insert fails, the lease renewal before it may stay, which is harmless
-        await self._run(insert, write=True, single=True)
+        future: asyncio.Future[None] = self._writer.submit(insert, single=True)
+        return future
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
-        def replace(conn: sqlite3.Connection) -> bool:
-            holder = None if record.state.terminal else owner
-            cursor = conn.execute(
-                "UPDATE tasks SET state = ?, seq = ?, owner = ?, data = ? "
-                "WHERE id = ? AND owner = ?",
-                (record.state.value, self._take_seq(conn), holder, _dump(record), record.id, owner),
-            )
-            return cursor.rowcount == 1
-
-        result: bool = await self._run(replace, write=True, single=True)
+        result: bool = await self.update_soon(record, owner=owner)
         return result
+
+    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
+        """Queue an update and return its future at once; writes stay in call order.
+
+        A second update of a task before the batch commits replaces the first: a task that
+        starts and ends within one loop iteration costs one write.
+        """
+        pending = self._unflushed.get(record.id)
+        if pending is not None and pending.owner == owner:
+            pending.record = record
+            return pending.future
+        pending = _Update(record, owner)
+        pending.future = self._writer.submit(partial(self._replace, pending), single=True)
+        self._unflushed[record.id] = pending
+        return pending.future
+
+    def _replace(self, pending: _Update, conn: sqlite3.Connection) -> bool:
+        record = pending.record
+        holder = None if record.state.terminal else pending.owner
+        cursor = conn.execute(
+            "UPDATE tasks SET state = ?, seq = ?, owner = ?, data = ? WHERE id = ? AND owner = ?",
+            (
+                record.state.value,
+                self._take_seq(conn),
+                holder,
+                _dump(record),
+                record.id,
+                pending.owner,
+            ),
+        )
+        return cursor.rowcount == 1
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         def extend(conn: sqlite3.Connection) -> list[str]:
@@ -201,7 +251,7 @@ class SQLiteStore:
         wanted = sorted(state.value for state in states & FINISHED_STATES)
         marks = ", ".join("?" * len(wanted))
 
-        def delete(conn: sqlite3.Connection) -> list[TaskRecord]:
+        def select(conn: sqlite3.Connection) -> list[TaskRecord]:
             # Oldest write first: a finished record is never written again, so write order is
             # finish order, and the scan stops at the first record that is too young.
             rows = conn.execute(
@@ -216,23 +266,25 @@ class SQLiteStore:
                     break
                 old.append(record)
             rows.close()
-            if not old:
-                return []
-            ids = [record.id for record in old]
-            deleted = {
-                task_id
-                for (task_id,) in conn.execute(
-                    f"DELETE FROM tasks WHERE id IN ({', '.join('?' * len(ids))}) "
-                    f"AND state IN ({marks}) RETURNING id",
-                    (*ids, *wanted),
-                )
-            }
-            return [record for record in old if record.id in deleted]
+            return old
+
+        def delete(ids: list[str], conn: sqlite3.Connection) -> set[str]:
+            # Only ids and indexes here: the write is short, whichever thread runs it. What
+            # was finished and old when read still is; another process may have deleted it.
+            cursor = conn.execute(
+                f"DELETE FROM tasks WHERE id IN ({', '.join('?' * len(ids))}) "
+                f"AND state IN ({marks}) AND seq < (SELECT max(seq) FROM tasks) RETURNING id",
+                (*ids, *wanted),
+            )
+            return {task_id for (task_id,) in cursor}
 
         if not wanted:
             return []
-        result: list[TaskRecord] = await self._run(delete, write=True)
-        return result
+        old: list[TaskRecord] = await self._run(select)  # read and decoded off the loop
+        if not old:
+            return []
+        deleted: set[str] = await self._run(partial(delete, [r.id for r in old]), write=True)
+        return [record for record in old if record.id in deleted]
 
     async def get(self, task_id: str) -> TaskRecord | None:
         def select(conn: sqlite3.Connection) -> TaskRecord | None:
@@ -283,7 +335,9 @@ class SQLiteStore:
     # -- on the connection thread -------------------------------------------------------
 
     async def _run(self, operation: Operation, *, write: bool = False, single: bool = False) -> Any:
-        return await self._connection.run(operation, write=write, single=single)
+        if write:
+            return await self._writer.submit(operation, single=single)
+        return await self._connection.run(operation)
 
     def _take_seq(self, conn: sqlite3.Connection) -> int:
         """The next store-wide sequence number; exact because writes hold the database lock."""
@@ -294,19 +348,38 @@ class SQLiteStore:
 
     def _reset_seq(self) -> None:
         self._next_seq = 0  # another process may have written since the last batch
+        self._leased.clear()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=True
-        )
+        conn = self._open()
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         try:
             _upgrade(conn, self.path)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _open(
+        self, *, busy_timeout: float | None = None, autocheckpoint: bool = True
+    ) -> sqlite3.Connection:
+        timeout = self._busy_timeout if busy_timeout is None else busy_timeout
+        conn = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=True
+        )
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
+
+
+class _Update:
+    __slots__ = ("future", "owner", "record")
+
+    def __init__(self, record: TaskRecord, owner: str) -> None:
+        self.record = record
+        self.owner = owner
+        self.future: asyncio.Future[bool]
 
 
 def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
@@ -341,10 +414,13 @@ def _hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:
 def _dump(record: TaskRecord) -> str:
     data = record.to_dict()
     del data["owner"], data["cancel_requested"]  # kept in their own columns
-    return json.dumps(data, separators=(",", ":"))
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # what orjson refuses (integers past 64 bits, keys that are not strings)
+        return json.dumps(data, separators=(",", ":"))
 
 
 def _load(data: str, owner: str | None, cancel_requested: int) -> TaskRecord:
-    return TaskRecord.from_dict(json.loads(data)).replace(
+    return TaskRecord.from_dict(orjson.loads(data)).replace(
         owner=owner, cancel_requested=bool(cancel_requested)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from quart import Response, jsonify, request
 
 from ..records import State
@@ -68,6 +69,20 @@ async def cancel(task_id: str) -> tuple[Response, int]:
     return jsonify(record.to_dict()), 202
 
 
+def _standard_loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            'send an object of keyword arguments such as {"seconds": 5}'
+        ) from None
+    except RecursionError:
+        raise BadRequest("the body's JSON is nested too deeply") from None
+    except ValueError:  # Python refuses integer literals of thousands of digits
+        raise BadRequest("the body's JSON holds a number too long to read") from None
+
+
 async def _json_object_body() -> dict[str, Any]:
     raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     mark_body_read()
@@ -78,16 +93,9 @@ async def _json_object_body() -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            'send an object of keyword arguments such as {"seconds": 5}'
-        ) from None
-    except RecursionError:
-        raise BadRequest("the body's JSON is nested too deeply") from None
-    except ValueError:  # Python refuses integer literals of thousands of digits
-        raise BadRequest("the body's JSON holds a number too long to read") from None
+        body = orjson.loads(text)  # fast; refuses NaN and Infinity too
+    except orjson.JSONDecodeError:
+        body = _standard_loads(text)  # reads what orjson cannot, or says why it is invalid
     if not isinstance(body, dict):
         raise BadRequest(
             f"the body must be a JSON object of keyword arguments, not {_json_type(body)}"
@@ -121,6 +129,8 @@ def _submit_options() -> dict[str, Any]:
 
 def query_args(allowed: set[str], hint: str) -> dict[str, str]:
     """The query parameters, refusing unknown ones and any given twice."""
+    if not request.query_string:
+        return {}  # most requests: skip parsing an empty query
     unknown = set(request.args) - allowed
     if unknown:
         raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}; {hint}")
