@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from quart import Quart, request
-from quart_app.api import blueprint
 
-from quart_app import errors
 from quart_app.config import load_config
 from tasks import Registry, Tasks
+from tasks.web import blueprint, register_error_handlers
 from tests.harness import serving
 
 
@@ -24,7 +23,7 @@ def app_seeing_requests(submit_prefix: str | None = "/tasks/") -> tuple[Quart, l
     app = Quart(__name__)
     app.config.update(load_config({"TESTING": True, "TASKS_MAX_RUNNING": 1, "TASKS_MAX_QUEUED": 0}))
     Tasks(app, registry=registry, submit_prefix=submit_prefix)
-    errors.register(app)
+    register_error_handlers(app)
     app.register_blueprint(blueprint)
     seen: list[str] = []
 
