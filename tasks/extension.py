@@ -10,6 +10,8 @@ from pathlib import Path
 from quart import Quart
 
 from . import supervisor
+from .metrics import TaskMetrics
+from .records import State
 from .registry import Registry
 from .runner import Runner
 from .settings import Settings
@@ -32,6 +34,7 @@ class Tasks:
         self.registry = registry
         self._store = store
         self._runner: Runner | None = None
+        self.metrics: TaskMetrics | None = None
         self._watcher: asyncio.Task[None] | None = None
         if app is not None:
             self.init_app(app)
@@ -95,6 +98,10 @@ class Tasks:
             poll_interval=settings.poll_interval,
             claim=settings.claim,
         )
+        self.metrics = None
+        if settings.metrics:
+            self.metrics = TaskMetrics([definition.name for definition in self.registry])
+            self._runner.subscribe(self.metrics.observe)
         await self._runner.start()
         supervisor.forward_sigterm(loop)
         self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
@@ -114,8 +121,11 @@ class Tasks:
         if runner is not None:
             await runner.close()
             await runner.store.close()
+        if self.metrics is not None:
+            self.metrics.release()  # this process holds nothing any more
 
-    @staticmethod
-    async def _drain_on_shutdown(app: Quart, runner: Runner) -> None:
+    async def _drain_on_shutdown(self, app: Quart, runner: Runner) -> None:
         await app.shutdown_event.wait()  # type: ignore[attr-defined]
         await runner.drain()
+        if self.metrics is not None:
+            self.metrics.release(State.QUEUED)  # handed back to the store

@@ -42,6 +42,10 @@ class Settings(BaseModel):
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
     #: commands work in-process on the store
     url: str = ""
+    #: whether the blueprint serves ``GET /metrics`` and the runner keeps the metrics
+    metrics: bool = True
+    #: whether ``/metrics`` answers without the API token (for scrapers that cannot send one)
+    metrics_public: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:

@@ -10,8 +10,9 @@ serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the e
 :class:`tasks.Tasks` attached first.
 """
 
-from . import api, dashboard, events  # noqa: F401  (each adds its routes to the blueprint)
+from . import api, dashboard, events, metrics  # noqa: F401  (each adds its routes to the blueprint)
 from .base import blueprint
 from .errors import BadRequest, register_error_handlers
+from .metrics import METRICS_ENDPOINT
 
-__all__ = ["BadRequest", "blueprint", "register_error_handlers"]
+__all__ = ["METRICS_ENDPOINT", "BadRequest", "blueprint", "register_error_handlers"]
