@@ -9,6 +9,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     ├── InvalidArguments     422  the arguments do not fit the task's signature
     ├── InvalidOptions       422  a timeout / retries override is out of range
     ├── TaskAlreadyFinished  409  cancelling a task that has already ended
+    ├── TaskNotFinished      409  running again a task that has not ended yet
     └── Unavailable          503  the runner cannot take the task now
         ├── QueueFull             the waiting queue is at its limit
         ├── ShuttingDown          the runner is draining for shutdown
@@ -31,6 +32,7 @@ __all__ = [
     "StoreUnavailable",
     "TaskAlreadyFinished",
     "TaskCancelled",
+    "TaskNotFinished",
     "TaskNotFound",
     "TasksError",
     "Unavailable",
@@ -71,6 +73,11 @@ class InvalidOptions(TasksError):
 
 class TaskAlreadyFinished(TasksError):
     code = "task_finished"
+    status = 409
+
+
+class TaskNotFinished(TasksError):
+    code = "task_not_finished"
     status = 409
 
 

@@ -8,6 +8,8 @@ prometheus-client's multiprocess mode adds up the values of all of them on every
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -48,6 +50,8 @@ class TaskMetrics:
         # In multiprocess mode values live in the shared files, and a scrape reads those; a
         # registry of our own serves the values of this one process otherwise.
         own = None if self.multiprocess else CollectorRegistry()
+        if self.multiprocess:
+            _close_files_at_exit()
         self._registry: CollectorRegistry | None = own
         self.submitted = Counter(
             "tasks_submitted", "Tasks accepted and stored.", ["task"], registry=own
@@ -173,3 +177,11 @@ class TaskMetrics:
                 queue_wait=self.queue_wait.labels(name),
             )
         return series
+
+
+@functools.cache
+def _close_files_at_exit() -> None:
+    """The shared files stay open while the process lives; close them as it ends."""
+    from prometheus_client import values
+
+    atexit.register(values.ValueClass.close_all_files)
