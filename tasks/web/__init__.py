@@ -10,7 +10,7 @@ serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the e
 :class:`tasks.Tasks` attached first.
 """
 
-from . import api, dashboard, events, metrics  # noqa: F401  (each adds its routes to the blueprint)
+from . import api, dashboard, docs, events, metrics, openapi  # noqa: F401  (each adds its routes to the blueprint)
 from .base import blueprint
 from .errors import BadRequest, register_error_handlers
 from .metrics import METRICS_ENDPOINT

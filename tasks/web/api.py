@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Response, jsonify, request
 
-from ..errors import TaskNotFinished
+from ..errors import TaskNotFinished, TaskNotFound
 from ..records import State
 from .base import blueprint, runner, task_url
 from .errors import BadRequest, mark_body_read
@@ -63,7 +63,7 @@ async def listing() -> Response:
     store = runner().store
     before = query.get("before") or None
     if before is not None and await store.get(before) is None:
-        raise BadRequest(f"before must be the id of a stored task, not {before!r}")
+        raise TaskNotFound(f"before: no task has the id {before!r}; page on from a listed task")
     records = await store.query(
         state=state, name=query.get("name") or None, limit=limit, before=before
     )
