@@ -8,6 +8,7 @@ prometheus-client's multiprocess mode adds up the values of all of them on every
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import os
@@ -25,6 +26,8 @@ __all__ = ["TaskMetrics"]
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _ENDED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+#: seconds by which the running and waiting gauges may trail the tasks, in other workers
+GAUGE_DELAY = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,9 @@ class TaskMetrics:
         )
         self._children: dict[str, _Children] = {}
         self._live: dict[str, tuple[str, State]] = {}  # tasks this process holds
+        self._held: dict[tuple[str, State], int] = {}  # how many, by name and state
+        self._dirty: set[str] = set()
+        self._flush_due: asyncio.TimerHandle | None = None
         for name in names:
             self._for(name)  # every registered task shows, at zero, from the start
 
@@ -113,15 +119,14 @@ class TaskMetrics:
         state = record.state
         if held is not None and held[1] is state:
             return  # a progress write
-        series = self._for(record.name)
+        name = record.name
+        series = self._for(name)
         previous = None if held is None else held[1]
-        if previous is State.RUNNING:
-            series.running.dec()
-            if record.started_at is not None:
-                end = record.finished_at or utcnow()
-                series.duration.observe((end - record.started_at).total_seconds())
-        elif previous is State.QUEUED:
-            series.waiting.dec()
+        if previous is not None:
+            self._held[name, previous] -= 1
+        if previous is State.RUNNING and record.started_at is not None:
+            end = record.finished_at or utcnow()
+            series.duration.observe((end - record.started_at).total_seconds())
         if state is State.QUEUED:
             if previous is None and record.attempts == 0:
                 series.submitted.inc()
@@ -135,8 +140,9 @@ class TaskMetrics:
         elif record.owner is None:  # stored for whichever worker claims it
             self._live.pop(record.id, None)
         else:
-            self._live[record.id] = (record.name, state)
-            (series.running if state is State.RUNNING else series.waiting).inc()
+            self._live[record.id] = (name, state)
+            self._held[name, state] = self._held.get((name, state), 0) + 1
+        self._gauges_changed(name)
 
     def refuse(self, reason: str) -> None:
         self.refused.labels(reason).inc()
@@ -146,9 +152,27 @@ class TaskMetrics:
         handed back to the store at a shutdown."""
         for task_id, (name, held) in list(self._live.items()):
             if state is None or held is state:
-                series = self._for(name)
-                (series.running if held is State.RUNNING else series.waiting).dec()
+                self._held[name, held] -= 1
+                self._dirty.add(name)
                 del self._live[task_id]
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the gauges that changed since the last flush."""
+        self._flush_due = None
+        dirty, self._dirty = self._dirty, set()
+        for name in dirty:
+            series = self._for(name)
+            series.running.set(self._held.get((name, State.RUNNING), 0))
+            series.waiting.set(self._held.get((name, State.QUEUED), 0))
+
+    def _gauges_changed(self, name: str) -> None:
+        # Gauges are written a moment later, once for all the changes in between: a task
+        # moves through three states, and each write to the shared files costs microseconds.
+        self._dirty.add(name)
+        if self._flush_due is None:
+            loop = asyncio.get_running_loop()
+            self._flush_due = loop.call_later(GAUGE_DELAY, self.flush)
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format, for the whole server."""

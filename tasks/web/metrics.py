@@ -28,6 +28,7 @@ async def metrics() -> Response:
         raise MetricsDisabled("metrics are turned off; set TASKS_METRICS = true to serve them")
     from prometheus_client import CONTENT_TYPE_LATEST
 
+    collected.flush()  # this worker's gauges exact; other workers' trail by GAUGE_DELAY at most
     # Reading every worker's files is file I/O: keep it off the event loop.
     body = await asyncio.to_thread(collected.render)
     return Response(body, content_type=CONTENT_TYPE_LATEST)
