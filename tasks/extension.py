@@ -26,8 +26,10 @@ class Tasks:
     """The tasks extension for a Quart app.
 
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
-    schedules through ``app.add_background_task``. When shutdown begins it drains (new tasks
-    get 503); after the background tasks are done it closes the runner and the store.
+    schedules through ``app.add_background_task``; ``metrics`` then holds the app's
+    :class:`~tasks.metrics.TaskMetrics` (None with ``TASKS_METRICS = false``). When shutdown
+    begins it drains (new tasks get 503); after the background tasks are done it closes the
+    runner and the store.
     """
 
     def __init__(self, app: Quart | None = None, *, registry: Registry, store: Store | None = None):

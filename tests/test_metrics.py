@@ -131,6 +131,29 @@ def test_a_process_that_exits_keeps_its_counts_and_drops_its_gauges(tmp_path: Pa
     assert value(samples, "tasks_waiting", task="noop") == 0
 
 
+def test_an_app_that_imported_prometheus_client_first_counts_its_own_process() -> None:
+    script = (
+        "import prometheus_client\n"
+        "from tasks.metrics import TaskMetrics\n"
+        "metrics = TaskMetrics(['noop'])\n"
+        "print(metrics.multiprocess)\n"
+        "print(metrics.render().decode())\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.startswith("False\n")
+    assert value(parse(result.stdout.split("\n", 1)[1]), "tasks_submitted_total", task="noop") == 0
+    assert "set PROMETHEUS_MULTIPROC_DIR" in result.stderr
+
+
 def test_gauges_of_a_process_that_died_are_dropped(tmp_path: Path) -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -6,8 +6,9 @@
     app.register_blueprint(blueprint, url_prefix="/jobs")
 
 serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the event streams
-(``/jobs/events``, ``/jobs/tasks/<id>/events``) and the dashboard (``/jobs/``). The app needs
-:class:`tasks.Tasks` attached first.
+(``/jobs/events``, ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``), the metrics
+(``/jobs/metrics``) and the API's description (``/jobs/openapi.json``, ``/jobs/docs``). The
+app needs :class:`tasks.Tasks` attached first.
 """
 
 from . import api, dashboard, docs, events, metrics, openapi  # noqa: F401  (each adds its routes to the blueprint)
