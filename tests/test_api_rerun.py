@@ -69,9 +69,7 @@ async def test_listing_pages_back_with_before(api: Served) -> None:
     assert [task["id"] for task in (await response.get_json())["tasks"]] == newest_first[4:]
 
 
-async def test_before_an_unknown_id_is_a_bad_request(api: Served) -> None:
+async def test_before_an_unknown_id_is_404(api: Served) -> None:
     response = await api.client.get("/tasks?before=nosuch")
-    assert response.status_code == 400
-    assert (
-        "before must be the id of a stored task" in (await response.get_json())["error"]["message"]
-    )
+    assert response.status_code == 404
+    assert (await response.get_json())["error"]["code"] == "task_not_found"
