@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from quart import Response, current_app, jsonify, request
 
 from ..definition import TaskDefinition
-from . import operations
+from . import operations, page_operations
 from .base import blueprint, extension
 from .operations import Operation
 from .schemas import MODELS
@@ -46,9 +46,11 @@ def describe() -> dict[str, Any]:
     _, shared = models_json_schema([(model, "serialization") for model in MODELS], ref_template=REF)
     schemas: dict[str, Any] = dict(shared.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
-    for operation in operations.OPERATIONS:
+    for operation in (*operations.API_OPERATIONS, *page_operations.PAGE_OPERATIONS):
+        if _rule(operation.endpoint) is None:
+            continue  # a route this blueprint does not serve in this app
         if operation.endpoint == "tasks.dashboard":
-            operation = operations.dashboard([definition.name for definition in definitions])
+            operation = page_operations.dashboard([definition.name for definition in definitions])
         if operation.endpoint == "tasks.submit":
             for definition in definitions:
                 path = _path(operation.endpoint).replace("{name}", definition.name)
@@ -72,11 +74,15 @@ def describe() -> dict[str, Any]:
     }
 
 
-def _path(endpoint: str) -> str:
+def _rule(endpoint: str) -> str | None:
     for rule in current_app.url_map.iter_rules():
         if rule.endpoint == endpoint:
-            return _CONVERTER.sub(r"{\1}", rule.rule)
-    raise LookupError(f"no route for {endpoint}: register the tasks blueprint on the app")
+            return rule.rule
+    return None
+
+
+def _path(endpoint: str) -> str:
+    return _CONVERTER.sub(r"{\1}", _rule(endpoint) or "")
 
 
 def _arguments(definition: TaskDefinition, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +113,7 @@ def _render(operation: Operation) -> dict[str, Any]:
     if operation.description:
         rendered["description"] = operation.description
     parameters = [*operation.parameters]
-    for name in _CONVERTER.findall(_rule_of(operation)):
+    for name in _CONVERTER.findall(_rule(operation.endpoint) or ""):
         if name not in operation.fixed:
             parameters.insert(0, operations.path_parameter(name))
     if parameters:
@@ -115,13 +121,6 @@ def _render(operation: Operation) -> dict[str, Any]:
     if operation.body is not None:
         rendered["requestBody"] = operation.body
     return rendered
-
-
-def _rule_of(operation: Operation) -> str:
-    for rule in current_app.url_map.iter_rules():
-        if rule.endpoint == operation.endpoint:
-            return rule.rule
-    return ""
 
 
 def _version() -> str:

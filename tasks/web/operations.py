@@ -1,4 +1,4 @@
-"""What each route of the blueprint takes and answers, for the OpenAPI description."""
+"""What each route of the API takes and answers, for the OpenAPI description."""
 
 from __future__ import annotations
 
@@ -7,12 +7,23 @@ from typing import Any
 
 from ..records import State
 
-__all__ = ["OPERATIONS", "Operation", "dashboard", "path_parameter", "submit"]
+__all__ = [
+    "API_OPERATIONS",
+    "HEADERS",
+    "STATE",
+    "Operation",
+    "error",
+    "json_answer",
+    "path_parameter",
+    "query",
+    "submit",
+    "text",
+]
 
 _SCHEMA = "#/components/schemas/{}"
 
 
-def _json(model: str, description: str, **headers: bool) -> dict[str, Any]:
+def json_answer(model: str, description: str, **headers: bool) -> dict[str, Any]:
     """A JSON answer of ``model``; ``headers`` name the headers it carries (True: always)."""
     answer: dict[str, Any] = {
         "description": description,
@@ -26,11 +37,11 @@ def _json(model: str, description: str, **headers: bool) -> dict[str, Any]:
     return answer
 
 
-def _error(description: str, **headers: bool) -> dict[str, Any]:
-    return _json("Error", description, **headers)
+def error(description: str, **headers: bool) -> dict[str, Any]:
+    return json_answer("Error", description, **headers)
 
 
-def _text(media: str, description: str) -> dict[str, Any]:
+def text(media: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
 
 
@@ -48,11 +59,11 @@ HEADERS: dict[str, Any] = {
 
 #: Answers every route can give once the blueprint's request guard is in place.
 ALWAYS: dict[int, dict[str, Any]] = {
-    400: _error("a malformed request, or a Host header that is not allowed"),
-    401: _error("a token is required and was missing or wrong", WWW_Authenticate=False),
-    403: _error("a cross-site request, or remote access that is not allowed"),
+    400: error("a malformed request, or a Host header that is not allowed"),
+    401: error("a token is required and was missing or wrong", WWW_Authenticate=False),
+    403: error("a cross-site request, or remote access that is not allowed"),
 }
-UNAVAILABLE = _error(
+UNAVAILABLE = error(
     "the server takes no new tasks now (queue full, shutting down)", Retry_After=False
 )
 
@@ -79,7 +90,7 @@ def path_parameter(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
@@ -89,8 +100,8 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
-_STATE = {"type": "string", "enum": [state.value for state in State]}
-_TASK = _json("Task", "the task's record")
+STATE = {"type": "string", "enum": [state.value for state in State]}
+_TASK = json_answer("Task", "the task's record")
 
 
 def submit(name: str, description: str, body: dict[str, Any], *, required: bool) -> Operation:
@@ -104,10 +115,10 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
         tag="tasks",
         fixed=frozenset({"name"}),
         parameters=(
-            _query(
+            query(
                 "timeout", {"type": "number", "exclusiveMinimum": 0}, "seconds one attempt may take"
             ),
-            _query(
+            query(
                 "retries",
                 {"type": "integer", "minimum": 0, "maximum": 100},
                 "extra attempts after a failure",
@@ -119,32 +130,16 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
             "content": {"application/json": {"schema": body}},
         },
         responses={
-            202: _json("Task", "accepted: the new task's record, queued", Location=True),
-            404: _error("no task is registered under that name"),
-            413: _error("the body is larger than MAX_CONTENT_LENGTH"),
-            422: _error("the arguments or options do not fit the task"),
+            202: json_answer("Task", "accepted: the new task's record, queued", Location=True),
+            404: error("no task is registered under that name"),
+            413: error("the body is larger than MAX_CONTENT_LENGTH"),
+            422: error("the arguments or options do not fit the task"),
             503: UNAVAILABLE,
         },
     )
 
 
-def dashboard(names: list[str]) -> Operation:
-    """``GET /``, whose name filter takes the registered task names."""
-    return Operation(
-        "tasks.dashboard",
-        "get",
-        "dashboard",
-        "The dashboard",
-        "pages",
-        {200: _text("text/html", "the newest tasks, kept live")},
-        parameters=(
-            _query("state", {"type": "string", "enum": ["", *_STATE["enum"]]}, "in this state"),
-            _query("name", {"type": "string", "enum": ["", *names]}, "of this name"),
-        ),
-    )
-
-
-OPERATIONS: tuple[Operation, ...] = (
+API_OPERATIONS: tuple[Operation, ...] = (
     submit(
         "{name}", "", {}, required=False
     ),  # a template: the description adds one per registered task
@@ -154,7 +149,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_task",
         "Read a task",
         "tasks",
-        {200: _TASK, 404: _error("no task has that id")},
+        {200: _TASK, 404: error("no task has that id")},
     ),
     Operation(
         "tasks.cancel",
@@ -163,9 +158,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Cancel a task",
         "tasks",
         {
-            202: _json("Task", "the record once the task has stopped, or after TASKS_CANCEL_WAIT"),
-            404: _error("no task has that id"),
-            409: _error("the task had already finished"),
+            202: json_answer(
+                "Task", "the record once the task has stopped, or after TASKS_CANCEL_WAIT"
+            ),
+            404: error("no task has that id"),
+            409: error("the task had already finished"),
         },
         description="Waits up to TASKS_CANCEL_WAIT seconds for the task to stop.",
     ),
@@ -176,10 +173,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Run a finished task again",
         "tasks",
         {
-            202: _json("Task", "accepted: the new task's record, queued", Location=True),
-            404: _error("no task has that id, or its task is no longer registered"),
-            409: _error("the task has not finished yet"),
-            422: _error("the stored arguments no longer fit the task"),
+            202: json_answer("Task", "accepted: the new task's record, queued", Location=True),
+            404: error("no task has that id, or its task is no longer registered"),
+            409: error("the task has not finished yet"),
+            422: error("the stored arguments no longer fit the task"),
             503: UNAVAILABLE,
         },
         description="A new task with the same name, arguments, timeout and retries.",
@@ -191,18 +188,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "List tasks, newest first",
         "tasks",
         {
-            200: _json("TaskList", "the tasks, newest first"),
-            404: _error("before names a task that does not exist"),
+            200: json_answer("TaskList", "the tasks, newest first"),
+            404: error("before names a task that does not exist"),
         },
         parameters=(
-            _query("state", _STATE, "only tasks in this state"),
-            _query("name", {"type": "string"}, "only tasks of this name"),
-            _query(
+            query("state", STATE, "only tasks in this state"),
+            query("name", {"type": "string"}, "only tasks of this name"),
+            query(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
                 "at most this many",
             ),
-            _query(
+            query(
                 "before",
                 {"type": "string"},
                 "only tasks created before the task with this id (the next page)",
@@ -215,7 +212,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "task_types",
         "The registered tasks",
         "tasks",
-        {200: _json("TaskTypes", "each registered task and its parameters")},
+        {200: json_answer("TaskTypes", "each registered task and its parameters")},
     ),
     Operation(
         "tasks.task_events",
@@ -224,10 +221,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Follow one task (server-sent events)",
         "events",
         {
-            200: _text("text/event-stream", "the record, then one event per change, to its end"),
+            200: text("text/event-stream", "the record, then one event per change, to its end"),
             204: {"description": "the client has seen the task's end already"},
-            404: _error("no task has that id"),
-            503: _error("the server is shutting down", Retry_After=False),
+            404: error("no task has that id"),
+            503: error("the server is shutting down", Retry_After=False),
         },
         parameters=(
             {
@@ -236,7 +233,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 "required": False,
                 "schema": {"type": "string"},
             },
-            _query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
+            query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
         ),
     ),
     Operation(
@@ -246,8 +243,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Follow every task (server-sent events)",
         "events",
         {
-            200: _text("text/event-stream", "every change of every task; never ends"),
-            503: _error("the server is shutting down", Retry_After=False),
+            200: text("text/event-stream", "every change of every task; never ends"),
+            503: error("the server is shutting down", Retry_After=False),
         },
         parameters=(
             {
@@ -256,7 +253,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 "required": False,
                 "schema": {"type": "string"},
             },
-            _query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
+            query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
         ),
     ),
     Operation(
@@ -265,7 +262,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "health",
         "Health of this worker",
         "operations",
-        {200: _json("Health", "taking tasks"), 503: _json("Health", "draining for shutdown")},
+        {
+            200: json_answer("Health", "taking tasks"),
+            503: json_answer("Health", "draining for shutdown"),
+        },
     ),
     Operation(
         "tasks.metrics",
@@ -274,8 +274,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Prometheus metrics of the whole server",
         "operations",
         {
-            200: _text("text/plain", "the tasks_* metrics in Prometheus' text format"),
-            404: _error("metrics are turned off (TASKS_METRICS)"),
+            200: text("text/plain", "the tasks_* metrics in Prometheus' text format"),
+            404: error("metrics are turned off (TASKS_METRICS)"),
         },
     ),
     Operation(
@@ -289,26 +289,6 @@ OPERATIONS: tuple[Operation, ...] = (
                 "description": "OpenAPI 3.1",
                 "content": {"application/json": {"schema": {"type": "object"}}},
             }
-        },
-    ),
-    Operation(
-        "tasks.docs",
-        "get",
-        "docs",
-        "The API's documentation page",
-        "pages",
-        {200: _text("text/html", "this description, as a page")},
-    ),
-    dashboard([]),  # a template: the description lists the registered names
-    Operation(
-        "tasks.static",
-        "get",
-        "static_file",
-        "The pages' scripts and styles",
-        "pages",
-        {
-            200: {"description": "the file", "content": {"*/*": {"schema": {}}}},
-            404: _error("no such file"),
         },
     ),
 )
