@@ -6,9 +6,10 @@
 cases are measured in interleaved rounds so that noise from the shared machine falls on
 all of them alike, and the median round of each is reported.
 
-(c) runs twice: with the waiting queue raised so that a round never fills it (the cost of
-scheduling, judged by the targets), and with the default limit of 1000, where a sustained
-overload is answered with 503 once the queue is full (what a deployment sees). After each
+(c) runs three times: with the waiting queue raised so that a round never fills it (the cost
+of scheduling, judged by the targets); the same with ``TASKS_METRICS`` off, for the cost of
+the metrics; and with the default limit of 1000, where a sustained overload is answered with
+503 once the queue is full (what a deployment sees). After each
 round of (c) the server is left to run its accepted tasks before its CPU time is read.
 """
 
@@ -67,12 +68,19 @@ def cases(settings: Settings, workdir: Path) -> list[Case]:
         raw = servers.quart_raw(worker_class)
         database = workdir / f"scheduling-{worker_class}.sqlite3"
         raised = servers.product(worker_class, database, QUART_TASKS_MAX_QUEUED=str(RAISED_QUEUE))
+        unmetered = servers.product(
+            worker_class,
+            database.with_suffix(".no-metrics.sqlite3"),
+            QUART_TASKS_MAX_QUEUED=str(RAISED_QUEUE),
+            QUART_TASKS_METRICS="false",
+        )
         default = servers.product(worker_class, database.with_suffix(".default.sqlite3"))
         found += [
             Case("a", worker_class, raw, "/plain"),
             Case("b", worker_class, raw, "/background"),
             Case("c", worker_class, raised, "/tasks/noop"),
             Case("h", worker_class, raised, "/healthz", method="GET"),
+            Case("c", worker_class, unmetered, "/tasks/noop", "metrics off"),
             Case("c", worker_class, default, "/tasks/noop", "default queue limit"),
         ]
     found.append(Case("d", "sync", servers.flask("sync"), "/thread-noop"))

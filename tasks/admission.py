@@ -25,10 +25,17 @@ ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Any]
 class RefuseWhenFull:
     """Wraps an app's ``asgi_app``; ``runner`` gives the runner, or None before startup."""
 
-    def __init__(self, app: ASGIApp, runner: Callable[[], Runner | None], prefix: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        runner: Callable[[], Runner | None],
+        prefix: str,
+        on_refuse: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
         self._runner = runner
         self.prefix = prefix
+        self._on_refuse = on_refuse  # told the error code of each refusal (for metrics)
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -42,6 +49,8 @@ class RefuseWhenFull:
                 and name in runner.registry
                 and (refusal := runner.refusal()) is not None
             ):
+                if self._on_refuse is not None:
+                    self._on_refuse(refusal.code)
                 await _drain(receive)  # read the body so that the connection can be reused
                 body = orjson.dumps({"error": {"code": refusal.code, "message": refusal.message}})
                 await send(

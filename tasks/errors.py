@@ -14,6 +14,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     │   ├── RemoteAccessRefused   no token is set and the request is not from this machine
     │   └── CrossSiteRequest      a browser sent it from a page of another site
     ├── ForbiddenHost        400  the ``Host`` header is not in ``TASKS_ALLOWED_HOSTS``
+    ├── TaskNotFinished      409  running again a task that has not ended yet
     └── Unavailable          503  the runner cannot take the task now
         ├── QueueFull             the waiting queue is at its limit
         ├── ShuttingDown          the runner is draining for shutdown
@@ -43,6 +44,7 @@ __all__ = [
     "StoreUnavailable",
     "TaskAlreadyFinished",
     "TaskCancelled",
+    "TaskNotFinished",
     "TaskNotFound",
     "TasksError",
     "Unavailable",
@@ -107,6 +109,11 @@ class CrossSiteRequest(AccessRefused):
 class ForbiddenHost(TasksError):
     code = "host_not_allowed"
     status = 400
+
+
+class TaskNotFinished(TasksError):
+    code = "task_not_finished"
+    status = 409
 
 
 class Unavailable(TasksError):

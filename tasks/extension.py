@@ -13,6 +13,8 @@ from quart.json.provider import DefaultJSONProvider
 from . import retention, supervisor
 from .admission import RefuseWhenFull
 from .json_provider import OrjsonProvider
+from .metrics import TaskMetrics
+from .records import State
 from .registry import Registry
 from .runner import Runner
 from .settings import Settings
@@ -31,8 +33,10 @@ class Tasks:
     with a cheap ``503`` before the app sees it (``submit_prefix=None``: it does not).
 
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
-    schedules through ``app.add_background_task``. When shutdown begins it drains (new tasks
-    get 503); after the background tasks are done it closes the runner and the store.
+    schedules through ``app.add_background_task``; ``metrics`` then holds the app's
+    :class:`~tasks.metrics.TaskMetrics` (None with ``TASKS_METRICS = false``). When shutdown
+    begins it drains (new tasks get 503); after the background tasks are done it closes the
+    runner and the store.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class Tasks:
         self._store = store
         self.submit_prefix = submit_prefix
         self._runner: Runner | None = None
+        self.metrics: TaskMetrics | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
         if app is not None:
@@ -58,7 +63,9 @@ class Tasks:
         if type(app.json) is DefaultJSONProvider:  # an app's own provider stays
             app.json = OrjsonProvider(app)
         if self.submit_prefix is not None:
-            refuse = RefuseWhenFull(app.asgi_app, lambda: self._runner, self.submit_prefix)
+            refuse = RefuseWhenFull(
+                app.asgi_app, lambda: self._runner, self.submit_prefix, self._count_refusal
+            )
             app.asgi_app = refuse  # type: ignore[method-assign]
 
         @app.before_serving
@@ -68,6 +75,10 @@ class Tasks:
         @app.after_serving
         async def stop_tasks() -> None:
             await self.stop()
+
+    def _count_refusal(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.refuse(reason)
 
     @property
     def runner(self) -> Runner:
@@ -121,6 +132,10 @@ class Tasks:
             claim=settings.claim,
             host_id=settings.host_id,
         )
+        self.metrics = None
+        if settings.metrics:
+            self.metrics = TaskMetrics([definition.name for definition in self.registry])
+            self._runner.subscribe(self.metrics.observe)
         await self._runner.start()
         if settings.retention:
             every = retention.interval(settings.retention, settings.poll_interval)
@@ -149,8 +164,11 @@ class Tasks:
         if runner is not None:
             await runner.close()
             await runner.store.close()
+        if self.metrics is not None:
+            self.metrics.release()  # this process holds nothing any more
 
-    @staticmethod
-    async def _drain_on_shutdown(app: Quart, runner: Runner) -> None:
+    async def _drain_on_shutdown(self, app: Quart, runner: Runner) -> None:
         await app.shutdown_event.wait()  # type: ignore[attr-defined]
         await runner.drain()
+        if self.metrics is not None:
+            self.metrics.release(State.QUEUED)  # handed back to the store

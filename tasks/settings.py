@@ -48,6 +48,10 @@ class Settings(BaseModel):
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
     #: commands work in-process on the store
     url: str = ""
+    #: whether the blueprint serves ``GET /metrics`` and the runner keeps the metrics
+    metrics: bool = True
+    #: whether ``/metrics`` answers without the API token (for scrapers that cannot send one)
+    metrics_public: bool = False
     #: the API token; when set, every route but ``GET /healthz`` requires it. Empty: the API
     #: answers this machine only (loopback peers, no proxy headers)
     api_token: str = Field("", repr=False)

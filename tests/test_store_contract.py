@@ -199,3 +199,18 @@ def test_store_from_url_chooses_the_implementation(tmp_path: Path) -> None:
     assert isinstance(store_from_url(tmp_path / "b.db"), SQLiteStore)
     with pytest.raises(ValueError, match="unsupported task store 'redis'"):
         store_from_url("redis://localhost")
+
+
+async def test_query_before_a_task_pages_back_through_older_ones(store: Store) -> None:
+    made = [record("count") for _ in range(5)]
+    for each in made:
+        await store.create(each, owner=OWNER, lease=30)
+    await store.update(made[1].finished(State.FAILED), owner=OWNER)  # a write keeps its place
+    newest_first = [each.id for each in reversed(made)]
+    page = [r.id for r in await store.query(limit=2)]
+    assert page == newest_first[:2]
+    page = [r.id for r in await store.query(limit=2, before=page[-1])]
+    assert page == newest_first[2:4]
+    assert [r.id for r in await store.query(before=page[-1])] == newest_first[4:]
+    assert [r.id for r in await store.query(before=made[2].id, state=State.FAILED)] == [made[1].id]
+    assert await store.query(before="nosuch") == []

@@ -60,10 +60,22 @@ class MemoryStore:
         return self._records.get(task_id)
 
     async def query(
-        self, *, state: State | None = None, name: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[TaskRecord]:
         found: list[TaskRecord] = []
-        for record in reversed(self._records.values()):  # insertion order is creation order
+        records = iter(reversed(self._records.values()))  # insertion order is creation order
+        if before is not None:
+            if before not in self._records:
+                return found
+            for record in records:
+                if record.id == before:
+                    break
+        for record in records:
             if len(found) >= limit:
                 break
             if (state is None or record.state is state) and (name is None or record.name == name):

@@ -52,9 +52,15 @@ class Store(Protocol):
         """The record with that id, or None."""
 
     async def query(
-        self, *, state: State | None = None, name: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[TaskRecord]:
-        """Records newest first, optionally filtered by state and name."""
+        """Records newest first, optionally filtered by state and name; with ``before`` (a
+        task id), only those created before that task (none if there is no such task)."""
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
         """The latest write of each record changed after sequence number ``after``, oldest first."""

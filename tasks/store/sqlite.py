@@ -295,9 +295,17 @@ class SQLiteStore:
         return result
 
     async def query(
-        self, *, state: State | None = None, name: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[TaskRecord]:
         clauses, params = [], []
+        if before is not None:  # a missing id compares with NULL: no rows
+            clauses.append("rowid < (SELECT rowid FROM tasks WHERE id = ?)")
+            params.append(before)
         if state is not None:
             clauses.append("state = ?")
             params.append(state.value)

@@ -6,16 +6,26 @@
     app.register_blueprint(blueprint, url_prefix="/jobs")
 
 serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the event streams
-(``/jobs/events``, ``/jobs/tasks/<id>/events``) and the dashboard (``/jobs/``). The app needs
-:class:`tasks.Tasks` attached first. Every request to it passes :func:`guard` (allowed hosts,
-cross-site refusal, the API token); ``other_blueprint.before_request(guard)`` applies the same
-rules to an app's own routes.
+(``/jobs/events``, ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``), the metrics
+(``/jobs/metrics``) and the API's description (``/jobs/openapi.json``, ``/jobs/docs``). The
+app needs :class:`tasks.Tasks` attached first. Every request to it passes :func:`guard`
+(allowed hosts, cross-site refusal, the API token); ``other_blueprint.before_request(guard)``
+applies the same rules to an app's own routes.
 """
 
-from . import access, api, dashboard, events  # noqa: F401  (each adds routes to the blueprint)
+# each module adds its routes to the blueprint
+from . import access, api, dashboard, docs, events, metrics, openapi  # noqa: F401
 from .access import guard
 from .base import blueprint
 from .errors import BadRequest, register_error_handlers
+from .metrics import METRICS_ENDPOINT
 from .security import refuse_cross_site
 
-__all__ = ["BadRequest", "blueprint", "guard", "refuse_cross_site", "register_error_handlers"]
+__all__ = [
+    "METRICS_ENDPOINT",
+    "BadRequest",
+    "blueprint",
+    "guard",
+    "refuse_cross_site",
+    "register_error_handlers",
+]

@@ -16,6 +16,7 @@ from quart.typing import ResponseReturnValue
 from ..errors import AuthenticationRequired
 from .base import blueprint, extension
 from .errors import mark_body_read
+from .metrics import METRICS_ENDPOINT
 from .security import (
     PAGE_HEADERS,
     SESSION_COOKIE,
@@ -34,7 +35,9 @@ _OPEN_ENDPOINTS = frozenset({"tasks.healthz", "tasks.sign_in"})
 async def guard() -> ResponseReturnValue | None:
     """Refuse the request unless the host, the site and the caller are allowed."""
     settings = extension().settings
-    open_route = request.endpoint in _OPEN_ENDPOINTS
+    open_route = request.endpoint in _OPEN_ENDPOINTS or (
+        request.endpoint == METRICS_ENDPOINT and settings.metrics_public
+    )
     try:
         check_request(settings, exempt_from_token=open_route)
     except AuthenticationRequired:

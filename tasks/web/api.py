@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from quart import Response, jsonify, request
 
+from ..errors import TaskNotFinished, TaskNotFound
 from ..records import State
 from .base import blueprint, runner, task_url
 from .errors import BadRequest, mark_body_read
@@ -56,11 +57,42 @@ async def status(task_id: str) -> Response:
 
 @blueprint.get("/tasks")
 async def listing() -> Response:
-    query = query_args({"state", "name", "limit"}, "use state, name, limit")
+    """Newest first; ``before=<id>`` continues after the last task of a previous page."""
+    query = query_args({"state", "name", "limit", "before"}, "use state, name, limit, before")
     state = _state_arg(query.get("state"))
     limit = _int_arg("limit", query.get("limit"), default=100, low=1, high=MAX_LIMIT)
-    records = await runner().store.query(state=state, name=query.get("name") or None, limit=limit)
+    store = runner().store
+    before = query.get("before") or None
+    if before is not None and await store.get(before) is None:
+        raise TaskNotFound(f"before: no task has the id {before!r}; page on from a listed task")
+    records = await store.query(
+        state=state, name=query.get("name") or None, limit=limit, before=before
+    )
     return jsonify(tasks=[record.to_dict() for record in records])
+
+
+@blueprint.post("/tasks/<task_id>/rerun")
+async def rerun(task_id: str) -> tuple[Response, int, dict[str, str]]:
+    """A new task with the same name, arguments, timeout and retries as a finished one."""
+    query_args(set(), "running a task again takes no query parameters")
+    active = runner()
+    original = await active.get(task_id)
+    if not original.state.terminal:
+        raise TaskNotFinished(
+            f"task {task_id} is still {original.state.value}; only a finished task can be "
+            "run again (cancel it first, or wait for it to end)"
+        )
+    definition = active.registry.get(original.name)
+    retries = original.max_attempts - 1
+    record = await active.submit(
+        original.name,
+        original.kwargs,
+        # Overrides only where the original had one: the task's own settings may be out of
+        # the range an override may take.
+        timeout=None if original.timeout == definition.timeout else original.timeout,
+        retries=None if retries == definition.retries.retries else retries,
+    )
+    return jsonify(record.to_dict()), 202, {"Location": task_url(record.id)}
 
 
 @blueprint.delete("/tasks/<task_id>")

@@ -39,6 +39,9 @@ async def tasks_error(error: TasksError) -> Response:
     response = error_response(error.status, error.code, error.message)
     if isinstance(error, Unavailable):
         response.headers["Retry-After"] = str(error.retry_after)
+        tasks = current_app.extensions.get("tasks")
+        if tasks is not None and tasks.metrics is not None:
+            tasks.metrics.refuse(error.code)
     if isinstance(error, AuthenticationRequired):
         response.headers["WWW-Authenticate"] = "Bearer"
     return response

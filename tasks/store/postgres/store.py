@@ -227,9 +227,18 @@ class PostgresStore:
         return _load(*rows[0]) if rows else None
 
     async def query(
-        self, *, state: State | None = None, name: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[TaskRecord]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
+        if before is not None:  # a missing id compares with NULL: no rows
+            clauses.append("position < (SELECT position FROM quart_tasks WHERE id = %s)")
+            params.append(before)
         if state is not None:
             clauses.append("state = %s")
             params.append(state.value)

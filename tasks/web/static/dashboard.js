@@ -15,7 +15,11 @@
   const formStatus = document.getElementById("form-status");
   const taskSelect = document.getElementById("task-name");
   const filterForm = document.getElementById("filters");
-  const pageSize = Number(body.dataset.pageSize) || 100;
+  // How many rows the list keeps. Once older tasks are loaded (details.js), the rows being
+  // read stay: new tasks raise the limit, up to MAX_ROWS.
+  let limit = Number(body.dataset.pageSize) || 100;
+  let keepOlder = false;
+  const MAX_ROWS = 5000;
   // Server time minus browser time, so running durations do not depend on the browser's clock.
   const clockOffset = Date.parse(body.dataset.now) - Date.now() || 0;
 
@@ -132,6 +136,7 @@
     const cancel = row.querySelector(".cancel");
     cancel.hidden = terminal;
     if (terminal) cancel.disabled = false;
+    row.querySelector(".rerun").hidden = !terminal;
   }
 
   // -- the list ---------------------------------------------------------------------
@@ -154,10 +159,11 @@
       fill(row, record);
     } else {
       row = rowTemplate.content.firstElementChild.cloneNode(true);
+      if (keepOlder && limit < MAX_ROWS) limit += 1;
       fill(row, record);
       insertByCreation(row);
       byId.set(record.id, row);
-      while (byId.size > pageSize) {
+      while (byId.size > limit) {
         const oldest = rows.lastElementChild;
         byId.delete(oldest.dataset.id);
         oldest.remove();
@@ -208,6 +214,7 @@
       streamed.add(record.id);
       if (streamed.size > STREAMED_KEPT) streamed.delete(streamed.values().next().value);
       upsert(record);
+      for (const listener of listeners) listener(record);
     };
   }
 
@@ -313,6 +320,21 @@
       button.disabled = false;
     }
   }
+
+  // -- what details.js builds on ------------------------------------------------------
+
+  const listeners = [];
+  window.tasksDashboard = {
+    base,
+    errorMessage,
+    upsert: upsertUnlessStreamed,
+    onRecord: (listener) => listeners.push(listener),
+    appendOlder(records) {
+      keepOlder = true;
+      limit = Math.min(MAX_ROWS, limit + records.length);
+      for (const record of records) upsertUnlessStreamed(record);
+    },
+  };
 
   // -- wiring -----------------------------------------------------------------------
 

@@ -1,0 +1,115 @@
+"""The shapes of the API's JSON, as pydantic models: the source of the OpenAPI schemas.
+
+The views build their JSON from the records themselves (``TaskRecord.to_dict``); these models
+only describe it, and tests/test_openapi.py checks that real answers fit them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["MODELS"]
+
+StateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Shape):
+    """What went wrong, and what to do about it."""
+
+    code: str = Field(description="a stable snake_case code, such as task_not_found")
+    message: str = Field(description="what happened and how to fix it")
+
+
+class Error(_Shape):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+class Progress(_Shape):
+    """How far a running task has got, as the task reported it."""
+
+    current: float
+    total: float | None
+    message: str | None
+
+
+class TaskError(_Shape):
+    """Why a task (or its last attempt) failed."""
+
+    type: str = Field(description="the exception's class name, or timeout, interrupted, ...")
+    message: str
+    traceback: str | None = Field(None, description="the failure's traceback, when recorded")
+
+
+class Task(_Shape):
+    """One task's record."""
+
+    id: str
+    name: str
+    kwargs: dict[str, Any] = Field(description="the arguments, as stored (defaults filled in)")
+    state: StateName
+    progress: Progress | None
+    result: Any = Field(description="the return value, once succeeded")
+    error: TaskError | None
+    attempts: int = Field(ge=0)
+    max_attempts: int = Field(ge=1)
+    timeout: float | None = Field(description="seconds one attempt may take")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    owner: str | None = Field(description="the worker process holding a live task")
+    cancel_requested: bool
+
+
+class TaskList(_Shape):
+    """Tasks, newest first."""
+
+    tasks: list[Task]
+
+
+class Parameter(_Shape):
+    """One argument of a task."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any
+
+
+class TaskType(_Shape):
+    """A registered task."""
+
+    name: str
+    description: str | None
+    parameters: list[Parameter]
+    runs_in: Literal["event_loop", "thread"]
+    timeout: float | None
+    retries: int
+    idempotent: bool
+
+
+class TaskTypes(_Shape):
+    """Every registered task."""
+
+    task_types: list[TaskType]
+
+
+class Health(_Shape):
+    """Whether this worker takes tasks, and how many it runs and holds waiting."""
+
+    status: Literal["ok", "draining"]
+    running: int = Field(ge=0)
+    waiting: int = Field(ge=0)
+    worker: str
+
+
+#: every model the description refers to
+MODELS: tuple[type[BaseModel], ...] = (Error, Task, TaskList, TaskTypes, Health)
