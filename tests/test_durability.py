@@ -6,6 +6,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ def post(server: Server, name: str, body: dict[str, Any]) -> str:
     assert response.status_code == 202, response.text
     task_id: str = response.json()["id"]
     return task_id
+
+
+def post_many(server: Server, name: str, body: dict[str, Any], count: int) -> list[str]:
+    """Submit ``count`` tasks from several threads: faster than they run, even on a busy
+    machine, so that some are still waiting when the test looks."""
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda _: post(server, name, body), range(count)))
 
 
 def records(server: Server) -> dict[str, dict[str, Any]]:
@@ -76,9 +84,7 @@ def test_every_accepted_task_ends_after_a_stop_and_restart(
 ) -> None:
     env = {"QUART_TASKS_DATABASE": database_url, "QUART_TASKS_MAX_RUNNING": "4", **FAST_UPKEEP}
     with running_server(tmp_path, env, workers=workers) as server:
-        # 2 s each, 4 at a time per process: still mid-flight once 50 posts are in on a busy
-        # machine (posting alone has taken 4-7 s there)
-        ids = [post(server, "sleep", {"seconds": 2}) for _ in range(50)]
+        ids = post_many(server, "sleep", {"seconds": 1}, 50)
         wait_until(server, mid_flight(ids))
         if stop == "kill -9":
             server.kill()
