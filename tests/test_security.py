@@ -4,39 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from quart import Quart
 
 from tasks.web.security import SESSION_COOKIE, _signature
-from tests.conftest import AppFactory
-from tests.harness import Served, serving
+from tests.conftest import ServeFactory
+from tests.harness import Served
 
 TOKEN = "correct horse battery staple"
-Serve = Callable[..., AbstractAsyncContextManager[Served]]
 
 
 @pytest.fixture
-def serve_app(make_app: AppFactory) -> Serve:
-    def start(**config: Any) -> AbstractAsyncContextManager[Served]:
-        config.setdefault("BACKGROUND_TASK_SHUTDOWN_TIMEOUT", 2)
-        return serving(make_app(**config))
-
-    return start
-
-
-@pytest.fixture
-async def open_api(serve_app: Serve) -> AsyncIterator[Served]:
-    async with serve_app() as served:
-        yield served
-
-
-@pytest.fixture
-async def token_api(serve_app: Serve) -> AsyncIterator[Served]:
-    async with serve_app(TASKS_API_TOKEN=TOKEN) as served:
+async def token_api(serve: ServeFactory) -> AsyncIterator[Served]:
+    async with serve(TASKS_API_TOKEN=TOKEN) as served:
         yield served
 
 
@@ -55,8 +38,8 @@ async def error_of(response: Any) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.3.4.5", "::1", "::ffff:127.0.0.1"])
-async def test_loopback_peers_are_served_without_a_token(open_api: Served, address: str) -> None:
-    response = await open_api.client.post("/tasks/noop", **peer(address))
+async def test_loopback_peers_are_served_without_a_token(api: Served, address: str) -> None:
+    response = await api.client.post("/tasks/noop", **peer(address))
     assert response.status_code == 202
 
 
@@ -66,38 +49,38 @@ async def test_loopback_peers_are_served_without_a_token(open_api: Served, addre
      ("GET", "/events"), ("GET", "/start_task"), ("GET", "/task-types")],
 )  # fmt: skip
 async def test_other_machines_are_refused_without_a_token(
-    open_api: Served, method: str, path: str
+    api: Served, method: str, path: str
 ) -> None:
-    response = await open_api.client.open(path, method=method, **peer("192.0.2.10"))
+    response = await api.client.open(path, method=method, **peer("192.0.2.10"))
     assert response.status_code == 403
     error = await error_of(response)
     assert error["code"] == "remote_access_refused"
     assert "QUART_TASKS_API_TOKEN" in error["message"]
-    assert await open_api.runner.store.query() == []
+    assert await api.runner.store.query() == []
 
 
 @pytest.mark.parametrize(
     "header", [("X-Forwarded-For", "203.0.113.7"), ("Forwarded", "for=203.0.113.7")]
 )
 async def test_proxied_requests_are_refused_without_a_token(
-    open_api: Served, header: tuple[str, str]
+    api: Served, header: tuple[str, str]
 ) -> None:
-    response = await open_api.client.post("/tasks/noop", headers=dict([header]))
+    response = await api.client.post("/tasks/noop", headers=dict([header]))
     assert response.status_code == 403
     assert "through a proxy" in (await error_of(response))["message"]
 
 
 async def test_a_warning_says_the_api_is_open_to_local_clients(
-    serve_app: Serve, caplog: pytest.LogCaptureFixture
+    serve: ServeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="tasks"):
-        async with serve_app():
+        async with serve():
             pass
     warnings = [r.message for r in caplog.records if "TASKS_API_TOKEN is not set" in r.message]
     assert len(warnings) == 1
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tasks"):
-        async with serve_app(TASKS_API_TOKEN=TOKEN):
+        async with serve(TASKS_API_TOKEN=TOKEN):
             pass
     assert not [r for r in caplog.records if "TASKS_API_TOKEN" in r.message]
 
@@ -203,10 +186,10 @@ async def test_a_forged_or_expired_session_is_refused(token_api: Served) -> None
 )
 @pytest.mark.parametrize("token", [None, TOKEN])
 async def test_cross_site_browser_writes_are_refused(
-    serve_app: Serve, headers: dict[str, str], token: str | None
+    serve: ServeFactory, headers: dict[str, str], token: str | None
 ) -> None:
     config = {"TASKS_API_TOKEN": token} if token else {}
-    async with serve_app(**config) as api:
+    async with serve(**config) as api:
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         response = await api.client.post(
             "/tasks/noop", headers={**headers, **auth}, data='{"x": 1}'
@@ -230,16 +213,16 @@ async def test_cross_site_browser_writes_are_refused(
      {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}],
 )  # fmt: skip
 async def test_same_origin_and_non_browser_writes_pass(
-    open_api: Served, headers: dict[str, str]
+    api: Served, headers: dict[str, str]
 ) -> None:
-    response = await open_api.client.post("/tasks/noop", headers=headers)
+    response = await api.client.post("/tasks/noop", headers=headers)
     assert response.status_code == 202
 
 
 async def test_cross_site_reads_are_left_to_the_browsers_same_origin_policy(
-    open_api: Served,
+    api: Served,
 ) -> None:
-    response = await open_api.client.get("/tasks", headers={"Sec-Fetch-Site": "cross-site"})
+    response = await api.client.get("/tasks", headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 200
 
 
@@ -247,8 +230,8 @@ async def test_cross_site_reads_are_left_to_the_browsers_same_origin_policy(
 
 
 @pytest.mark.parametrize("host", ["evil.example", "localhost.evil.example", "127.0.0.1.nip.io"])
-async def test_a_foreign_host_header_is_refused(open_api: Served, host: str) -> None:
-    response = await open_api.client.get("/healthz", headers={"Host": host})
+async def test_a_foreign_host_header_is_refused(api: Served, host: str) -> None:
+    response = await api.client.get("/healthz", headers={"Host": host})
     assert response.status_code == 400
     error = await error_of(response)
     assert error["code"] == "host_not_allowed"
@@ -256,13 +239,13 @@ async def test_a_foreign_host_header_is_refused(open_api: Served, host: str) -> 
 
 
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:9", "[::1]:8000", "LOCALHOST"])
-async def test_local_names_with_any_port_are_allowed(open_api: Served, host: str) -> None:
-    response = await open_api.client.get("/healthz", headers={"Host": host})
+async def test_local_names_with_any_port_are_allowed(api: Served, host: str) -> None:
+    response = await api.client.get("/healthz", headers={"Host": host})
     assert response.status_code == 200
 
 
-async def test_allowed_hosts_are_configurable(serve_app: Serve) -> None:
-    async with serve_app(TASKS_ALLOWED_HOSTS="tasks.example.com, .corp.example") as api:
+async def test_allowed_hosts_are_configurable(serve: ServeFactory) -> None:
+    async with serve(TASKS_ALLOWED_HOSTS="tasks.example.com, .corp.example") as api:
         for host, status in [
             ("tasks.example.com", 200),
             ("api.corp.example:443", 200),
@@ -273,15 +256,15 @@ async def test_allowed_hosts_are_configurable(serve_app: Serve) -> None:
         ]:
             response = await api.client.get("/healthz", headers={"Host": host})
             assert response.status_code == status, host
-    async with serve_app(TASKS_ALLOWED_HOSTS=["*"]) as api:
+    async with serve(TASKS_ALLOWED_HOSTS=["*"]) as api:
         response = await api.client.get("/healthz", headers={"Host": "anything.example"})
         assert response.status_code == 200
 
 
-async def test_pages_carry_the_protective_headers(open_api: Served) -> None:
-    page = await open_api.client.get("/")
+async def test_pages_carry_the_protective_headers(api: Served) -> None:
+    page = await api.client.get("/")
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Referrer-Policy"] == "same-origin"
-    api = await open_api.client.get("/tasks")
+    api = await api.client.get("/tasks")
     assert api.headers["X-Content-Type-Options"] == "nosniff"

@@ -101,6 +101,11 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
 
 
 STATE = {"type": "string", "enum": [state.value for state in State]}
+#: where an event stream resumes: the header browsers send on reconnecting, or the query
+_RESUME = (
+    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+    query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
+)
 _TASK = json_answer("Task", "the task's record")
 
 
@@ -226,15 +231,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
             404: error("no task has that id"),
             503: error("the server is shutting down", Retry_After=False),
         },
-        parameters=(
-            {
-                "name": "Last-Event-ID",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-            },
-            query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
-        ),
+        parameters=_RESUME,
     ),
     Operation(
         "tasks.all_events",
@@ -246,15 +243,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
             200: text("text/event-stream", "every change of every task; never ends"),
             503: error("the server is shutting down", Retry_After=False),
         },
-        parameters=(
-            {
-                "name": "Last-Event-ID",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-            },
-            query("after", {"type": "integer", "minimum": 0}, "resume after this event id"),
-        ),
+        parameters=_RESUME,
     ),
     Operation(
         "tasks.healthz",
