@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from quart import current_app, has_app_context
 
@@ -26,17 +26,23 @@ from .definition import TaskDefinition
 from .errors import InvalidArguments, NoAppContext
 from .records import TaskRecord
 
-if TYPE_CHECKING:
-    from .registry import Registry
-
 __all__ = ["TaskCall", "TaskHandle"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+class _Definitions(Protocol):
+    """What ``submit`` needs of a registry (not ``Registry`` itself: it imports this module)."""
+
+    def __contains__(self, name: object) -> bool: ...
+
+    def get(self, name: str) -> TaskDefinition: ...
+
+
 class _Runner(Protocol):
-    registry: Registry
+    @property
+    def registry(self) -> _Definitions: ...
 
     async def submit(
         self,
