@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tasks import MemoryStore, Registry, Runner, State, Store, TaskRecord
-from tasks.recovery import INTERRUPTED
+from tasks.engine.recovery import INTERRUPTED
 
 RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
 DEAD_OWNER = "some-other-host:1:dead"  # another host: only its lease can expire

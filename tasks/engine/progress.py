@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .attempt import Execution
-    from .records import TaskRecord
+from ..records import TaskRecord
+from .execution import Execution
 
 __all__ = ["ProgressWriter"]
 

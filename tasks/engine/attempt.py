@@ -1,87 +1,104 @@
-"""One attempt of one task: start it, call the function, and record how it ended."""
+"""One attempt of one task: start it, call the function, and record how it ended.
+
+:class:`Attempts` is what a running slot calls with each task it takes: it reads the record
+(unless the slot has it), checks that this runner still holds the task and that it is still
+queued, runs one attempt and writes its outcome. It returns the delay before a retry when
+one is due; the slot schedules it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from . import context as task_context
-from .context import TaskContext
-from .definition import TaskDefinition
-from .errors import TaskCancelled, TasksError
-from .failures import task_error
-from .records import ErrorInfo, Progress, State, TaskRecord
+from .. import context as task_context
+from ..context import TaskContext
+from ..definition import TaskDefinition
+from ..errors import StoreUnavailable, TaskCancelled, TasksError
+from ..failures import task_error
+from ..records import ErrorInfo, Progress, State, TaskRecord
+from ..store import Store
+from .execution import Execution
 
-if TYPE_CHECKING:
-    from .runner import Runner
-
-__all__ = ["Execution", "run_attempt"]
+__all__ = ["Attempts", "Definitions", "Writes"]
 
 log = logging.getLogger("tasks")
 
 
-class Execution:
-    """A task while it holds a running slot: its latest record and how to stop it."""
+class Definitions(Protocol):
+    """Where an attempt finds its task's definition (a :class:`~tasks.Registry`)."""
 
-    __slots__ = (
-        "cancel_requested",
-        "cancel_sent",
-        "context",
-        "in_call",
-        "progress",
-        "record",
-        "task",
-        "task_id",
-        "thread_job",
-    )
+    def get(self, name: str) -> TaskDefinition: ...
 
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        self.record: TaskRecord | None = None
-        self.context: TaskContext | None = None
-        self.task: asyncio.Task[Any] | None = None
-        self.progress: Progress | None = None
-        self.cancel_requested = False
-        self.cancel_sent = False
-        self.in_call = False
-        self.thread_job: asyncio.Future[Any] | None = None
 
-    def cancel(self) -> None:
-        """Ask the task to stop: flag it for thread code, and cancel the coroutine if it runs."""
-        self.cancel_requested = True
-        if self.context is not None:
-            self.context.request_stop()
-        if self.in_call and self.task is not None and not self.cancel_sent:
-            self.cancel_sent = True
-            self.task.cancel()
+class Writes(Protocol):
+    """How an attempt writes the record it holds (a :class:`~.writer.RecordWriter`)."""
 
-    def latest(self) -> TaskRecord:
-        """The running record, carrying the latest reported progress."""
-        assert self.record is not None
-        if self.progress is None or self.record.progress == self.progress:
-            return self.record
-        return self.record.replace(progress=self.progress)
+    async def write(self, record: TaskRecord) -> bool: ...
 
-    def with_progress(self) -> TaskRecord | None:
-        """The running record with the latest reported progress, if that is news."""
-        if self.record is None or self.record.state is not State.RUNNING:
+    async def write_soon(self, record: TaskRecord) -> bool: ...
+
+
+class Attempts:
+    """Runs attempts of the tasks held by ``owner``, writing through ``writes``.
+
+    ``report`` is told of each progress report (a :class:`~.progress.ProgressWriter`'s
+    ``report``); ``forget`` once a task leaves its slot.
+    """
+
+    def __init__(
+        self,
+        definitions: Definitions,
+        store: Store,
+        writes: Writes,
+        *,
+        owner: str,
+        report: Callable[[Execution], None],
+        forget: Callable[[Execution], None],
+    ) -> None:
+        self.definitions = definitions
+        self.store = store
+        self.writes = writes
+        self.owner = owner
+        self._report = report
+        self._forget = forget
+
+    async def execute(self, execution: Execution, record: TaskRecord | None) -> float | None:
+        """Run the task of ``execution`` if it is still queued here; the retry delay, if due.
+
+        ``record`` is the task's record when the caller has it, else it is read.
+        """
+        try:
+            if record is None:
+                record = await self.store.get(execution.task_id)
+            if record is None or record.owner != self.owner or record.state is not State.QUEUED:
+                return None  # cancelled, finished or taken over while it waited
+            if record.cancel_requested:
+                await self.writes.write(record.finished(State.CANCELLED))
+                return None
+            return await run_attempt(self, execution, record)
+        except StoreUnavailable as exc:
+            log.warning("task %s: its record could not be written: %s", execution.task_id, exc)
             return None
-        latest = self.latest()
-        if latest is self.record:
-            return None
-        self.record = latest
-        return latest
+        finally:
+            self._forget(execution)
+
+    def report(self, execution: Execution) -> None:
+        self._report(execution)
 
 
-async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) -> float | None:
+async def run_attempt(attempts: Attempts, execution: Execution, record: TaskRecord) -> float | None:
     """Run one attempt and write its outcome. Returns the delay before a retry, if one is due."""
     try:
-        definition = runner.registry.get(record.name)
+        definition = attempts.definitions.get(record.name)
     except TasksError as exc:
-        await runner.write(record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message)))
+        await attempts.writes.write(
+            record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message))
+        )
         return None
 
     loop = asyncio.get_running_loop()
@@ -89,7 +106,7 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
 
     def on_progress(update: Progress) -> None:
         execution.progress = update
-        runner.progress.report(execution)
+        attempts.report(execution)
 
     context = TaskContext(
         record.id,
@@ -101,18 +118,18 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
     )
     execution.context = context
     if execution.cancel_requested:
-        await runner.write(record.finished(State.CANCELLED))
+        await attempts.writes.write(record.finished(State.CANCELLED))
         return None
 
     execution.record = record.started()
     # A coroutine task starts at once, in the loop iteration whose batch commits its start
     # (a crash within that iteration leaves it queued, to run again). A thread task, which
     # takes a thread hand-off anyway, starts only once its start has committed.
-    write = runner.write_soon if definition.is_async else runner.write
+    write = attempts.writes.write_soon if definition.is_async else attempts.writes.write
     if not await write(execution.record):
         return None
     if execution.cancel_requested:  # asked while the start was being written
-        await _end(runner, execution, State.CANCELLED)
+        await _end(attempts, execution, State.CANCELLED)
         return None
     task_context.enter(context)
     limit = execution.record.timeout
@@ -133,27 +150,27 @@ async def run_attempt(runner: Runner, execution: Execution, record: TaskRecord) 
         assert execution.task is not None
         if not (execution.cancel_sent and execution.task.uncancel() == 0):
             raise  # not our cancellation (shutdown): the record stays for recovery
-        await _end(runner, execution, State.CANCELLED)
+        await _end(attempts, execution, State.CANCELLED)
         return None
     except TimeoutError:
         error = ErrorInfo(
             "timeout", f"the attempt took longer than its {execution.record.timeout:g} s timeout"
         )
-        return await _failed(runner, execution, definition, error, None)
+        return await _failed(attempts, execution, definition, error, None)
     except TaskCancelled as exc:
         if execution.cancel_requested:
-            await _end(runner, execution, State.CANCELLED)
+            await _end(attempts, execution, State.CANCELLED)
             return None
-        return await _failed(runner, execution, definition, task_error(definition.func, exc), exc)
+        return await _failed(attempts, execution, definition, task_error(definition.func, exc), exc)
     except PydanticSerializationError as exc:
         error = ErrorInfo("invalid_result", f"the result cannot be stored as JSON: {exc}")
-        return await _failed(runner, execution, definition, error, None)
+        return await _failed(attempts, execution, definition, error, None)
     except Exception as exc:
-        return await _failed(runner, execution, definition, task_error(definition.func, exc), exc)
+        return await _failed(attempts, execution, definition, task_error(definition.func, exc), exc)
     if execution.cancel_requested:  # thread work that ignored the request ran to its end
-        await _end(runner, execution, State.CANCELLED)
+        await _end(attempts, execution, State.CANCELLED)
         return None
-    await _end(runner, execution, State.SUCCEEDED, result=result)
+    await _end(attempts, execution, State.SUCCEEDED, result=result)
     return None
 
 
@@ -191,15 +208,17 @@ def _retrieve(job: asyncio.Future[Any]) -> None:
         job.exception()  # mark it retrieved: the outcome is the cancellation
 
 
-async def _end(runner: Runner, execution: Execution, state: State, *, result: Any = None) -> None:
+async def _end(
+    attempts: Attempts, execution: Execution, state: State, *, result: Any = None
+) -> None:
     execution.record = execution.latest().finished(state, result=result)
-    await runner.write_soon(execution.record)
+    await attempts.writes.write_soon(execution.record)
     level = logging.DEBUG if state is State.SUCCEEDED else logging.INFO  # one line a task costs
     log.log(level, "task %s (%s) %s", execution.record.name, execution.task_id, state.value)
 
 
 async def _failed(
-    runner: Runner,
+    attempts: Attempts,
     execution: Execution,
     definition: TaskDefinition,
     error: ErrorInfo,
@@ -220,8 +239,8 @@ async def _failed(
     )
     if not retry:
         execution.record = record.finished(State.FAILED, error=error)
-        await runner.write(execution.record)
+        await attempts.writes.write(execution.record)
         return None
     execution.record = record.replace(state=State.QUEUED, error=error, progress=None)
-    await runner.write(execution.record)
+    await attempts.writes.write(execution.record)
     return definition.retries.delay(record.attempts)

@@ -1,0 +1,143 @@
+"""Nothing lost: claiming tasks nobody runs, renewing leases, and acting on remote cancels.
+
+At startup and then every ``poll_interval`` seconds a runner claims live tasks that nobody
+holds or whose holder is gone:
+
+- a ``queued`` task is queued here (it never started, or it was handed back at a shutdown);
+- a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
+  ``idempotent``, and otherwise ends ``failed`` with an error of type ``interrupted``.
+
+The same loop renews this runner's lease and cancels the tasks it holds whose cancellation
+was requested through another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from ..errors import StoreUnavailable, UnknownTask
+from ..ownership import host_of, owner_is_dead
+from ..records import ErrorInfo, State, TaskRecord
+from ..store import Store
+from .attempt import Definitions
+from .cancellation import Cancellation
+from .slots import Slots
+from .writer import RecordWriter
+
+__all__ = ["INTERRUPTED", "Upkeep"]
+
+log = logging.getLogger("tasks")
+
+INTERRUPTED = (
+    "the process running this task stopped before it finished, and the task is not declared "
+    "idempotent, so it was not run again; submit it anew if that is safe"
+)
+
+
+class Upkeep:
+    """The runner's round every ``poll_interval``: renew, cancel on request, claim.
+
+    ``claim_limit`` says how many tasks one claiming round may take at most; with
+    ``claims`` false the runner claims nothing and runs only what it accepted itself.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        definitions: Definitions,
+        writer: RecordWriter,
+        slots: Slots,
+        cancellation: Cancellation,
+        *,
+        poll_interval: float,
+        claims: bool,
+        claim_limit: Callable[[], int],
+    ) -> None:
+        self.store = store
+        self.definitions = definitions
+        self.writer = writer
+        self.slots = slots
+        self.cancellation = cancellation
+        self.poll_interval = poll_interval
+        self.claims = claims
+        self._claim_limit = claim_limit
+        #: claimed records whose adoption failed (a store error); adopted again next round
+        self.unadopted: list[TaskRecord] = []
+
+    @property
+    def owner(self) -> str:
+        return self.writer.owner
+
+    async def maintain(self) -> None:
+        """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``."""
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                for task_id in await self.store.renew(self.owner, self.writer.lease):
+                    await self.cancellation.cancel_here(task_id)
+                if self.slots.accepting and self.claims:
+                    await self.claim()
+            except asyncio.CancelledError:
+                raise
+            except StoreUnavailable as exc:
+                log.warning("task store upkeep failed: %s", exc)
+            except Exception:
+                log.exception("task store upkeep failed; trying again in %s s", self.poll_interval)
+
+    async def claim(self) -> int:
+        """Claim and adopt what nobody runs; returns how many tasks were claimed."""
+        records, self.unadopted = self.unadopted, []
+        limit = self._claim_limit() - len(records)
+        if limit > 0:
+            records += await self.store.claim(
+                self.owner, self.writer.lease, limit=limit, is_dead=self._is_dead
+            )
+        outcomes: dict[str, int] = {}
+        for number, record in enumerate(records):
+            try:
+                outcome = await self.adopt(record)
+            except asyncio.CancelledError:
+                self.unadopted += records[number:]  # still held here; close() hands them back
+                raise
+            except Exception:
+                # Held here now, so no other runner claims it: keep it and adopt it next round.
+                log.exception("task %s: adopting it failed; trying again next round", record.id)
+                self.unadopted.append(record)
+                outcome = "retried later"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if records:
+            summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+            log.info("claimed %d tasks: %s", len(records), summary)
+        return len(records)
+
+    @property
+    def _is_dead(self) -> Callable[[str], bool]:
+        return partial(owner_is_dead, host=host_of(self.owner))
+
+    async def adopt(self, record: TaskRecord) -> str:
+        """Take on a claimed record: queue it, run it again, or end it; says which."""
+        if record.cancel_requested:
+            await self.writer.write(record.finished(State.CANCELLED))
+            return "cancelled"
+        if record.state is State.QUEUED:
+            self.slots.enqueue(record)
+            return "queued"
+        try:
+            idempotent = self.definitions.get(record.name).idempotent
+        except UnknownTask as exc:
+            failed = record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message))
+            await self.writer.write(failed)
+            return "unknown"
+        if idempotent:
+            log.warning("task %s (%s) was interrupted; running it again", record.name, record.id)
+            queued = record.replace(state=State.QUEUED, progress=None)
+            if await self.writer.write(queued):
+                self.slots.enqueue(queued)
+            return "resumed"
+        log.warning("task %s (%s) was interrupted; it is not idempotent", record.name, record.id)
+        error = ErrorInfo("interrupted", INTERRUPTED)
+        await self.writer.write(record.finished(State.FAILED, error=error))
+        return "interrupted"

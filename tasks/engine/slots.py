@@ -1,0 +1,229 @@
+"""What holds and orders this process's tasks: the waiting queue, running slots and retries.
+
+Tasks this runner holds wait in a queue of ids (their records are already in the store).
+Whenever one of ``max_running`` slots is free, the next one is handed to ``spawn`` (in a
+Quart app, ``app.add_background_task``), which runs it after the response has gone out. A
+slot that finishes a task takes the next waiting one itself. A failed attempt due for a
+retry waits out its backoff on a timer, then joins the queue again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from ..records import TaskRecord
+from .execution import Execution
+
+__all__ = ["SLOT_STEP", "Execute", "Slots", "Spawn"]
+
+#: Schedules a coroutine function to run in the background, e.g. ``app.add_background_task``.
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]
+#: Runs the task of an execution (with its record, if known); returns a retry's delay, if due.
+Execute = Callable[[Execution, TaskRecord | None], Awaitable[float | None]]
+
+#: seconds a slot runs tasks back to back before it lets the event loop do other work
+SLOT_STEP = 0.0005
+
+
+class Slots:
+    """At most ``max_running`` tasks running at once, and the tasks waiting for a slot."""
+
+    def __init__(self, execute: Execute, *, spawn: Spawn | None, max_running: int) -> None:
+        if max_running < 1:
+            raise ValueError(f"max_running must be at least 1, not {max_running}")
+        self.max_running = max_running
+        self._execute = execute
+        self._spawn = spawn or self._spawn_task
+        self._own_tasks: set[asyncio.Task[None]] = set()
+        self._waiting: deque[str] = deque()
+        self._queued: dict[str, TaskRecord] = {}  # records of waiting tasks, to skip a read
+        self._running: dict[str, Execution] = {}
+        self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._busy_threads: dict[str, asyncio.Future[Any]] = {}
+        self._settled: dict[str, list[asyncio.Future[None]]] = {}
+        self._accepting = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    @property
+    def queued(self) -> int:
+        """Tasks waiting for a slot."""
+        return len(self._waiting)
+
+    @property
+    def retrying(self) -> int:
+        """Tasks waiting out a retry's backoff."""
+        return len(self._retries)
+
+    def execution(self, task_id: str) -> Execution | None:
+        """The running execution of the task, if it runs here."""
+        return self._running.get(task_id)
+
+    def running_ids(self) -> frozenset[str]:
+        return frozenset(self._running)
+
+    def holds(self, task_id: str) -> bool:
+        """Whether the task waits or runs here."""
+        return task_id in self._running or task_id in self._queued or task_id in self._waiting
+
+    def busy_threads(self) -> frozenset[str]:
+        """Tasks whose thread was still working when their slot was cancelled."""
+        return frozenset(task_id for task_id, job in self._busy_threads.items() if not job.done())
+
+    async def idle(self) -> None:
+        """Wait until nothing runs, waits for a slot, or waits for a retry."""
+        await self._idle.wait()
+
+    def settled(self, task_id: str) -> asyncio.Future[None]:
+        """Resolves once the task neither waits nor runs here (at once if it does neither)."""
+        future = asyncio.get_running_loop().create_future()
+        if self.holds(task_id):
+            self._settled.setdefault(task_id, []).append(future)
+        else:
+            future.set_result(None)
+        return future
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start taking tasks."""
+        self._accepting = True
+
+    def drain(self) -> int:
+        """Start no more tasks: forget waiting ones and retries; return how many.
+
+        Running tasks go on. The caller hands the forgotten ones back to the store.
+        """
+        self._accepting = False
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
+        handed_back = len(self._waiting)
+        waiting = list(self._waiting)
+        self._waiting.clear()
+        self._queued.clear()
+        for task_id in waiting:
+            self._leave(task_id)
+        self.check_idle()
+        return handed_back
+
+    async def stop(self) -> None:
+        """Cancel the slots this object spawned itself (without a ``spawn`` of its own)."""
+        for task in self._own_tasks:
+            task.cancel()
+        await asyncio.gather(*self._own_tasks, return_exceptions=True)
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    def enqueue(self, task: TaskRecord | str) -> None:
+        """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
+        if not self._accepting:
+            return  # drained: every task this runner holds is handed back to the store
+        if isinstance(task, TaskRecord):
+            self._queued[task.id] = task
+            task = task.id
+        self._waiting.append(task)
+        self._idle.clear()
+        self._pump()
+
+    def remove(self, task_id: str) -> bool:
+        """Take a task out of the queue or off its retry timer; False if it is in neither."""
+        if task_id in self._waiting:
+            self._waiting.remove(task_id)
+            self._queued.pop(task_id, None)
+            self._leave(task_id)
+        elif (handle := self._retries.pop(task_id, None)) is not None:
+            handle.cancel()
+        else:
+            return False
+        return True
+
+    def check_idle(self) -> None:
+        if not (self._waiting or self._running or self._retries):
+            self._idle.set()
+
+    def _pump(self) -> None:
+        while self._accepting and self._waiting and len(self._running) < self.max_running:
+            execution = Execution(self._waiting.popleft())
+            self._running[execution.task_id] = execution
+            self._spawn(partial(self._run, execution))
+
+    def _spawn_task(self, func: Callable[[], Awaitable[None]]) -> None:
+        async def call() -> None:
+            await func()
+
+        task = asyncio.get_running_loop().create_task(call())
+        self._own_tasks.add(task)
+        task.add_done_callback(self._own_tasks.discard)
+
+    async def _run(self, execution: Execution) -> None:
+        """Run ``execution``, then in the same slot what waits next, until the queue is empty.
+
+        Tasks that never wait (a no-op, or one whose writes the store queues) would otherwise
+        run one per slot per loop iteration while requests fill the queue. The slot yields
+        to the loop after ``SLOT_STEP`` seconds of running tasks back to back.
+        """
+        loop = asyncio.get_running_loop()
+        step_began = loop.time()
+        try:
+            while True:
+                try:
+                    await self._execute_one(execution)
+                finally:
+                    del self._running[execution.task_id]
+                    self._leave(execution.task_id)
+                if not (self._accepting and self._waiting):
+                    return
+                if loop.time() - step_began > SLOT_STEP:
+                    await asyncio.sleep(0)
+                    step_began = loop.time()
+                    if not (self._accepting and self._waiting):
+                        return
+                execution = Execution(self._waiting.popleft())
+                self._running[execution.task_id] = execution
+        finally:
+            self._pump()
+            self.check_idle()
+
+    async def _execute_one(self, execution: Execution) -> None:
+        try:
+            retry_in = await self._execute(execution, self._queued.pop(execution.task_id, None))
+        except asyncio.CancelledError:
+            job = execution.thread_job
+            if job is not None and not job.done():
+                self._busy_threads[execution.task_id] = job
+                job.add_done_callback(lambda _: self._busy_threads.pop(execution.task_id, None))
+            raise
+        if retry_in is not None:
+            self._schedule_retry(execution.task_id, retry_in)
+
+    def _schedule_retry(self, task_id: str, delay: float) -> None:
+        if not self._accepting:
+            return  # drain() handed the queued record back to the store
+        loop = asyncio.get_running_loop()
+        self._retries[task_id] = loop.call_later(delay, self._retry_due, task_id)
+
+    def _retry_due(self, task_id: str) -> None:
+        if self._retries.pop(task_id, None) is not None:
+            self.enqueue(task_id)
+
+    def _leave(self, task_id: str) -> None:
+        if self.holds(task_id):
+            return  # queued again (a duplicate id), still held
+        for future in self._settled.pop(task_id, ()):
+            if not future.done():
+                future.set_result(None)
