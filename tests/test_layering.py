@@ -1,0 +1,97 @@
+"""The shape of the package: no import cycles in ``tasks``, which never imports ``quart_app``.
+
+Read from grimp's import graph, imports under ``if TYPE_CHECKING:`` and inside functions
+included. ``lint-imports`` (``[tool.importlinter]`` in pyproject.toml) checks the layers.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import grimp
+import pytest
+
+#: optional packages, and the only modules that may import them (each lazily, when configured)
+OPTIONAL = {
+    "psycopg": "tasks.store.postgres",
+    "psycopg_pool": "tasks.store.postgres",
+}
+
+
+@cache
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph("tasks", "quart_app", include_external_packages=True)
+
+
+def cycles(modules: set[str]) -> list[list[str]]:
+    """The strongly connected groups of two or more modules among ``modules`` (Tarjan)."""
+    imports = {
+        module: sorted(graph().find_modules_directly_imported_by(module) & modules)
+        for module in modules
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in imports[module]:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def tasks_modules() -> set[str]:
+    return {module for module in graph().modules if module.split(".")[0] == "tasks"}
+
+
+def test_no_module_of_tasks_takes_part_in_an_import_cycle() -> None:
+    assert cycles(tasks_modules()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph().add_import(importer="tasks.records", imported="tasks.runner")
+    try:
+        assert any("tasks.records" in group for group in cycles(tasks_modules()))
+    finally:
+        graph().remove_import(importer="tasks.records", imported="tasks.runner")
+    assert cycles(tasks_modules()) == []
+
+
+def test_tasks_never_imports_the_example_app() -> None:
+    assert not graph().chain_exists(importer="tasks", imported="quart_app", as_packages=True)
+
+
+@pytest.mark.parametrize("package", sorted(OPTIONAL))
+def test_an_optional_package_is_imported_in_one_place(package: str) -> None:
+    importers = {
+        module
+        for module in graph().find_modules_that_directly_import(package)
+        if module.startswith("tasks")
+    }
+    allowed = OPTIONAL[package]
+    assert importers, f"nothing imports {package}"
+    assert all(module == allowed or module.startswith(f"{allowed}.") for module in importers), (
+        importers
+    )
