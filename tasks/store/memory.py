@@ -122,6 +122,22 @@ class MemoryStore:
                 claimed.append(self._write(record.replace(owner=owner)))
         return claimed
 
+    async def claim_task(
+        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+    ) -> TaskRecord | None:
+        now = time.time()
+        self._leases[owner] = now + lease
+        record = self._records.get(task_id)
+        if record is None or record.state not in LIVE_STATES or record.owner == owner:
+            return None
+        holder = record.owner
+        if holder is not None and self._leases.get(holder, 0.0) >= now and not is_dead(holder):
+            return None
+        return self._write(record.replace(owner=owner))
+
+    async def count(self, state: State) -> int:
+        return sum(1 for record in self._records.values() if record.state is state)
+
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         held = [
             record

@@ -78,6 +78,17 @@ class Store(Protocol):
         """Take up to ``limit`` live tasks that nobody holds, whose lease ran out, or whose
         owner ``is_dead``; they are returned as found (queued or running), now held by ``owner``."""
 
+    async def claim_task(
+        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+    ) -> TaskRecord | None:
+        """Take the one live task ``task_id`` as :meth:`claim` would: if nobody holds it, its
+        holder's lease ran out, or its holder ``is_dead``. Returns it as found (queued or
+        running), now held by ``owner``; None if a live owner (``owner`` itself included)
+        holds it, it has ended, or there is no such task."""
+
+    async def count(self, state: State) -> int:
+        """How many records are in ``state``."""
+
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         """Let go of every live task ``owner`` holds except those in ``keep``; return how many."""
 

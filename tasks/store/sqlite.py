@@ -208,6 +208,41 @@ class SQLiteStore:
         result: list[TaskRecord] = await self._run(take, write=True)
         return result
 
+    async def claim_task(
+        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+    ) -> TaskRecord | None:
+        def take(conn: sqlite3.Connection) -> TaskRecord | None:
+            now = time.time()
+            _hold_lease(conn, owner, lease)
+            row = conn.execute(
+                f"SELECT t.data, t.owner, t.cancel_requested, coalesce(o.lease_until, 0) "
+                f"FROM tasks t LEFT JOIN owners o ON o.owner = t.owner "
+                f"WHERE t.id = ? AND t.state IN {_LIVE}",
+                (task_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            data, holder, flagged, until = row
+            if holder == owner or (holder is not None and until >= now and not is_dead(holder)):
+                return None
+            conn.execute(
+                "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?",
+                (owner, self._take_seq(conn), task_id),
+            )
+            return _load(data, owner, flagged)
+
+        result: TaskRecord | None = await self._run(take, write=True)
+        return result
+
+    async def count(self, state: State) -> int:
+        def select(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT count(*) FROM tasks WHERE state = ?", (state.value,))
+            number: int = row.fetchone()[0]
+            return number
+
+        result: int = await self._run(select)
+        return result
+
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         def let_go(conn: sqlite3.Connection) -> int:
             rows = conn.execute(

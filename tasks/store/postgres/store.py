@@ -146,6 +146,35 @@ class PostgresStore:
         result: list[TaskRecord] = await self._batches.run(take)
         return result
 
+    async def claim_task(
+        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+    ) -> TaskRecord | None:
+        async def take(conn: Connection, sequence: Sequence) -> TaskRecord | None:
+            await _hold_lease(conn, owner, lease)
+            cursor = await conn.execute(
+                f"SELECT t.data, t.owner, t.cancel_requested, "
+                f"coalesce(o.lease_until, 0) < {_NOW} "
+                f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
+                f"WHERE t.id = %s AND t.state IN {_LIVE} FOR UPDATE OF t SKIP LOCKED",
+                (task_id,),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None  # no such live task, or another process is claiming it now
+            data, holder, flagged, expired = row
+            if holder == owner or (holder is not None and not expired and not is_dead(holder)):
+                return None
+            await _set_owner(conn, [task_id], owner, sequence)
+            return _load(data, owner, flagged)
+
+        result: TaskRecord | None = await self._batches.run(take)
+        return result
+
+    async def count(self, state: State) -> int:
+        rows = await self._read("SELECT count(*) FROM quart_tasks WHERE state = %s", (state.value,))
+        number: int = rows[0][0]
+        return number
+
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         async def let_go(conn: Connection, sequence: Sequence) -> int:
             cursor = await conn.execute(
