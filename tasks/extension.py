@@ -6,12 +6,14 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
 from . import retention, supervisor
 from .admission import RefuseWhenFull
+from .engine.distributed import broker_dispatch, broker_worker, check_broker
 from .json_provider import OrjsonProvider
 from .metrics import TaskMetrics
 from .records import State
@@ -19,6 +21,9 @@ from .registry import Registry
 from .runner import Runner
 from .settings import Settings
 from .store import Store, store_from_url
+
+if TYPE_CHECKING:
+    from .engine.worker import BrokerWorker
 
 __all__ = ["Tasks"]
 
@@ -37,6 +42,10 @@ class Tasks:
     :class:`~tasks.metrics.TaskMetrics` (None with ``TASKS_METRICS = false``). When shutdown
     begins it drains (new tasks get 503); after the background tasks are done it closes the
     runner and the store.
+
+    With ``TASKS_BROKER`` set, the runner hands each stored task to that broker instead of
+    running it, and processes made workers with :meth:`run_as_worker` (``tasks worker``)
+    take the tasks from the broker and run them.
     """
 
     def __init__(
@@ -54,6 +63,8 @@ class Tasks:
         self.metrics: TaskMetrics | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._worker: BrokerWorker | None = None
+        self._concurrency: int | None = None  # set by run_as_worker
         if app is not None:
             self.init_app(app)
 
@@ -75,6 +86,22 @@ class Tasks:
         @app.after_serving
         async def stop_tasks() -> None:
             await self.stop()
+
+    def run_as_worker(self, concurrency: int | None = None) -> None:
+        """Make this process a worker: once started, it runs the tasks the broker delivers,
+        ``concurrency`` at a time (default ``TASKS_MAX_RUNNING``). Call it before the app
+        starts; ``quart tasks worker`` does. Needs ``TASKS_BROKER``."""
+        if not self.settings.broker:
+            raise ValueError(
+                "a worker takes its tasks from a broker: set TASKS_BROKER "
+                "(QUART_TASKS_BROKER) to redis://… or amqp://…"
+            )
+        self._concurrency = concurrency or self.settings.max_running
+
+    @property
+    def is_worker(self) -> bool:
+        """Whether this process runs the tasks a broker delivers (see :meth:`run_as_worker`)."""
+        return self._concurrency is not None
 
     def _count_refusal(self, reason: str) -> None:
         if self.metrics is not None:
@@ -108,6 +135,11 @@ class Tasks:
                 store_from_url(self.settings.database)
             except ValueError as exc:
                 raise ValueError(f"TASKS_DATABASE: {exc}") from None
+        if self.settings.broker:
+            try:
+                check_broker(self.settings.broker)
+            except ValueError as exc:
+                raise ValueError(f"TASKS_BROKER: {exc}") from None
         return self.settings
 
     async def start(self, app: Quart) -> None:
@@ -116,38 +148,55 @@ class Tasks:
         store = self.store_for(app)
         await store.open()
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(
-            ThreadPoolExecutor(settings.thread_count, thread_name_prefix="tasks-worker")
-        )
+        max_running = self._concurrency or settings.max_running
+        threads = settings.threads or max_running + 4
+        loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="tasks-worker"))
+        dispatch = None
+        if settings.broker:
+            dispatch = broker_dispatch(
+                settings.broker,
+                queue=settings.broker_queue,
+                store=store,
+                poll_interval=settings.poll_interval,
+                prefetch=max_running,
+            )
         self._runner = Runner(
             self.registry,
             store,
             spawn=app.add_background_task,
-            max_running=settings.max_running,
+            max_running=max_running,
             max_queued=settings.max_queued,
             progress_interval=settings.progress_interval,
             cancel_wait=settings.cancel_wait,
             lease=settings.lease,
             poll_interval=settings.poll_interval,
-            claim=settings.claim,
+            # With a broker, only workers run tasks: the web processes claim none.
+            claim=settings.claim and (dispatch is None or self.is_worker),
             host_id=settings.host_id,
+            dispatch=dispatch,
         )
         self.metrics = None
-        if settings.metrics:
+        if settings.metrics and not self.is_worker:
             self.metrics = TaskMetrics([definition.name for definition in self.registry])
             self._runner.subscribe(self.metrics.observe)
         await self._runner.start()
+        if dispatch is not None and self.is_worker:
+            self._worker = broker_worker(dispatch, self._runner.take, concurrency=max_running)
+            self._worker.start()
         if settings.retention:
             every = retention.interval(settings.retention, settings.poll_interval)
             self._pruner = loop.create_task(
                 retention.keep_pruning(store, self.registry, settings.retention, every)
             )
-        supervisor.forward_sigterm(loop)
+        if not self.is_worker:
+            supervisor.forward_sigterm(loop)
         self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
         log.info(
-            "tasks ready: store %s, %d running at most, %d waiting at most",
+            "tasks %s: store %s, %s, %d running at most, %d waiting at most",
+            "worker ready" if self.is_worker else "ready",
             type(store).__name__,
-            settings.max_running,
+            _where_tasks_run(dispatch is not None, self.is_worker),
+            max_running,
             settings.max_queued,
         )
 
@@ -161,6 +210,9 @@ class Tasks:
             if runner is None or runner.accepting:
                 self._watcher.cancel()  # stopped without a shutdown: nothing is draining
             await asyncio.gather(self._watcher, return_exceptions=True)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.close()  # its last acknowledgements, while the broker is connected
         if runner is not None:
             await runner.close()
             await runner.store.close()
@@ -169,6 +221,14 @@ class Tasks:
 
     async def _drain_on_shutdown(self, app: Quart, runner: Runner) -> None:
         await app.shutdown_event.wait()  # type: ignore[attr-defined]
+        if self._worker is not None:
+            self._worker.stop_taking()
         await runner.drain()
         if self.metrics is not None:
             self.metrics.release(State.QUEUED)  # handed back to the store
+
+
+def _where_tasks_run(broker: bool, worker: bool) -> str:
+    if not broker:
+        return "tasks run in this process"
+    return "taking tasks from the broker" if worker else "tasks handed to the broker's workers"

@@ -59,7 +59,7 @@ class Runner:
         poll_interval: float = 1.0,
         claim: bool = True,
         host_id: str = "",
-        dispatch: Callable[[Runner], Dispatch] | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
         if max_running < 1:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
@@ -95,7 +95,7 @@ class Runner:
             cancel_wait=cancel_wait,
             poll_interval=poll_interval,
         )
-        self._dispatch: Dispatch = InProcess(self.enqueue) if dispatch is None else dispatch(self)
+        self._dispatch: Dispatch = dispatch or InProcess(self.enqueue)
         self._upkeep = Upkeep(
             store,
             registry,
@@ -315,14 +315,23 @@ class Runner:
         """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
         self._slots.enqueue(task)
 
+    async def take(self, task_id: str) -> None:
+        """Run a task that a broker delivered: claim it in the store, then run it here.
+
+        Returns once it has left this runner's queue and slots (a retry due later stays
+        held here); at once if another live runner holds it, it has ended, or this runner
+        is draining (the store keeps it for the others).
+        """
+        if self._slots.accepting and await self._upkeep.take(task_id):
+            await self._slots.settled(task_id)
+
     def _claim_limit(self) -> int:
         """One claiming round takes at most twice what the runner can run at once, so that
         several processes starting together share the backlog instead of one taking all of
-        it; fed by a broker, only what its free slots can start now."""
+        it. A worker fed by a broker takes only what its free slots can start now."""
         if self._dispatch.claims_ahead:
             return min(self.capacity, 2 * self.max_running)
-        free = self.max_running - self._slots.running - self._slots.queued
-        return max(0, min(self.capacity, free))
+        return max(0, self.max_running - self._slots.running - self._slots.queued)
 
     async def write(self, record: TaskRecord) -> bool:
         """Write a record this runner holds; False (and a warning) if it no longer holds it."""

@@ -45,6 +45,13 @@ class Settings(BaseModel):
     #: the host part of owner ids (empty: the host name); each machine sharing a PostgreSQL
     #: store needs its own, as an owner's process id is checked only on its own host
     host_id: str = Field("", pattern=r"^[^:\s]*$", max_length=100)
+    #: the task broker: ``redis://host:6379/0`` (the ``redis`` extra) or
+    #: ``amqp://user:password@host:5672/`` (the ``rabbitmq`` extra). Set, web processes store
+    #: each task and hand it to the broker, and ``tasks worker`` processes run it. Empty:
+    #: every task runs in the process that accepted it
+    broker: str = ""
+    #: the broker's stream (Redis) or queue and exchange (RabbitMQ) that carries the tasks
+    broker_queue: str = Field("quart-tasks", pattern=r"^[A-Za-z0-9._:-]+$", max_length=200)
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
     #: commands work in-process on the store
     url: str = ""

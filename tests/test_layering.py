@@ -13,8 +13,11 @@ import pytest
 
 #: optional packages, and the only modules that may import them (each lazily, when configured)
 OPTIONAL = {
-    "psycopg": "tasks.store.postgres",
-    "psycopg_pool": "tasks.store.postgres",
+    "psycopg": ("tasks.store.postgres",),
+    "psycopg_pool": ("tasks.store.postgres",),
+    "taskiq": ("tasks.engine.broker", "tasks.engine.worker"),
+    "taskiq_redis": ("tasks.engine.broker",),
+    "taskiq_aio_pika": ("tasks.engine.broker",),
 }
 
 
@@ -92,6 +95,18 @@ def test_an_optional_package_is_imported_in_one_place(package: str) -> None:
     }
     allowed = OPTIONAL[package]
     assert importers, f"nothing imports {package}"
-    assert all(module == allowed or module.startswith(f"{allowed}.") for module in importers), (
-        importers
-    )
+    assert all(
+        any(module == place or module.startswith(f"{place}.") for place in allowed)
+        for module in importers
+    ), importers
+
+
+def test_the_broker_parts_load_only_through_the_chooser() -> None:
+    """Nothing outside the engine imports the modules that import taskiq."""
+    for module in ("tasks.engine.broker", "tasks.engine.worker"):
+        importers = graph().find_modules_that_directly_import(module)
+        assert importers <= {
+            "tasks.engine.distributed",
+            "tasks.engine.worker",
+            "tasks.extension",
+        }, importers

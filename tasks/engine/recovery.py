@@ -66,6 +66,8 @@ class Upkeep:
         self._claim_limit = claim_limit
         #: claimed records whose adoption failed (a store error); adopted again next round
         self.unadopted: list[TaskRecord] = []
+        #: tasks whose claim by id failed with a store error: it may have committed
+        self._unsure: set[str] = set()
 
     @property
     def owner(self) -> str:
@@ -87,9 +89,32 @@ class Upkeep:
             except Exception:
                 log.exception("task store upkeep failed; trying again in %s s", self.poll_interval)
 
+    async def take(self, task_id: str) -> bool:
+        """Claim one task by id and adopt it; True if it was queued here to run.
+
+        False if another live runner holds it (or this one does already), or it has ended.
+        """
+        try:
+            record = await self.store.claim_task(
+                task_id, self.owner, self.writer.lease, is_dead=self._is_dead
+            )
+        except StoreUnavailable as exc:
+            log.warning("task %s: taking it failed (%s); checking again next round", task_id, exc)
+            self._unsure.add(task_id)
+            return False
+        if record is None:
+            return False
+        try:
+            return await self.adopt(record) in {"queued", "resumed"}
+        except Exception:
+            log.exception("task %s: adopting it failed; trying again next round", record.id)
+            self.unadopted.append(record)
+            return False
+
     async def claim(self) -> int:
         """Claim and adopt what nobody runs; returns how many tasks were claimed."""
         records, self.unadopted = self.unadopted, []
+        records += await self._held_but_unsure()
         limit = self._claim_limit() - len(records)
         if limit > 0:
             records += await self.store.claim(
@@ -112,6 +137,21 @@ class Upkeep:
             summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
             log.info("claimed %d tasks: %s", len(records), summary)
         return len(records)
+
+    async def _held_but_unsure(self) -> list[TaskRecord]:
+        """Tasks whose claim by id failed, if the store says this runner holds them after all."""
+        found: list[TaskRecord] = []
+        for task_id in list(self._unsure):
+            record = await self.store.get(task_id)
+            self._unsure.discard(task_id)
+            if (
+                record is not None
+                and record.owner == self.owner
+                and not record.state.terminal
+                and not self.slots.knows(task_id)
+            ):
+                found.append(record)
+        return found
 
     @property
     def _is_dead(self) -> Callable[[str], bool]:

@@ -80,6 +80,10 @@ class Slots:
         """Whether the task waits or runs here."""
         return task_id in self._running or task_id in self._queued or task_id in self._waiting
 
+    def knows(self, task_id: str) -> bool:
+        """Whether the task waits, runs, or waits out a retry's backoff here."""
+        return self.holds(task_id) or task_id in self._retries
+
     def busy_threads(self) -> frozenset[str]:
         """Tasks whose thread was still working when their slot was cancelled."""
         return frozenset(task_id for task_id, job in self._busy_threads.items() if not job.done())

@@ -52,7 +52,8 @@ blueprint.before_request(guard)
 
 @blueprint.before_app_serving
 async def say_who_may_call() -> None:
-    if not extension().settings.api_token:
+    tasks = extension()
+    if not tasks.settings.api_token and not tasks.is_worker:  # a worker serves no HTTP
         log.warning(
             "TASKS_API_TOKEN is not set: the tasks API answers any client on this machine "
             "(and only this machine); set QUART_TASKS_API_TOKEN before exposing it"

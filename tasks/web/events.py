@@ -22,7 +22,7 @@ from ..errors import ShuttingDown
 from ..records import TaskRecord
 from ..store import Change
 from ..stream import ChangeFeed
-from .base import blueprint, runner
+from .base import blueprint, extension, runner
 from .errors import BadRequest
 from .shutdown_signal import SignalWatch
 
@@ -59,6 +59,8 @@ def check_config(state: BlueprintSetupState) -> None:
 
 @blueprint.before_app_serving
 async def open_feed() -> None:
+    if extension().is_worker:
+        return  # a worker process serves no event streams
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     active = runner()
     feed = ChangeFeed(

@@ -1,0 +1,109 @@
+"""``tasks worker``: run the tasks that the web processes hand to the broker.
+
+The process starts the app's lifecycle without serving HTTP: its runner takes tasks from
+the broker (``TASKS_BROKER``) and claims those nobody holds from the store, until SIGTERM
+or Ctrl-C, which drain it as they drain the server: it takes no more tasks, hands the
+unstarted ones back to the store, and gives the running ones the shutdown window
+(``BACKGROUND_TASK_SHUTDOWN_TIMEOUT``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import click
+from quart import Quart
+
+from .commands import tasks_cli
+from .execution import _extension, _find_app
+from .local import uses_memory_store
+
+__all__ = ["worker_command"]
+
+log = logging.getLogger("tasks")
+
+
+@tasks_cli.command("worker")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    metavar="N",
+    help="Tasks this worker runs at once [default: TASKS_MAX_RUNNING].",
+)
+def worker_command(concurrency: int | None) -> None:
+    """Run the tasks that web processes hand to the broker (TASKS_BROKER).
+
+    Start as many workers as you like, on any machine that reaches the broker and the
+    store (TASKS_DATABASE, PostgreSQL across machines). Each runs up to N tasks at once and
+    shows as their owner; SIGTERM or Ctrl-C drains it like the server.
+    """
+    app = _find_app(required=True)
+    assert app is not None
+    tasks = _extension(app)
+    if not tasks.settings.broker:
+        raise click.UsageError(
+            "a worker takes its tasks from a broker: set QUART_TASKS_BROKER (TASKS_BROKER) "
+            "to redis://host:6379/0 or amqp://user:password@host:5672/; without a broker "
+            "the server runs its tasks itself"
+        )
+    if uses_memory_store(app, tasks):
+        raise click.UsageError(
+            "TASKS_DATABASE is ':memory:': a worker must share the store of the web "
+            "processes; use PostgreSQL (or a SQLite file on this machine)"
+        )
+    tasks.run_as_worker(concurrency)
+    _show_log()
+    try:
+        asyncio.run(_work(app))
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        click.get_current_context().exit(130)
+
+
+async def _work(app: Quart) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.info("%s: already stopping", signum.name)
+            return
+        log.info("%s: the worker stops taking tasks and drains", signum.name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        async with app.app_context():
+            try:
+                await app.startup()
+            except Exception as exc:
+                raise click.ClickException(
+                    f"the app could not start: {type(exc).__name__}: {exc}; check "
+                    "TASKS_DATABASE, TASKS_BROKER and the other TASKS_* settings"
+                ) from exc
+            try:
+                await stop.wait()
+            finally:
+                await app.shutdown()
+        log.info("worker stopped")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signum)
+
+
+def _show_log() -> None:
+    """A worker's log is its output: show the tasks log on stderr if the app did not."""
+    logger = logging.getLogger("tasks")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    )
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
