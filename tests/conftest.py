@@ -12,12 +12,15 @@ from quart import Quart
 from quart_app import create_app
 from tasks import MemoryStore, Registry, SQLiteStore, Store
 from tasks.store.postgres import PostgresStore
+from tests.brokers import BrokerConfig, broker_config, rabbitmq_server, redis_server
 from tests.harness import Served, app_with_registry, serving
 from tests.postgres import fresh_database, server_url
 
 AppFactory = Callable[..., Quart]
+
 ServeFactory = Callable[..., AbstractAsyncContextManager[Served]]
 RegistryAppFactory = Callable[..., Quart]
+
 Invoke = Callable[..., Result]
 
 
@@ -55,6 +58,25 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     """The URL of a new database of the test's own, dropped afterwards."""
     with fresh_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """A Redis server that answers (the test skips, or fails in CI, without one)."""
+    return redis_server()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server_url() -> str:
+    """A RabbitMQ server that answers (the test skips, or fails in CI, without one)."""
+    return rabbitmq_server()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> Iterator[BrokerConfig]:
+    """Each broker in turn, with a stream or queue of the test's own, deleted afterwards."""
+    with broker_config(request) as config:
+        yield config
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
