@@ -159,6 +159,7 @@ class Tasks:
                 store=store,
                 poll_interval=settings.poll_interval,
                 prefetch=max_running,
+                worker=self.is_worker,
             )
         self._runner = Runner(
             self.registry,

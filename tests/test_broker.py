@@ -27,8 +27,10 @@ POLL = 0.05
 OPTIONS: dict[str, Any] = {"poll_interval": POLL, "lease": 5.0, "max_running": 4}
 
 
-def dispatch_to(url: str, queue: str, store: Store) -> BrokerDispatch:
-    dispatch = broker_dispatch(url, queue=queue, store=store, poll_interval=POLL, prefetch=4)
+def dispatch_to(url: str, queue: str, store: Store, *, worker: bool = False) -> BrokerDispatch:
+    dispatch = broker_dispatch(
+        url, queue=queue, store=store, poll_interval=POLL, prefetch=4, worker=worker
+    )
     dispatch.connection.retry_interval = POLL  # reconnect attempts come quickly in tests
     return dispatch
 
@@ -53,7 +55,7 @@ async def worker_runner(
     registry: Registry, store: Store, url: str, queue: str, **options: Any
 ) -> AsyncIterator[Runner]:
     """A runner that takes the broker's tasks (and claims from the store, unless told not to)."""
-    dispatch = dispatch_to(url, queue, store)
+    dispatch = dispatch_to(url, queue, store, worker=True)
     runner = Runner(registry, store, dispatch=dispatch, **OPTIONS | options)
     receiver = broker_worker(dispatch, runner.take, concurrency=runner.max_running)
     await runner.start()

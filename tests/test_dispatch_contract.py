@@ -72,13 +72,18 @@ async def broker_system(
 ) -> AsyncIterator[System]:
     """A web runner handing tasks to the broker, and a worker runner taking them."""
 
-    def dispatch() -> Any:
+    def dispatch(*, worker: bool) -> Any:
         return broker_dispatch(
-            config.url, queue=config.queue, store=store, poll_interval=POLL, prefetch=4
+            config.url,
+            queue=config.queue,
+            store=store,
+            poll_interval=POLL,
+            prefetch=4,
+            worker=worker,
         )
 
-    web = Runner(registry, store, claim=False, dispatch=dispatch(), **options)
-    worker_dispatch = dispatch()
+    web = Runner(registry, store, claim=False, dispatch=dispatch(worker=False), **options)
+    worker_dispatch = dispatch(worker=True)
     worker = Runner(registry, store, dispatch=worker_dispatch, **options)
     receiver = broker_worker(worker_dispatch, worker.take, concurrency=4)
     await web.start()

@@ -49,13 +49,24 @@ def check_broker(url: str) -> None:
 
 
 def broker_dispatch(
-    url: str, *, queue: str, store: Store, poll_interval: float, prefetch: int
+    url: str,
+    *,
+    queue: str,
+    store: Store,
+    poll_interval: float,
+    prefetch: int,
+    worker: bool = False,
 ) -> BrokerDispatch:
-    """Hand submissions to the broker at ``url`` (connected in the background)."""
+    """Hand submissions to the broker at ``url`` (connected in the background).
+
+    ``worker``: this process also receives the broker's messages (:func:`broker_worker`),
+    which the broker must know before it connects.
+    """
     check_broker(url)
     from .broker import BrokerConnection, BrokerDispatch, make_broker
 
     broker = make_broker(url, queue=queue, prefetch=prefetch)
+    broker.is_worker_process = worker
     return BrokerDispatch(BrokerConnection(broker, url), store, poll_interval=poll_interval)
 
 

@@ -43,7 +43,8 @@ class BrokerWorker:
         self.connection = connection
         self.concurrency = concurrency
         broker = connection.broker
-        broker.is_worker_process = True
+        if not broker.is_worker_process:
+            raise ValueError("the broker connects as a client only: create it with worker=True")
 
         async def run(task_id: str) -> None:
             await take(task_id)
@@ -104,18 +105,20 @@ class BrokerWorker:
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                log.warning(
-                    "receiving from the task broker at %s failed (%s: %s); reconnecting in %g s",
-                    self.connection.url,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                    exc_info=True,
-                )
-                await asyncio.sleep(delay)
-                await self.connection.reconnect()
+                reason = _describe(exc)
+                log.debug("the receiver's error", exc_info=exc)
             else:
-                return
+                if self._stop.is_set():
+                    return
+                reason = "the broker ended the stream of messages"
+            log.warning(
+                "receiving from the task broker at %s failed (%s); reconnecting in %g s",
+                self.connection.url,
+                reason,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            await self.connection.reconnect()
 
 
 async def _ended(task: asyncio.Task[None], timeout: float) -> bool:
@@ -126,3 +129,10 @@ async def _ended(task: asyncio.Task[None], timeout: float) -> bool:
     if not task.cancelled() and (error := task.exception()) is not None:
         log.warning("the task broker's receiver ended with %s: %s", type(error).__name__, error)
     return True
+
+
+def _describe(exc: BaseException) -> str:
+    """The error itself, out of the exception groups the receiver's task group wraps it in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
