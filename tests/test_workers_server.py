@@ -1,0 +1,207 @@
+"""Web and worker processes on a broker and a PostgreSQL store, as a deployment runs them.
+
+A real Hypercorn server hands every task to the broker (Redis streams, then RabbitMQ); two
+``quart tasks worker`` processes run them. What is checked is what a user sees through the
+web's HTTP API: tasks run on the workers (their results are the workers' process ids and the
+running records name the workers as owners), progress reaches the web's event stream, a
+cancel through the web stops a worker's task, a worker killed with -9 loses nothing, and a
+worker drained with SIGTERM finishes what it runs and runs nothing twice.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.brokers import BrokerConfig
+from tests.servers import Server
+from tests.sse import events
+from tests.test_durability import all_ended, post, post_many, wait_until
+from tests.workers import Worker
+
+pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
+
+APP = "tests.worker_app:create_app()"
+
+
+@dataclass
+class Deployment:
+    web: Server
+    workers: list[Worker]
+    tmp_path: Path
+
+    def worker_pids(self) -> set[int]:
+        return {worker.pid for worker in self.workers}
+
+
+@dataclass
+class Watch:
+    """Every record the web's ``/events`` stream sent, read by a thread of its own."""
+
+    url: str
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Watch:
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(20), "the event stream did not open"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(20)
+
+    def _read(self) -> None:
+        with (
+            httpx.Client(timeout=httpx.Timeout(10, read=1.0)) as client,
+            client.stream("GET", f"{self.url}/events") as response,
+        ):
+            self._ready.set()
+            lines = response.iter_lines()
+            while not self._stop.is_set():
+                try:
+                    for event in events(lines):
+                        if event.data:
+                            self.seen.append(event.record)
+                        if self._stop.is_set():
+                            return
+                except httpx.ReadTimeout:
+                    return  # a quiet stream past the read timeout: the test is done with it
+
+    def running_owners(self, ids: set[str]) -> dict[str, str]:
+        return {
+            record["id"]: record["owner"]
+            for record in list(self.seen)
+            if record["id"] in ids and record["state"] == "running"
+        }
+
+
+def pid_of(owner: str) -> int:
+    return int(owner.split(":")[1])
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, postgres_url: str, broker: BrokerConfig) -> Iterator[Deployment]:
+    env = {
+        "QUART_TASKS_DATABASE": postgres_url,
+        **broker.env(),
+        "QUART_TASKS_POLL_INTERVAL": "0.25",
+        "QUART_EVENTS_KEEPALIVE_INTERVAL": "0.5",
+    }
+    workers = [
+        Worker(env, app=APP, log_path=tmp_path / f"worker-{n}.log", concurrency=4) for n in (1, 2)
+    ]
+    web = Server(env, log_path=tmp_path / "web.log", app=APP)
+    try:
+        for worker in workers:
+            worker.start()
+        web.start()
+        yield Deployment(web, workers, tmp_path)
+    finally:
+        web.stop()
+        web.kill()
+        for worker in workers:
+            worker.stop()
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 60, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)  # other processes do the work: poll what they wrote
+
+
+def test_the_workers_run_the_tasks_and_report_to_the_web(deployment: Deployment) -> None:
+    web, pids = deployment.web, deployment.worker_pids()
+    web_owner = httpx.get(f"{web.url}/healthz", timeout=10).json()["worker"]
+
+    with Watch(web.url) as watch:
+        ids = post_many(web, "whoami", {"seconds": 0.3}, 40)
+        seen = wait_until(web, all_ended(ids), timeout=90)
+        owners = watch.running_owners(set(ids))
+    assert [seen[i]["state"] for i in ids] == ["succeeded"] * 40
+    ran_on = {seen[i]["result"] for i in ids}
+    assert ran_on == pids  # every task ran on a worker, and both workers ran some
+    assert owners, "the event stream showed no running record"
+    assert {pid_of(owner) for owner in owners.values()} <= pids
+    assert web_owner not in owners.values()
+
+    # Progress written by a worker reaches the web's stream of that task.
+    task_id = post(web, "count", {"n": 8, "interval": 0.15})
+    with httpx.stream("GET", f"{web.url}/tasks/{task_id}/events", timeout=30) as response:
+        streamed = [event.record for event in events(response.iter_lines()) if event.data]
+    running = [record for record in streamed if record["state"] == "running"]
+    assert any(0 < record["progress"]["current"] < 8 for record in running if record["progress"])
+    assert all(pid_of(record["owner"]) in pids for record in running)
+    assert (streamed[-1]["state"], streamed[-1]["result"]) == ("succeeded", 8)
+
+    # A cancel through the web reaches the worker that runs the task.
+    task_id = post(web, "sleep", {"seconds": 120})
+    wait_until(web, lambda seen: seen[task_id]["state"] == "running", timeout=30)
+    asked = time.monotonic()
+    assert httpx.delete(f"{web.url}/tasks/{task_id}", timeout=10).status_code == 202
+    wait_until(web, lambda seen: seen[task_id]["state"] == "cancelled", timeout=10)
+    assert time.monotonic() - asked < 5
+
+
+def test_a_killed_worker_loses_nothing_and_a_drained_one_runs_nothing_twice(
+    deployment: Deployment,
+) -> None:
+    web = deployment.web
+    first, second = deployment.workers
+
+    # kill -9 mid-run: idempotent tasks run again on the other worker; every task ends.
+    ids = post_many(web, "whoami", {"seconds": 1.0}, 16)
+    wait_until(
+        web,
+        lambda seen: any(
+            r["state"] == "running" and pid_of(r["owner"]) == first.pid
+            for r in seen.values()
+            if r["owner"]
+        ),
+        timeout=30,
+    )
+    first.kill()
+    seen = wait_until(web, all_ended(ids), timeout=90)
+    assert [seen[i]["state"] for i in ids] == ["succeeded"] * 16
+    assert any(seen[i]["attempts"] == 2 for i in ids)  # caught mid-run, run again
+    assert {seen[i]["result"] for i in ids} <= {first.pid, second.pid}
+
+    # SIGTERM: the worker takes no more tasks, finishes those it runs, hands back the rest.
+    replacement = Worker(
+        first.env, app=first.app, log_path=deployment.tmp_path / "worker-3.log", concurrency=2
+    ).start()
+    deployment.workers.append(replacement)
+    marks = deployment.tmp_path / "marks"
+    marks.mkdir()
+    ids = [post(web, "mark", {"path": str(marks / f"{n}.log"), "seconds": 1.5}) for n in range(10)]
+    before = wait_until(
+        web,
+        lambda seen: any(
+            r["state"] == "running" and pid_of(r["owner"]) == replacement.pid
+            for r in seen.values()
+            if r["owner"]
+        ),
+        timeout=30,
+    )
+    held = {i for i in ids if before[i]["owner"] and pid_of(before[i]["owner"]) == replacement.pid}
+    replacement.signal(signal.SIGTERM)
+    assert replacement.wait(60) == 0
+    assert "drains" in replacement.log()
+    seen = wait_until(web, all_ended(ids), timeout=90)
+    assert [seen[i]["state"] for i in ids] == ["succeeded"] * 10
+    assert all(seen[i]["attempts"] == 1 for i in held)  # it finished what it ran
+    assert [len((marks / f"{n}.log").read_text().splitlines()) for n in range(10)] == [1] * 10
+    assert "Traceback" not in replacement.log()

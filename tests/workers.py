@@ -1,0 +1,91 @@
+"""``quart tasks worker`` processes for end-to-end tests, next to the servers of servers.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+
+from tests.servers import ROOT
+
+#: the line a worker logs once it takes tasks from its broker
+READY = "taking tasks from the broker"
+
+
+class Worker:
+    """A ``quart --app APP tasks worker`` process, its log in a file."""
+
+    def __init__(
+        self, env: Mapping[str, str], *, app: str, log_path: Path, concurrency: int
+    ) -> None:
+        self.env = env
+        self.app = app
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, *, timeout: float = 30.0) -> Worker:
+        command = [
+            sys.executable, "-m", "quart", "--app", self.app,
+            "tasks", "worker", "--concurrency", str(self.concurrency),
+        ]  # fmt: skip
+        environment = {key: value for key, value in os.environ.items() if key != "QUART_TASKS_URL"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**environment, **self.env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_for_log(READY, timeout)
+        return self
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited early:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the worker did not log {text!r} in {timeout} s:\n{self.log()}")
+            time.sleep(0.05)  # a process we do not control: poll its log
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 40.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 40.0) -> None:
+        """SIGTERM and wait; SIGKILL if it takes too long."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
