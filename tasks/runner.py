@@ -15,7 +15,6 @@ class.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -28,7 +27,7 @@ from .engine.progress import ProgressWriter
 from .engine.recovery import Upkeep
 from .engine.slots import Slots, Spawn
 from .engine.writer import Listener, RecordWriter
-from .errors import QueueFull, ShuttingDown, StoreUnavailable, TaskNotFound, Unavailable
+from .errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
 from .ownership import new_owner_id
 from .records import TaskRecord
 from .registry import Registry
@@ -271,10 +270,7 @@ class Runner:
             self._dispatch.send(record)
 
     async def get(self, task_id: str) -> TaskRecord:
-        record = await self.store.get(task_id)
-        if record is None:
-            raise TaskNotFound(f"no task has the id {task_id!r}")
-        return record
+        return await self._writer.get(task_id)
 
     async def wait(self, task_id: str, *, poll_interval: float = 0.5) -> TaskRecord:
         """Wait until the task reaches a terminal state and return its final record.
@@ -282,24 +278,7 @@ class Runner:
         Writes by this runner wake the wait at once; the store is also read every
         ``poll_interval`` seconds, for tasks that another process runs.
         """
-        changed = asyncio.Event()
-
-        def on_write(record: TaskRecord) -> None:
-            if record.id == task_id:
-                changed.set()
-
-        unsubscribe = self.subscribe(on_write)
-        try:
-            while True:
-                changed.clear()
-                record = await self.get(task_id)
-                if record.state.terminal:
-                    return record
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll_interval):
-                        await changed.wait()
-        finally:
-            unsubscribe()
+        return await self._writer.ended(task_id, poll_interval=poll_interval)
 
     async def cancel(self, task_id: str) -> TaskRecord:
         """Cancel a waiting or running task, here or in another process sharing the store.

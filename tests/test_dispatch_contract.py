@@ -165,14 +165,25 @@ async def test_cancelling_thread_work_is_cooperative(registry: Registry, system:
 
 async def test_a_waiting_task_cancelled_never_runs(registry: Registry, system: System) -> None:
     ran = []
+    release = asyncio.Event()
+
+    @registry.task()
+    async def hold() -> None:
+        await release.wait()
 
     @registry.task()
     async def later() -> None:
         ran.append(True)
 
-    record = await system.web.submit("later", enqueue=False)  # stored, held by nobody
+    holding = [await system.web.submit("hold") for _ in range(system.worker.max_running)]
+    for record in holding:  # every slot is taken: the next task waits
+        await system.until(record.id, lambda r: r.state is State.RUNNING)
+    record = await system.web.submit("later")
     await system.web.cancel(record.id)
+    release.set()
     assert (await system.wait(record.id)).state is State.CANCELLED
+    for each in holding:
+        assert (await system.wait(each.id)).state is State.SUCCEEDED
     assert ran == []
 
 

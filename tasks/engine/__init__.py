@@ -10,8 +10,11 @@ From the bottom up:
   the running slots, retries waiting out their backoff;
 - :mod:`.cancellation` — stopping a task wherever it is;
 - :mod:`.recovery` — the upkeep: lease renewal, remote cancels, claiming what nobody runs;
-- :mod:`.dispatch` — where a stored submission goes: this process's slots, or a broker
-  (:mod:`.broker`, with its workers in :mod:`.worker`; both need an optional extra).
+- :mod:`.dispatch` — where a stored submission goes: this process's slots, or a broker;
+- :mod:`.broker` — handing task ids to a taskiq broker; :mod:`.worker` — a worker process
+  receiving them (both import taskiq, from an optional extra);
+- :mod:`.distributed` — broker mode chosen from the settings, importing the two above only
+  when a broker is configured.
 
 A part imports only parts above it in this list; :class:`tasks.runner.Runner` puts them
 together, and nothing here imports it.

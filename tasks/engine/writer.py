@@ -1,4 +1,4 @@
-"""Writing the records a runner holds, and announcing every write to its listeners.
+"""Writing the records a runner holds, announcing every write, and waiting for their ends.
 
 A write goes to the store only while this runner holds the task (the store checks the
 owner), so a task that was taken over or ended elsewhere is never overwritten. Listeners
@@ -8,11 +8,13 @@ owner), so a task that was taken over or ended elsewhere is never overwritten. L
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import TaskNotFound
 from ..records import TaskRecord
 from ..store import Store
 
@@ -107,6 +109,38 @@ class RecordWriter:
             self.notify(record)
         else:
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
+
+    async def get(self, task_id: str) -> TaskRecord:
+        """The task's stored record; :class:`~tasks.TaskNotFound` if there is none."""
+        record = await self.store.get(task_id)
+        if record is None:
+            raise TaskNotFound(f"no task has the id {task_id!r}")
+        return record
+
+    async def ended(self, task_id: str, *, poll_interval: float) -> TaskRecord:
+        """Wait until the task has ended and return its final record.
+
+        Writes announced here wake the wait at once; the store is also read every
+        ``poll_interval`` seconds, for tasks that another process writes.
+        """
+        changed = asyncio.Event()
+
+        def on_write(record: TaskRecord) -> None:
+            if record.id == task_id:
+                changed.set()
+
+        unsubscribe = self.subscribe(on_write)
+        try:
+            while True:
+                changed.clear()
+                record = await self.get(task_id)
+                if record.state.terminal:
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(poll_interval):
+                        await changed.wait()
+        finally:
+            unsubscribe()
 
     def notify(self, record: TaskRecord) -> None:
         """Tell every listener of a committed write."""
