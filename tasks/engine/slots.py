@@ -160,8 +160,12 @@ class Slots:
         if not (self._waiting or self._running or self._retries):
             self._idle.set()
 
+    @property
+    def _full(self) -> bool:
+        return len(self._running) >= self.max_running
+
     def _pump(self) -> None:
-        while self._accepting and self._waiting and len(self._running) < self.max_running:
+        while self._accepting and self._waiting and not self._full:
             execution = Execution(self._waiting.popleft())
             self._running[execution.task_id] = execution
             self._spawn(partial(self._run, execution))
@@ -195,7 +199,9 @@ class Slots:
                 if loop.time() - step_began > SLOT_STEP:
                     await asyncio.sleep(0)
                     step_began = loop.time()
-                    if not (self._accepting and self._waiting):
+                    # While this slot yielded it held no task, so a new slot may have
+                    # started in its place: then this one ends, or the limit is passed.
+                    if not (self._accepting and self._waiting) or self._full:
                         return
                 execution = Execution(self._waiting.popleft())
                 self._running[execution.task_id] = execution
