@@ -22,6 +22,7 @@ from . import (
     scheduling,
     stores,
     targets,
+    workers,
 )
 from .servers import ROOT
 from .settings import FULL, SMOKE
@@ -35,14 +36,19 @@ PARTS = {
     "memory": memory.run,
     "stores": stores.run,
     "pace": pace.run,
+    "workers": workers.run,
 }
+#: run unless --parts says otherwise; workers needs PostgreSQL and Redis, and minutes
+DEFAULT_PARTS = [part for part in PARTS if part != "workers"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds-long; for CI")
     parser.add_argument(
-        "--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}"
+        "--parts",
+        default=",".join(DEFAULT_PARTS),
+        help=f"comma-separated subset of {', '.join(PARTS)} (default: all but workers)",
     )
     parser.add_argument(
         "--out", type=Path, help="output folder (default: bench/results/<time>[-smoke])"

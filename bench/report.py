@@ -189,6 +189,28 @@ def pace_table(part: dict[str, Any]) -> str:
     return table(headers, rows)
 
 
+def workers_table(part: dict[str, Any]) -> str:
+    if not part["rows"]:
+        return f"Not measured: {part['unavailable']}."
+    rows = [
+        (
+            row["deployment"],
+            str(row["slots"]),
+            f"{row['tasks_per_s']:,.1f}",
+            f"{row['ideal_tasks_per_s']:,.0f}",
+            f"{row['cpu_ms_per_task']:,.2f}",
+        )
+        for row in part["rows"]
+    ]
+    headers = ("deployment", "slots", "tasks/s (end to end)", "slots / task time", "CPU ms/task")
+    return (
+        f"{part['tasks']} `sleep` tasks of {part['seconds']:g} s through the HTTP API, "
+        f"{part['clients']} connections, {part['broker']} broker, PostgreSQL store:\n\n"
+        + table(headers, rows)
+        + f"\n\nTwo workers over one: {part['two_over_one']:.2f} x."
+    )
+
+
 SECTIONS = (
     ("response", "1. Time to response vs task duration", (response_table, checks_table)),
     ("scheduling", "2. Scheduling cost (wrk)", (scheduling_table,)),
@@ -197,6 +219,7 @@ SECTIONS = (
     ("memory", "5. Memory per waiting task", (memory_table,)),
     ("stores", "6. Stores side by side", (stores_table, events_table)),
     ("pace", "7. Keeping pace, and overload", (pace_table,)),
+    ("workers", "10. Worker processes", (workers_table,)),
 )
 
 

@@ -67,6 +67,18 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if "pace" in parts:
         found += _pace(parts["pace"])
+    if parts.get("workers", {}).get("rows"):
+        workers = parts["workers"]
+        one, two = workers["rows"][1], workers["rows"][2]
+        found.append(
+            _target(
+                "two worker processes >= 1.8 x the tasks/s of one (sleep-bound tasks)",
+                f"{two['tasks_per_s']:.1f} / {one['tasks_per_s']:.1f} tasks/s",
+                workers["two_over_one"],
+                1.8,
+                at_most=False,
+            )
+        )
     return found
 
 
