@@ -118,12 +118,15 @@ class Server:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.spec.label} exited early; see {self.log_path}")
-            with suppress(OSError, http.client.HTTPException):
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            try:
                 connection.request("GET", "/healthz")
                 if connection.getresponse().status == 200:
-                    connection.close()
                     return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
             time.sleep(0.05)  # the child gives no other signal that it is ready
         raise TimeoutError(f"{self.spec.label} did not answer within {timeout} s")
 
