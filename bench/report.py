@@ -191,7 +191,7 @@ def pace_table(part: dict[str, Any]) -> str:
 
 def peers_table(part: dict[str, Any]) -> str:
     if "skipped" in part:
-        return f"Skipped: {part['skipped']}."
+        return f"Skipped: {part['skipped'].rstrip('.')}."
     rows = []
     for row in part["rows"]:
         load = row["sustained"]
