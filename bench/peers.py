@@ -140,7 +140,7 @@ def _drain(running: systems.Running, base: int, expected: int, timeout: float) -
             done = running.finished() - base
     last = time.perf_counter()
     if done < expected:
-        return done, last
+        return running.finished() - base, last
     # Requests in flight when wrk stopped were accepted too: let their tasks be counted.
     still_since, settle_until = time.monotonic(), time.monotonic() + 5 * SETTLE
     while time.monotonic() - still_since < SETTLE and time.monotonic() < settle_until:
