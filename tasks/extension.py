@@ -125,6 +125,7 @@ class Tasks:
             spawn=app.add_background_task,
             max_running=settings.max_running,
             max_queued=settings.max_queued,
+            max_scheduled=settings.max_scheduled,
             progress_interval=settings.progress_interval,
             cancel_wait=settings.cancel_wait,
             lease=settings.lease,
