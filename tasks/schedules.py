@@ -85,7 +85,12 @@ async def tick_once(runner: Runner, definitions: list[TaskDefinition], now: date
         elif await runner.store.advance_schedule(
             definition.name, tick, None, owner=None, lease=runner.lease
         ):
-            log.info("periodic task %s: tick %s was missed; skipped", definition.name, tick)
+            if mark is None:
+                log.info(
+                    "periodic task %s: first seen; it starts with its next tick", definition.name
+                )
+            else:
+                log.info("periodic task %s: tick %s was missed; skipped", definition.name, tick)
     return created
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..delays import MAX_DELAY
+from ..idempotency import MAX_KEY_LENGTH
 from ..records import State
 
 __all__ = [
@@ -54,6 +56,10 @@ HEADERS: dict[str, Any] = {
     "WWW-Authenticate": {
         "description": "how to authenticate: Bearer",
         "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "true: the task that already had the request's Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
     },
 }
 
@@ -109,6 +115,23 @@ _RESUME = (
 _TASK = json_answer("Task", "the task's record")
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "one task per key: a repeated submission with the same task and arguments gets the "
+        "first task back (200); other arguments are a 409"
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[!-~]([ -~]*[!-~])?$",
+    },
+}
+
+
 def submit(name: str, description: str, body: dict[str, Any], *, required: bool) -> Operation:
     """``POST /tasks/<name>`` for one registered task, its arguments model as the body."""
     return Operation(
@@ -128,6 +151,18 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
                 {"type": "integer", "minimum": 0, "maximum": 100},
                 "extra attempts after a failure",
             ),
+            query(
+                "delay",
+                {"type": "number", "minimum": 0, "maximum": MAX_DELAY},
+                "seconds to wait before running it (stored scheduled until then); not with at",
+            ),
+            query(
+                "at",
+                {"type": "string", "format": "date-time"},
+                "when to run it: ISO 8601 with its UTC offset (Z, or %2B01:00); "
+                "a moment that has passed runs now; not with delay",
+            ),
+            _IDEMPOTENCY_KEY,
         ),
         body={
             "required": required,
@@ -135,11 +170,23 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
             "content": {"application/json": {"schema": body}},
         },
         responses={
-            202: json_answer("Task", "accepted: the new task's record, queued", Location=True),
+            200: json_answer(
+                "Task",
+                "a replay: the task that already had this Idempotency-Key",
+                Location=True,
+                Idempotent_Replayed=True,
+            ),
+            202: json_answer(
+                "Task", "accepted: the new task's record, queued or scheduled", Location=True
+            ),
             404: error("no task is registered under that name"),
+            409: error("the Idempotency-Key was used for another task or other arguments"),
             413: error("the body is larger than MAX_CONTENT_LENGTH"),
             422: error("the arguments or options do not fit the task"),
-            503: UNAVAILABLE,
+            503: error(
+                "the server takes no new tasks now (queue full, too many scheduled, shutting down)",
+                Retry_After=False,
+            ),
         },
     )
 
@@ -218,6 +265,14 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "The registered tasks",
         "tasks",
         {200: json_answer("TaskTypes", "each registered task and its parameters")},
+    ),
+    Operation(
+        "tasks.schedule_list",
+        "get",
+        "list_schedules",
+        "The periodic tasks, their last and next runs",
+        "tasks",
+        {200: json_answer("ScheduleList", "each periodic task and its schedule")},
     ),
     Operation(
         "tasks.task_events",
