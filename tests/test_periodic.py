@@ -59,6 +59,11 @@ def test_cron_in_a_time_zone_follows_its_daylight_saving_time() -> None:
     skipped = cron("30 2 * * *", "Europe/Paris")
     assert skipped.next_after(at("2030-03-30T12:00:00+00:00")) == at("2030-03-31T01:00:00+00:00")
     assert skipped.latest(at("2030-03-30T12:00:00+00:00")) == at("2030-03-30T01:30:00+00:00")
+    # 2030-10-27: clocks go back from 03:00 to 02:00; a 02:30 that comes twice runs once
+    first = skipped.next_after(at("2030-10-27T00:00:00+00:00"))
+    assert first == at("2030-10-27T00:30:00+00:00")
+    assert skipped.next_after(first) == at("2030-10-28T01:30:00+00:00")
+    assert skipped.latest(at("2030-10-27T01:45:00+00:00")) == first
 
 
 def test_a_tick_is_on_time_within_a_minute_or_half_its_period() -> None:
