@@ -34,6 +34,7 @@ from .errors import (
 )
 from .extension import Tasks
 from .handle import TaskCall, TaskHandle
+from .idempotency import Submitted
 from .json_provider import OrjsonProvider
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
@@ -69,6 +70,7 @@ __all__ = [
     "Store",
     "StoreSchemaError",
     "StoreUnavailable",
+    "Submitted",
     "TaskAlreadyFinished",
     "TaskCall",
     "TaskCancelled",
