@@ -10,7 +10,7 @@ from pathlib import Path
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
-from . import retention, schedules, supervisor
+from . import delays, retention, schedules, supervisor
 from .admission import RefuseWhenFull
 from .json_provider import OrjsonProvider
 from .metrics import TaskMetrics
@@ -55,6 +55,7 @@ class Tasks:
         self._watcher: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
+        self._alarm: delays.DueAlarm | None = None
         if app is not None:
             self.init_app(app)
 
@@ -144,6 +145,9 @@ class Tasks:
             self._pruner = loop.create_task(
                 retention.keep_pruning(store, self.registry, settings.retention, every)
             )
+        if settings.claim:  # a process that claims nothing takes no due task either
+            self._alarm = delays.DueAlarm(self._runner)
+            self._alarm.start()
         periodic = schedules.periodic(self.registry)
         if periodic and settings.claim:  # a process that claims nothing starts no runs either
             self._scheduler = loop.create_task(schedules.keep_schedules(self._runner, periodic))
@@ -164,6 +168,9 @@ class Tasks:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        alarm, self._alarm = self._alarm, None
+        if alarm is not None:
+            await alarm.stop()
         if self._watcher is not None:
             if runner is None or runner.accepting:
                 self._watcher.cancel()  # stopped without a shutdown: nothing is draining

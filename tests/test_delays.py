@@ -176,3 +176,17 @@ async def test_a_runner_that_does_not_claim_leaves_due_tasks_to_others(
     async with asyncio.timeout(10):
         final = await other.wait(record.id, poll_interval=0.05)
     assert final.state is State.SUCCEEDED
+
+
+async def test_the_accepting_process_starts_a_delayed_task_on_time(tmp_path: Path) -> None:
+    # upkeep rounds 10 s apart: only the alarm set for run_at can start it within 5 s
+    app = make_app(tmp_path / "t.db", TASKS_LEASE=60)
+    app.config["TASKS_POLL_INTERVAL"] = 10
+    async with running(app) as harness:
+        records = [await ping.options(delay=delay).submit() for delay in (0.4, 0.2, 0.3)]
+        for record in records:
+            final = await harness.wait_for(record.id, timeout=5)
+            assert final.state is State.SUCCEEDED
+            assert final.run_at is not None
+            assert final.started_at is not None
+            assert final.run_at <= final.started_at < final.run_at + timedelta(seconds=2)
