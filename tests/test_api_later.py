@@ -220,3 +220,39 @@ async def test_the_answers_fit_the_described_shapes(make_registry_app: RegistryA
         assert {"delay", "at", "Idempotency-Key", "timeout", "retries"} <= names
         assert {"200", "202", "409"} <= set(submit["responses"])
         assert "/schedules" in document["paths"]
+
+
+async def test_a_delayed_task_is_submitted_at_once_and_waits_in_the_queue_from_its_run_at(
+    make_registry_app: RegistryAppFactory,
+) -> None:
+    import uuid
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    suffix = uuid.uuid4().hex[:8]  # names of its own: the process shares one set of metrics
+    registry = Registry()
+
+    @registry.task(f"later_{suffix}")
+    async def later() -> None:
+        return None
+
+    name = later.definition.name
+    async with serving(make_registry_app(registry, TASKS_POLL_INTERVAL=0.05)) as api:
+        created = await api.submit(name, delay="0.5")
+
+        async def samples() -> dict[str, float]:
+            text = await (await api.client.get("/metrics")).get_data(as_text=True)
+            return {
+                sample.name: sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.labels.get("task") == name and not sample.labels.get("le")
+            }
+
+        waiting = await samples()
+        assert waiting["tasks_submitted_total"] == 1
+        assert waiting["tasks_waiting"] == 0  # a row in the store, held by no worker
+        await api.finished(created["id"])
+        done = await samples()
+    assert done["tasks_queue_wait_seconds_count"] == 1
+    assert done["tasks_queue_wait_seconds_sum"] < 0.5  # the delay itself is not queueing
