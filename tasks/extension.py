@@ -10,7 +10,7 @@ from pathlib import Path
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
-from . import retention, supervisor
+from . import delays, retention, schedules, supervisor
 from .admission import RefuseWhenFull
 from .json_provider import OrjsonProvider
 from .metrics import TaskMetrics
@@ -33,10 +33,10 @@ class Tasks:
     with a cheap ``503`` before the app sees it (``submit_prefix=None``: it does not).
 
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
-    schedules through ``app.add_background_task``; ``metrics`` then holds the app's
-    :class:`~tasks.metrics.TaskMetrics` (None with ``TASKS_METRICS = false``). When shutdown
-    begins it drains (new tasks get 503); after the background tasks are done it closes the
-    runner and the store.
+    schedules through ``app.add_background_task``, and keeps the periodic tasks' ticks;
+    ``metrics`` then holds the app's :class:`~tasks.metrics.TaskMetrics` (None with
+    ``TASKS_METRICS = false``). When shutdown begins it drains (new tasks get 503); after
+    the background tasks are done it closes the runner and the store.
     """
 
     def __init__(
@@ -54,6 +54,8 @@ class Tasks:
         self.metrics: TaskMetrics | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._scheduler: asyncio.Task[None] | None = None
+        self._alarm: delays.DueAlarm | None = None
         if app is not None:
             self.init_app(app)
 
@@ -125,6 +127,7 @@ class Tasks:
             spawn=app.add_background_task,
             max_running=settings.max_running,
             max_queued=settings.max_queued,
+            max_scheduled=settings.max_scheduled,
             progress_interval=settings.progress_interval,
             cancel_wait=settings.cancel_wait,
             lease=settings.lease,
@@ -142,6 +145,12 @@ class Tasks:
             self._pruner = loop.create_task(
                 retention.keep_pruning(store, self.registry, settings.retention, every)
             )
+        if settings.claim:  # a process that claims nothing takes no due task either
+            self._alarm = delays.DueAlarm(self._runner)
+            self._alarm.start()
+        periodic = schedules.periodic(self.registry)
+        if periodic and settings.claim:  # a process that claims nothing starts no runs either
+            self._scheduler = loop.create_task(schedules.keep_schedules(self._runner, periodic))
         supervisor.forward_sigterm(loop)
         self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
         log.info(
@@ -154,9 +163,14 @@ class Tasks:
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         pruner, self._pruner = self._pruner, None
-        if pruner is not None:
-            pruner.cancel()
-            await asyncio.gather(pruner, return_exceptions=True)
+        scheduler, self._scheduler = self._scheduler, None
+        for task in (pruner, scheduler):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        alarm, self._alarm = self._alarm, None
+        if alarm is not None:
+            await alarm.stop()
         if self._watcher is not None:
             if runner is None or runner.accepting:
                 self._watcher.cancel()  # stopped without a shutdown: nothing is draining

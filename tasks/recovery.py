@@ -1,7 +1,7 @@
 """Nothing lost: claiming tasks nobody runs, renewing leases, and acting on remote cancels.
 
 At startup and then every ``poll_interval`` seconds a runner claims live tasks that nobody
-holds or whose holder is gone:
+holds or whose holder is gone, and takes delayed tasks that have come due (``delays.py``):
 
 - a ``queued`` task is queued here (it never started, or it was handed back at a shutdown);
 - a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
@@ -18,6 +18,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
+from . import delays
 from .cancellation import cancel_here
 from .errors import StoreUnavailable, UnknownTask
 from .ownership import host_of, owner_is_dead
@@ -63,9 +64,10 @@ async def claim(runner: Runner) -> int:
     limit = min(runner.capacity, 2 * runner.max_running) - len(records)
     if limit > 0:
         here = host_of(runner.owner)
-        records += await runner.store.claim(
+        claimed = await runner.store.claim(
             runner.owner, runner.lease, limit=limit, is_dead=partial(owner_is_dead, host=here)
         )
+        records += claimed + await delays.take_due(runner, limit - len(claimed))
     outcomes: dict[str, int] = {}
     for number, record in enumerate(records):
         try:

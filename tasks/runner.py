@@ -16,12 +16,14 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
-from . import cancellation, recovery
+from . import cancellation, delays, recovery
 from .attempt import Execution, run_attempt
 from .errors import QueueFull, ShuttingDown, StoreUnavailable, TaskNotFound, Unavailable
+from .idempotency import Submitted, check_key, replay
 from .ownership import new_owner_id
 from .progress import ProgressWriter
 from .records import State, TaskRecord
@@ -46,7 +48,7 @@ class QueuesWrites(Protocol):
 
     def create_soon(
         self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> asyncio.Future[None]: ...
+    ) -> asyncio.Future[TaskRecord | None]: ...
 
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]: ...
 
@@ -62,6 +64,7 @@ class Runner:
         spawn: Spawn | None = None,
         max_running: int = 8,
         max_queued: int = 1000,
+        max_scheduled: int = 100_000,
         progress_interval: float = 0.2,
         cancel_wait: float = 1.0,
         lease: float = 30.0,
@@ -80,6 +83,7 @@ class Runner:
         self.owner = new_owner_id(host_id)
         self.max_running = max_running
         self.max_queued = max_queued
+        self.max_scheduled = max_scheduled
         self.cancel_wait = cancel_wait
         self.lease = lease
         self.poll_interval = poll_interval
@@ -216,22 +220,67 @@ class Runner:
         timeout: float | None = None,
         retries: int | None = None,
         enqueue: bool = True,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
     ) -> TaskRecord:
         """Check, store and enqueue a task; return its record once it is durable.
 
         With ``enqueue=False`` the task is stored ``queued`` and held by nobody: whichever
-        runner sharing the store claims it first runs it.
+        runner sharing the store claims it first runs it. With ``delay`` (seconds) or ``at``
+        (a moment with its offset) still to come, it is stored ``scheduled`` (see
+        ``delays.py``). With ``key``, a task that already has that idempotency key is
+        returned instead of a new one (see :meth:`accept`, which also says which happened).
+        """
+        submitted = await self.accept(
+            name,
+            kwargs,
+            timeout=timeout,
+            retries=retries,
+            enqueue=enqueue,
+            delay=delay,
+            at=at,
+            key=key,
+        )
+        return submitted.record
+
+    async def accept(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        enqueue: bool = True,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> Submitted:
+        """:meth:`submit`, saying whether the idempotency key made it a replay.
+
+        A replay (the key's task has the same name and arguments) returns that task; other
+        arguments raise ``IdempotencyConflict``.
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         definition.check_options(timeout, retries)
-        if enqueue and (refusal := self.refusal()) is not None:
-            raise refusal
         record = TaskRecord.new(
             name,
             arguments,
             max_attempts=1 + (definition.retries.retries if retries is None else retries),
             timeout=definition.timeout if timeout is None else timeout,
+        )
+        due = delays.run_at(record.created_at, delay=delay, at=at)
+        later = due is not None and due > record.created_at
+        enqueue = enqueue and not later
+        if later:
+            await delays.check_room(self)
+        elif enqueue and (refusal := self.refusal()) is not None:
+            raise refusal
+        record = record.replace(
+            state=State.SCHEDULED if later else State.QUEUED,
+            run_at=due,
+            idempotency_key=None if key is None else check_key(key),
             owner=self.owner if enqueue else None,
         )
         # Storing and enqueueing happen apart from the caller, which only awaits them through
@@ -248,14 +297,16 @@ class Runner:
             )
         self._submitting.add(stored)
         stored.add_done_callback(partial(self._stored, record, enqueue))
-        await asyncio.shield(stored)  # its callbacks, so the enqueue, have run by now
-        return record
+        existing = await asyncio.shield(stored)  # its callbacks, so the enqueue, have run by now
+        if existing is not None:
+            return replay(name, arguments, existing)
+        return Submitted(record)
 
     def _stored(self, record: TaskRecord, enqueue: bool, stored: asyncio.Future[Any]) -> None:
         self._submitting.discard(stored)
         self._reserved -= enqueue
-        if stored.cancelled() or stored.exception() is not None:
-            return  # not stored; the caller, if still there, gets the error
+        if stored.cancelled() or stored.exception() is not None or stored.result() is not None:
+            return  # not stored (or a replay); the caller, if still there, gets the outcome
         self._notify(record)
         if enqueue:
             self.enqueue(record)
@@ -431,6 +482,10 @@ class Runner:
             return False
         self._notify(record)
         return True
+
+    def announce(self, record: TaskRecord) -> None:
+        """Tell the listeners of a record stored outside :meth:`submit` (a schedule's run)."""
+        self._notify(record)
 
     def _notify(self, record: TaskRecord) -> None:
         for listener in list(self._listeners):

@@ -9,7 +9,7 @@ Add it to an app that uses the :class:`~tasks.Tasks` extension::
 and then ``quart --app "module:create_app()" tasks run NAME KEY=VALUE --wait``.
 """
 
-from . import maintenance  # noqa: F401  (adds `tasks prune` to the group)
+from . import maintenance, schedule_command  # noqa: F401  (add `prune` and `schedules`)
 from .commands import parse_arguments, tasks_cli
 
 __all__ = ["parse_arguments", "tasks_cli"]
