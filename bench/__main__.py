@@ -16,6 +16,7 @@ from . import (
     machine,
     memory,
     pace,
+    peers,
     plots,
     report,
     response,
@@ -36,10 +37,10 @@ PARTS = {
     "memory": memory.run,
     "stores": stores.run,
     "pace": pace.run,
-    "workers": workers.run,
 }
-#: run unless --parts says otherwise; workers needs PostgreSQL and Redis, and minutes
-DEFAULT_PARTS = [part for part in PARTS if part != "workers"]
+#: Parts that run only when named: they need services the default run does not (Redis;
+#: workers also PostgreSQL, and minutes)
+OPTIONAL = {"peers": peers.run, "workers": workers.run}
 
 
 def main() -> None:
@@ -47,8 +48,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds-long; for CI")
     parser.add_argument(
         "--parts",
-        default=",".join(DEFAULT_PARTS),
-        help=f"comma-separated subset of {', '.join(PARTS)} (default: all but workers)",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {', '.join(PARTS)}; or {', '.join(OPTIONAL)}, "
+        "which run only when named (peers needs Redis, workers Redis and PostgreSQL)",
     )
     parser.add_argument(
         "--out", type=Path, help="output folder (default: bench/results/<time>[-smoke])"
@@ -63,10 +65,11 @@ def main() -> None:
         print("plots:   " + ", ".join(map(str, plots.draw(earlier, options.replot))))
         return
     chosen = [part.strip() for part in options.parts.split(",") if part.strip()]
-    unknown = sorted(set(chosen) - set(PARTS))
+    runners = PARTS | OPTIONAL
+    unknown = sorted(set(chosen) - set(runners))
     if unknown:
-        parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(PARTS)}")
-    if {"response", "scheduling", "pace"} & set(chosen):
+        parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(runners)}")
+    if {"response", "scheduling", "pace", "peers"} & set(chosen):
         require_wrk()
     settings = SMOKE if options.smoke else FULL
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -85,7 +88,7 @@ def main() -> None:
         for name in chosen:
             print(f"== {name}", flush=True)
             began = time.perf_counter()
-            results["parts"][name] = PARTS[name](settings, Path(workdir), out / "logs")
+            results["parts"][name] = runners[name](settings, Path(workdir), out / "logs")
             results["seconds"][name] = round(time.perf_counter() - began, 1)
     results["machine"]["load_average_after"] = machine.describe()["load_average"]
     results["targets"] = targets.evaluate(results)

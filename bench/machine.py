@@ -11,6 +11,7 @@ from typing import Any
 
 PACKAGES = (
     "quart", "hypercorn", "uvloop", "pydantic", "flask", "gunicorn", "werkzeug", "matplotlib",
+    "rq", "celery", "kombu", "taskiq", "taskiq-redis", "redis",
 )  # fmt: skip
 
 

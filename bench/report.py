@@ -189,6 +189,66 @@ def pace_table(part: dict[str, Any]) -> str:
     return table(headers, rows)
 
 
+def peers_table(part: dict[str, Any]) -> str:
+    if "skipped" in part:
+        return f"Skipped: {part['skipped'].rstrip('.')}."
+    rows = []
+    for row in part["rows"]:
+        load = row["sustained"]
+        rows.append(
+            (
+                row["label"],
+                f"{load['accepted_per_s']:,.0f}",
+                f"{load['finished_during_load']:,} of {load['accepted']:,}"
+                f" ({load['finished_share']:.0%})",
+                f"{load['completed_per_s']:,.0f}" + ("" if load["complete"] else " (unfinished)"),
+                f"{load['cpu_us_per_task']:,.0f}",
+                f"{load['web_cpu_us_per_request']:,.0f} + {load['workers_cpu_us_per_task']:,.0f}",
+                f"{load['redis_cpu_us_per_task']:,.0f}",
+            )
+        )
+    headers = (
+        "system", "accepted/s", "finished during the load", "completed/s overall",
+        "CPU µs/task", "web + workers", "Redis CPU µs/task",
+    )  # fmt: skip
+    heading = (
+        f"Sustained: wrk -t{part['wrk']['threads']} -c{part['wrk']['connections']} "
+        f"-d{part['seconds']}s, median of {part['rounds']} rounds by completed/s:\n\n"
+    )
+    return heading + table(headers, rows)
+
+
+def peers_burst_table(part: dict[str, Any]) -> str:
+    if "skipped" in part:
+        return ""
+    rows = []
+    for row in part["rows"]:
+        load = row["burst"]
+        rows.append(
+            (
+                row["label"],
+                f"{load['completed_per_s']:,.0f}" + ("" if load["complete"] else " (unfinished)"),
+                f"{load['accepted_per_s']:,.0f}",
+                f"{load['not_accepted']:,}",
+                f"{load['cpu_us_per_task']:,.0f}",
+                f"{row['unfinished_all_rounds']:,} of {row['accepted_all_rounds']:,}",
+                f"{row['still_queued_all_rounds']:,}",
+            )
+        )
+    headers = (
+        "system", "burst tasks/s (end to end)", "submitted/s", "not accepted", "CPU µs/task",
+        f"unfinished {part['drain_seconds']:g} s after a load, all rounds", "of them still queued",
+    )  # fmt: skip
+    heading = (
+        f"Burst of {part['burst']:,} tasks over {part['wrk']['connections']} connections; "
+        "tasks lost per system:\n\n"
+    )
+    processes = table(
+        ("system", "processes"), [(row["label"], row["processes"]) for row in part["rows"]]
+    )
+    return heading + table(headers, rows) + "\n\n" + processes
+
+
 def workers_table(part: dict[str, Any]) -> str:
     if not part["rows"]:
         return f"Not measured: {part['unavailable']}."
@@ -219,6 +279,7 @@ SECTIONS = (
     ("memory", "5. Memory per waiting task", (memory_table,)),
     ("stores", "6. Stores side by side", (stores_table, events_table)),
     ("pace", "7. Keeping pace, and overload", (pace_table,)),
+    ("peers", "9. Peers", (peers_table, peers_burst_table)),
     ("workers", "10. Worker processes", (workers_table,)),
 )
 
@@ -228,7 +289,8 @@ def markdown(results: dict[str, Any]) -> str:
     blocks = []
     for key, title, renderers in SECTIONS:
         if key in parts:
-            blocks.append(f"### {title}\n\n" + "\n\n".join(r(parts[key]) for r in renderers))
+            shown = (render(parts[key]) for render in renderers)
+            blocks.append(f"### {title}\n\n" + "\n\n".join(text for text in shown if text))
     if results["targets"]:
         blocks.append("### Targets\n\n" + targets_table(results["targets"]))
     return "\n\n".join(blocks) + "\n"

@@ -35,17 +35,21 @@ class ServerSpec:
     server: str = "hypercorn"
     worker_class: str = "uvloop"
     env: tuple[tuple[str, str], ...] = ()  # extra environment variables, as pairs
+    #: Hypercorn's ``--workers``: 0 serves in the one process, N >= 1 spawns N worker processes
+    workers: int = 0
 
     @property
     def label(self) -> str:
-        return f"{self.server}-{self.worker_class}-{self.app.split(':')[0].rsplit('.', 1)[-1]}"
+        name = self.app.split(":")[0].rsplit(".", 1)[-1]
+        processes = f"-w{self.workers}" if self.workers else ""
+        return f"{self.server}-{self.worker_class}-{name}{processes}"
 
     def command(self, fd: int) -> list[str]:
         if self.server == "hypercorn":
             # No config file: every Hypercorn server gets the same settings (no access log).
             return [
-                sys.executable, "-m", "hypercorn", "--bind", f"fd://{fd}", "--workers", "0",
-                "--worker-class", self.worker_class, self.app,
+                sys.executable, "-m", "hypercorn", "--bind", f"fd://{fd}",
+                "--workers", str(self.workers), "--worker-class", self.worker_class, self.app,
             ]  # fmt: skip
         if self.server == "gunicorn":
             return [
@@ -114,25 +118,23 @@ class Server:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.spec.label} exited early; see {self.log_path}")
-            with suppress(OSError, http.client.HTTPException):
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            try:
                 connection.request("GET", "/healthz")
                 if connection.getresponse().status == 200:
-                    connection.close()
                     return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
             time.sleep(0.05)  # the child gives no other signal that it is ready
         raise TimeoutError(f"{self.spec.label} did not answer within {timeout} s")
 
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time used so far by the server's processes (its group)."""
+    def cpu_seconds(self, *, reaped: bool = False) -> float:
+        """User plus system CPU time used so far by the server's processes (its group); with
+        ``reaped``, that of their children that have exited too (see group_cpu_seconds)."""
         assert self.process is not None
-        ticks = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with suppress(OSError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.process.pid:  # the process group id
-                    ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return group_cpu_seconds(self.process.pid, reaped=reaped)
 
     def kill(self, signum: int = signal.SIGKILL, timeout: float = 10) -> None:
         """Signal the whole process group and wait for the server to exit."""
@@ -140,6 +142,65 @@ class Server:
             return
         with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)
+        self.process.wait(timeout)
+
+
+def group_cpu_seconds(group: int, *, reaped: bool = False) -> float:
+    """User plus system CPU time used so far by the live processes of a process group.
+
+    With ``reaped``, add the CPU time of their children that have exited and been waited for
+    (``cutime`` and ``cstime``): a worker that forks a child per job, as RQ's does, keeps
+    what its children used there, while the children themselves are gone from ``/proc``.
+    """
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # the process group id
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+                if reaped:
+                    ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Background:
+    """A process with no port, such as a task queue's worker, in a process group of its own."""
+
+    def __init__(self, command: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.command = command
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Background:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def check_alive(self) -> None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.command[0]} exited early; see {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the group, its reaped children included."""
+        assert self.process is not None
+        return group_cpu_seconds(self.process.pid, reaped=True)
+
+    def kill(self, timeout: float = 10) -> None:
+        """SIGKILL the whole process group and wait for the process to exit."""
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout)
 
 

@@ -35,6 +35,11 @@ class Settings:
     memory_tasks: int
     #: part 6: seconds of each wrk load
     pace_seconds: int
+    #: the peers part: seconds of the sustained wrk load, tasks in a burst, and how long to
+    #: wait at most for the accepted tasks to finish after either
+    peers_seconds: int
+    peers_burst: int
+    peers_drain_seconds: float
     worker_classes: tuple[str, ...] = ("asyncio", "uvloop")
 
 
@@ -58,6 +63,9 @@ FULL = Settings(
     loop_http_interval=0.01,
     memory_tasks=100_000,
     pace_seconds=10,
+    peers_seconds=10,
+    peers_burst=5000,
+    peers_drain_seconds=60.0,
 )
 
 SMOKE = Settings(
@@ -80,5 +88,8 @@ SMOKE = Settings(
     loop_http_interval=0.02,
     memory_tasks=2000,
     pace_seconds=1,
+    peers_seconds=1,
+    peers_burst=50,
+    peers_drain_seconds=10.0,
     worker_classes=("uvloop",),
 )

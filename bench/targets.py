@@ -67,6 +67,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if "pace" in parts:
         found += _pace(parts["pace"])
+    if "peers" in parts and "skipped" not in parts["peers"]:
+        found += _peers(parts["peers"])
     if parts.get("workers", {}).get("rows"):
         workers = parts["workers"]
         one, two = workers["rows"][1], workers["rows"][2]
@@ -80,6 +82,39 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return found
+
+
+def _peers(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ours ahead of every tracked peer: our better configuration against their best."""
+    ours = [row for row in part["rows"] if row["kind"] == "ours"]
+    theirs = [row for row in part["rows"] if row["kind"] != "ours"]
+
+    def rate(row: dict[str, Any]) -> float:
+        return float(row["sustained"]["completed_per_s"])
+
+    def cpu(row: dict[str, Any]) -> float:
+        return float(row["sustained"]["cpu_us_per_task"])
+
+    fastest, fastest_peer = max(ours, key=rate), max(theirs, key=rate)
+    cheapest, cheapest_peer = min(ours, key=cpu), min(theirs, key=cpu)
+    return [
+        _target(
+            "completed tasks/s, sustained load: ours >= the fastest peer",
+            f"{fastest['label']} {rate(fastest):.0f} / {fastest_peer['label']} "
+            f"{rate(fastest_peer):.0f}",
+            ratio(rate(fastest), rate(fastest_peer)),
+            1.0,
+            at_most=False,
+        ),
+        _target(
+            "CPU per task, all processes: ours <= the cheapest peer",
+            f"{cheapest['label']} {cpu(cheapest):.0f} us / {cheapest_peer['label']} "
+            f"{cpu(cheapest_peer):.0f} us",
+            ratio(cpu(cheapest), cpu(cheapest_peer)),
+            1.0,
+            at_most=True,
+        ),
+    ]
 
 
 def _pace(part: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ Sleep-bound tasks leave the CPUs mostly idle, so what is measured is how the wor
 over the workers (two should give twice the throughput of one) and what each task costs
 in CPU (web and workers together, from their processes' accounting).
 
-The broker is ``TASKS_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/13``) with a
+The broker is ``TASKS_BENCH_WORKERS_REDIS_URL`` (default ``redis://127.0.0.1:6379/10``) with a
 stream of its own per deployment, deleted afterwards; PostgreSQL as in part 6.
 """
 
@@ -39,7 +39,7 @@ from .servers import ROOT, Server, product
 from .settings import Settings
 from .stores import _postgres_server, _store_location
 
-DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/10"
 CONCURRENCY = 8
 CLIENTS = 16
 READY = "taking tasks from the broker"
@@ -49,7 +49,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
     loop = settings.worker_classes[-1]
     tasks, seconds = (40, 0.1) if settings.smoke else (480, 0.5)
     server, unavailable = _postgres_server()
-    redis = os.environ.get("TASKS_BENCH_REDIS_URL") or DEFAULT_REDIS
+    redis = os.environ.get("TASKS_BENCH_WORKERS_REDIS_URL") or DEFAULT_REDIS
     if server is None:
         return {"unavailable": unavailable, "rows": []}
     rows = []

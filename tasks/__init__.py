@@ -13,6 +13,7 @@ from .errors import (
     AuthenticationRequired,
     CrossSiteRequest,
     ForbiddenHost,
+    IdempotencyConflict,
     InvalidArguments,
     InvalidOptions,
     NoAppContext,
@@ -27,11 +28,13 @@ from .errors import (
     TaskNotFinished,
     TaskNotFound,
     TasksError,
+    TooManyScheduled,
     Unavailable,
     UnknownTask,
 )
 from .extension import Tasks
 from .handle import TaskCall, TaskHandle
+from .idempotency import Submitted
 from .json_provider import OrjsonProvider
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
@@ -48,6 +51,7 @@ __all__ = [
     "CrossSiteRequest",
     "ErrorInfo",
     "ForbiddenHost",
+    "IdempotencyConflict",
     "InvalidArguments",
     "InvalidOptions",
     "MemoryStore",
@@ -66,6 +70,7 @@ __all__ = [
     "Store",
     "StoreSchemaError",
     "StoreUnavailable",
+    "Submitted",
     "TaskAlreadyFinished",
     "TaskCall",
     "TaskCancelled",
@@ -77,6 +82,7 @@ __all__ = [
     "TaskRecord",
     "Tasks",
     "TasksError",
+    "TooManyScheduled",
     "Unavailable",
     "UnknownTask",
     "current_task",

@@ -4,17 +4,21 @@ Under overload most submissions are refused. Answered by the view, a refusal cos
 what an accepted request does (request context, routing, reading the body, error handlers),
 CPU that the accepted tasks then lack. This ASGI middleware answers ``POST <prefix><name>``
 for a registered task itself while the runner would refuse it, with the same JSON body and
-``Retry-After`` as the API; everything else goes to the app unchanged.
+``Retry-After`` as the API; everything else goes to the app unchanged. A full queue does not
+refuse a submission for later (``delay`` or ``at``): such a task waits as a row, and the
+view applies its own bound (``TASKS_MAX_SCHEDULED``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
+from .errors import QueueFull
 from .runner import Runner
 
 __all__ = ["RefuseWhenFull"]
@@ -48,6 +52,7 @@ class RefuseWhenFull:
                 and name != scope["path"]
                 and name in runner.registry
                 and (refusal := runner.refusal()) is not None
+                and not (isinstance(refusal, QueueFull) and _for_later(scope))
             ):
                 if self._on_refuse is not None:
                     self._on_refuse(refusal.code)
@@ -68,6 +73,15 @@ class RefuseWhenFull:
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return
         await self.app(scope, receive, send)
+
+
+def _for_later(scope: Scope) -> bool:
+    """Whether the submission asks for a delay: such tasks wait as rows, not in the queue."""
+    query = scope.get("query_string", b"")
+    if not isinstance(query, bytes) or not query:
+        return False
+    pairs = parse_qsl(query.decode("latin-1"))
+    return any(name in ("delay", "at") and value for name, value in pairs)
 
 
 async def _drain(receive: ASGIReceiveCallable) -> None:

@@ -7,6 +7,7 @@ and a server that cannot be reached raises :class:`ServerUnreachable`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +19,7 @@ from .errors import (
     AuthenticationRequired,
     CrossSiteRequest,
     ForbiddenHost,
+    IdempotencyConflict,
     InvalidArguments,
     InvalidOptions,
     QueueFull,
@@ -26,9 +28,11 @@ from .errors import (
     TaskAlreadyFinished,
     TaskNotFound,
     TasksError,
+    TooManyScheduled,
     Unavailable,
     UnknownTask,
 )
+from .idempotency import Submitted
 from .records import State, TaskRecord
 
 __all__ = ["ApiError", "ServerUnreachable", "TasksClient", "check_url"]
@@ -49,6 +53,8 @@ _ERRORS: dict[str, type[TasksError]] = {
         RemoteAccessRefused,
         CrossSiteRequest,
         ForbiddenHost,
+        IdempotencyConflict,
+        TooManyScheduled,
     )
 }
 
@@ -122,17 +128,50 @@ class TasksClient:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        delay: float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
     ) -> TaskRecord:
-        """Start a task on the server; its record as accepted."""
+        """Start a task on the server (later, with ``delay`` seconds or ``at`` a moment with
+        its offset); its record as accepted, or, with a ``key`` already used, the first one."""
+        submitted = await self.accept(
+            name, kwargs, timeout=timeout, retries=retries, delay=delay, at=at, key=key
+        )
+        return submitted.record
+
+    async def accept(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        delay: float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> Submitted:
+        """:meth:`submit`, saying whether the server answered with a replay."""
         params: dict[str, str] = {}
         if timeout is not None:
             params["timeout"] = str(timeout)
         if retries is not None:
             params["retries"] = str(retries)
-        body = await self._call(
-            "POST", f"/tasks/{_segment(name)}", json=kwargs or {}, params=params
+        if delay is not None:
+            params["delay"] = repr(float(delay))
+        if at is not None:
+            params["at"] = at.isoformat()
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        response, body = await self._answer(
+            "POST", f"/tasks/{_segment(name)}", json=kwargs or {}, params=params, headers=headers
         )
-        return TaskRecord.from_dict(body)
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+        return Submitted(TaskRecord.from_dict(body), replayed=replayed)
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        """The periodic tasks, each with its schedule, last and next run."""
+        body = await self._call("GET", "/schedules")
+        schedules: list[dict[str, Any]] = body["schedules"]
+        return schedules
 
     async def get(self, task_id: str) -> TaskRecord:
         return TaskRecord.from_dict(await self._call("GET", f"/tasks/{_segment(task_id)}"))
@@ -159,6 +198,12 @@ class TasksClient:
         return names
 
     async def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        _, body = await self._answer(method, path, **options)
+        return body
+
+    async def _answer(
+        self, method: str, path: str, **options: Any
+    ) -> tuple[httpx.Response, dict[str, Any]]:
         try:
             response = await self._http.request(method, path, **options)
         except httpx.TimeoutException:
@@ -183,7 +228,7 @@ class TasksClient:
                 status=response.status_code,
             )
         if response.is_success:
-            return body
+            return response, body
         raise _error_from(body, response.status_code, self.url)
 
 

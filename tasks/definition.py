@@ -12,6 +12,7 @@ import pydantic
 from pydantic import ConfigDict
 
 from .errors import InvalidArguments, InvalidOptions
+from .periodic import Schedule
 from .records import TaskRecord
 
 __all__ = ["Retries", "TaskDefinition", "arguments_model", "plain"]
@@ -54,6 +55,8 @@ class TaskDefinition:
     #: called with a record of this task when retention deletes it, to remove what the task
     #: left behind (a file it wrote, say); runs in a worker thread
     cleanup: Callable[[TaskRecord], None] | None = field(default=None, repr=False)
+    #: when the task runs by itself (``every=`` or ``cron=``); None: only when submitted
+    schedule: Schedule | None = None
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""
@@ -95,6 +98,7 @@ class TaskDefinition:
             "timeout": self.timeout,
             "retries": self.retries.retries,
             "idempotent": self.idempotent,
+            "schedule": self.schedule.to_dict() if self.schedule is not None else None,
         }
 
     def check_options(self, timeout: float | None, retries: int | None) -> None:

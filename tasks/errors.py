@@ -15,8 +15,10 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     │   └── CrossSiteRequest      a browser sent it from a page of another site
     ├── ForbiddenHost        400  the ``Host`` header is not in ``TASKS_ALLOWED_HOSTS``
     ├── TaskNotFinished      409  running again a task that has not ended yet
+    ├── IdempotencyConflict  409  an idempotency key already used for another submission
     └── Unavailable          503  the runner cannot take the task now
         ├── QueueFull             the waiting queue is at its limit
+        ├── TooManyScheduled      as many tasks as TASKS_MAX_SCHEDULED wait for their time
         ├── ShuttingDown          the runner is draining for shutdown
         └── StoreUnavailable      the store could not be reached or locked in time
 
@@ -33,6 +35,7 @@ __all__ = [
     "AuthenticationRequired",
     "CrossSiteRequest",
     "ForbiddenHost",
+    "IdempotencyConflict",
     "InvalidArguments",
     "InvalidOptions",
     "NoAppContext",
@@ -47,6 +50,7 @@ __all__ = [
     "TaskNotFinished",
     "TaskNotFound",
     "TasksError",
+    "TooManyScheduled",
     "Unavailable",
     "UnknownTask",
 ]
@@ -116,6 +120,11 @@ class TaskNotFinished(TasksError):
     status = 409
 
 
+class IdempotencyConflict(TasksError):
+    code = "idempotency_key_conflict"
+    status = 409
+
+
 class Unavailable(TasksError):
     code = "unavailable"
     status = 503
@@ -127,6 +136,10 @@ class Unavailable(TasksError):
 
 class QueueFull(Unavailable):
     code = "queue_full"
+
+
+class TooManyScheduled(Unavailable):
+    code = "too_many_scheduled"
 
 
 class ShuttingDown(Unavailable):

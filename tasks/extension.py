@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
-from . import retention, supervisor
+from . import delays, retention, schedules, supervisor
 from .admission import RefuseWhenFull
 from .engine.distributed import broker_dispatch, broker_worker, check_broker
 from .json_provider import OrjsonProvider
@@ -38,14 +38,14 @@ class Tasks:
     with a cheap ``503`` before the app sees it (``submit_prefix=None``: it does not).
 
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
-    schedules through ``app.add_background_task``; ``metrics`` then holds the app's
-    :class:`~tasks.metrics.TaskMetrics` (None with ``TASKS_METRICS = false``). When shutdown
-    begins it drains (new tasks get 503); after the background tasks are done it closes the
-    runner and the store.
+    schedules through ``app.add_background_task``, and keeps the periodic tasks' ticks;
+    ``metrics`` then holds the app's :class:`~tasks.metrics.TaskMetrics` (None with
+    ``TASKS_METRICS = false``). When shutdown begins it drains (new tasks get 503); after
+    the background tasks are done it closes the runner and the store.
 
     With ``TASKS_BROKER`` set, the runner hands each stored task to that broker instead of
     running it, and processes made workers with :meth:`run_as_worker` (``tasks worker``)
-    take the tasks from the broker and run them.
+    take the tasks from the broker and run them (due delayed tasks and periodic runs too).
     """
 
     def __init__(
@@ -65,6 +65,8 @@ class Tasks:
         self._pruner: asyncio.Task[None] | None = None
         self._worker: BrokerWorker | None = None
         self._concurrency: int | None = None  # set by run_as_worker
+        self._scheduler: asyncio.Task[None] | None = None
+        self._alarm: delays.DueAlarm | None = None
         if app is not None:
             self.init_app(app)
 
@@ -167,6 +169,7 @@ class Tasks:
             spawn=app.add_background_task,
             max_running=max_running,
             max_queued=settings.max_queued,
+            max_scheduled=settings.max_scheduled,
             progress_interval=settings.progress_interval,
             cancel_wait=settings.cancel_wait,
             lease=settings.lease,
@@ -189,6 +192,14 @@ class Tasks:
             self._pruner = loop.create_task(
                 retention.keep_pruning(store, self.registry, settings.retention, every)
             )
+        # A process that claims nothing (a web with a broker, TASKS_CLAIM = false) takes no
+        # due task and starts no periodic run either.
+        if self._runner.claims:
+            self._alarm = delays.DueAlarm(self._runner)
+            self._alarm.start()
+        periodic = schedules.periodic(self.registry)
+        if periodic and self._runner.claims:
+            self._scheduler = loop.create_task(schedules.keep_schedules(self._runner, periodic))
         if not self.is_worker:
             supervisor.forward_sigterm(loop)
         self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
@@ -204,9 +215,14 @@ class Tasks:
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         pruner, self._pruner = self._pruner, None
-        if pruner is not None:
-            pruner.cancel()
-            await asyncio.gather(pruner, return_exceptions=True)
+        scheduler, self._scheduler = self._scheduler, None
+        for task in (pruner, scheduler):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        alarm, self._alarm = self._alarm, None
+        if alarm is not None:
+            await alarm.stop()
         if self._watcher is not None:
             if runner is None or runner.accepting:
                 self._watcher.cancel()  # stopped without a shutdown: nothing is draining

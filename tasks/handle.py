@@ -8,6 +8,7 @@
     await send_report(7)                          # a plain call, untracked (unit tests)
     record = await send_report.submit(user_id=7)  # checked, stored, scheduled; the record
     record = await send_report.options(timeout=30).submit(7)
+    record = await send_report.options(delay=3600, key="report-7-2030-05").submit(7)
 
 Per-call options go through :meth:`TaskHandle.options`, never through ``submit`` itself, so
 they cannot collide with the task's own parameter names.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from quart import current_app, has_app_context
@@ -51,6 +53,9 @@ class _Runner(Protocol):
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
     ) -> TaskRecord: ...
 
 
@@ -61,19 +66,30 @@ class TaskCall(Generic[P]):
     definition: TaskDefinition
     timeout: float | None = None
     retries: int | None = None
+    delay: float | timedelta | None = None
+    at: datetime | None = None
+    key: str | None = None
 
     async def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRecord:
         """Check the arguments, store the task and schedule it; return its durable record.
 
         Raises :class:`~tasks.InvalidArguments` before anything is stored if the arguments
-        do not fit, and :class:`~tasks.NoAppContext` outside the app.
+        do not fit, and :class:`~tasks.NoAppContext` outside the app. With a ``key`` that
+        a task already has, that task's record comes back (the same arguments) or
+        :class:`~tasks.IdempotencyConflict` is raised (other arguments).
         """
         definition = self.definition
         definition.check_options(self.timeout, self.retries)
         arguments = _keyword_arguments(definition, args, kwargs)
         runner = _current_runner(definition)
         return await runner.submit(
-            definition.name, arguments, timeout=self.timeout, retries=self.retries
+            definition.name,
+            arguments,
+            timeout=self.timeout,
+            retries=self.retries,
+            delay=self.delay,
+            at=self.at,
+            key=self.key,
         )
 
 
@@ -97,9 +113,25 @@ class TaskHandle(Generic[P, R]):
         call: TaskCall[P] = TaskCall(self.definition)
         return await call.submit(*args, **kwargs)
 
-    def options(self, *, timeout: float | None = None, retries: int | None = None) -> TaskCall[P]:
-        """This task with ``timeout`` (seconds per attempt) or ``retries`` set for one call."""
-        return TaskCall(self.definition, timeout=timeout, retries=retries)
+    def options(
+        self,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> TaskCall[P]:
+        """This task with options set for one call.
+
+        ``timeout``: seconds per attempt; ``retries``: extra attempts after a failure;
+        ``delay`` (seconds or a ``timedelta``) or ``at`` (an aware ``datetime``): run it
+        later, stored ``scheduled`` until then; ``key``: an idempotency key, so that a
+        repeated submission gets the first task back instead of starting another.
+        """
+        return TaskCall(
+            self.definition, timeout=timeout, retries=retries, delay=delay, at=at, key=key
+        )
 
     def __repr__(self) -> str:
         return f"<task {self.definition.name!r}>"

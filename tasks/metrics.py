@@ -94,7 +94,7 @@ class TaskMetrics:
         )
         self.queue_wait = Histogram(
             "tasks_queue_wait_seconds",
-            "Time from a task's creation to the start of its first attempt.",
+            "Time from a task's creation (a delayed task's run_at) to its first attempt.",
             ["task"],
             registry=own,
             buckets=WAIT_BUCKETS,
@@ -127,13 +127,15 @@ class TaskMetrics:
         if previous is State.RUNNING and record.started_at is not None:
             end = record.finished_at or utcnow()
             series.duration.observe((end - record.started_at).total_seconds())
-        if state is State.QUEUED:
+        if state is State.QUEUED or state is State.SCHEDULED:
             if previous is None and record.attempts == 0:
                 series.submitted.inc()
             elif previous is State.RUNNING:
                 series.retries.inc()
         elif state is State.RUNNING and record.attempts == 1 and record.started_at is not None:
-            series.queue_wait.observe((record.started_at - record.created_at).total_seconds())
+            # a delayed task waits in the queue from its run_at on, not from its creation
+            ready = max(record.created_at, record.run_at or record.created_at)
+            series.queue_wait.observe(max(0.0, (record.started_at - ready).total_seconds()))
         if state.terminal:
             series.finished[state].inc()
             self._live.pop(record.id, None)

@@ -16,6 +16,8 @@ __all__ = ["ErrorInfo", "Progress", "State", "TaskRecord", "utcnow"]
 class State(StrEnum):
     """Where a task is in its life."""
 
+    #: accepted and stored to run later, at ``run_at``; held by nobody until then
+    SCHEDULED = "scheduled"
     #: accepted and stored; waiting for a free slot (or for a retry's backoff)
     QUEUED = "queued"
     #: an attempt is executing
@@ -96,6 +98,14 @@ class TaskRecord:
     owner: str | None = None
     #: a cancel was asked for, possibly through another worker; the owner acts on it
     cancel_requested: bool = False
+    #: when a delayed task is due (UTC); None for a task submitted to run at once
+    run_at: datetime | None = None
+    #: the client's idempotency key: one task per key in the store
+    idempotency_key: str | None = None
+    #: the periodic schedule (its task's name) whose tick produced this run, if any
+    schedule: str | None = None
+    #: the tick of ``schedule`` this run is for (UTC)
+    tick: datetime | None = None
 
     @classmethod
     def new(
@@ -156,6 +166,10 @@ class TaskRecord:
             "finished_at": _iso(self.finished_at),
             "owner": self.owner,
             "cancel_requested": self.cancel_requested,
+            "run_at": _iso(self.run_at),
+            "idempotency_key": self.idempotency_key,
+            "schedule": self.schedule,
+            "tick": _iso(self.tick),
         }
 
     @classmethod
@@ -176,6 +190,10 @@ class TaskRecord:
             finished_at=_parse(data.get("finished_at")),
             owner=data.get("owner"),
             cancel_requested=data.get("cancel_requested", False),
+            run_at=_parse(data.get("run_at")),
+            idempotency_key=data.get("idempotency_key"),
+            schedule=data.get("schedule"),
+            tick=_parse(data.get("tick")),
         )
 
 

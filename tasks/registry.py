@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
+
+import pydantic
 
 from .definition import Retries, TaskDefinition, arguments_model, plain
 from .errors import UnknownTask
 from .handle import TaskHandle
+from .periodic import Schedule
 from .records import TaskRecord
 
 __all__ = ["Registry", "TaskDefinition"]
@@ -37,6 +41,10 @@ class Registry:
         max_backoff: float = 60.0,
         idempotent: bool = False,
         cleanup: Callable[[TaskRecord], None] | None = None,
+        every: timedelta | None = None,
+        cron: str | None = None,
+        timezone: str | None = None,
+        catch_up: bool = True,
     ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
 
     def task(
@@ -49,6 +57,10 @@ class Registry:
         max_backoff: float = 60.0,
         idempotent: bool = False,
         cleanup: Callable[[TaskRecord], None] | None = None,
+        every: timedelta | None = None,
+        cron: str | None = None,
+        timezone: str | None = None,
+        catch_up: bool = True,
     ) -> Any:
         """Register a function as a task; returns a :class:`TaskHandle` wrapping it.
 
@@ -59,9 +71,15 @@ class Registry:
         interrupted it. ``cleanup(record)`` runs when retention deletes one of its records,
         to remove what the task left behind. The handle still calls the plain function;
         ``handle.submit(...)`` runs it as a tracked task.
+
+        ``every=timedelta(...)`` or ``cron="0 3 * * *"`` (in UTC, or in ``timezone``, an IANA
+        name) makes it periodic: one run per tick across every process sharing the store
+        (see ``schedules.py``); ``catch_up=False`` skips a tick missed while no process ran
+        instead of running it late. A periodic task takes no required arguments.
         """
         if callable(name):
             return self.task()(name)
+        schedule = Schedule.declared(every=every, cron=cron, timezone=timezone, catch_up=catch_up)
 
         def register(func: Callable[P, R]) -> TaskHandle[P, R]:
             if isinstance(func, TaskHandle):  # registering another registry's task again
@@ -70,6 +88,8 @@ class Registry:
             if task_name in self._tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
             arguments = arguments_model(task_name, func)
+            if schedule is not None:
+                _check_periodic(task_name, arguments)
             definition = TaskDefinition(
                 name=task_name,
                 func=func,
@@ -80,6 +100,7 @@ class Registry:
                 arguments=arguments,
                 plain_arguments=plain(arguments),
                 cleanup=cleanup,
+                schedule=schedule,
             )
             self._tasks[task_name] = definition
             return TaskHandle(definition)
@@ -101,3 +122,12 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+def _check_periodic(name: str, arguments: type[pydantic.BaseModel]) -> None:
+    required = [field for field, info in arguments.model_fields.items() if info.is_required()]
+    if required:
+        raise TypeError(
+            f"periodic task {name!r} runs without arguments, but {', '.join(required)} "
+            "has no default; give every parameter a default"
+        )

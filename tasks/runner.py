@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from . import delays
 from .engine.attempt import Attempts
 from .engine.cancellation import Cancellation
 from .engine.dispatch import Dispatch, InProcess
@@ -28,8 +30,9 @@ from .engine.recovery import Upkeep
 from .engine.slots import Slots, Spawn
 from .engine.writer import Listener, RecordWriter
 from .errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
+from .idempotency import Submitted, check_key, replay
 from .ownership import new_owner_id
-from .records import TaskRecord
+from .records import State, TaskRecord
 from .registry import Registry
 from .store import Store
 
@@ -52,6 +55,7 @@ class Runner:
         spawn: Spawn | None = None,
         max_running: int = 8,
         max_queued: int = 1000,
+        max_scheduled: int = 100_000,
         progress_interval: float = 0.2,
         cancel_wait: float = 1.0,
         lease: float = 30.0,
@@ -71,6 +75,7 @@ class Runner:
         self.owner = new_owner_id(host_id)
         self.max_running = max_running
         self.max_queued = max_queued
+        self.max_scheduled = max_scheduled
         self.cancel_wait = cancel_wait
         self.lease = lease
         self.poll_interval = poll_interval
@@ -232,22 +237,67 @@ class Runner:
         timeout: float | None = None,
         retries: int | None = None,
         enqueue: bool = True,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
     ) -> TaskRecord:
         """Check, store and dispatch a task; return its record once it is durable.
 
         With ``enqueue=False`` the task is stored ``queued`` and held by nobody: whichever
-        runner sharing the store claims it first runs it.
+        runner sharing the store claims it first runs it. With ``delay`` (seconds) or ``at``
+        (a moment with its offset) still to come, it is stored ``scheduled`` (see
+        ``delays.py``). With ``key``, a task that already has that idempotency key is
+        returned instead of a new one (see :meth:`accept`, which also says which happened).
+        """
+        submitted = await self.accept(
+            name,
+            kwargs,
+            timeout=timeout,
+            retries=retries,
+            enqueue=enqueue,
+            delay=delay,
+            at=at,
+            key=key,
+        )
+        return submitted.record
+
+    async def accept(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        enqueue: bool = True,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> Submitted:
+        """:meth:`submit`, saying whether the idempotency key made it a replay.
+
+        A replay (the key's task has the same name and arguments) returns that task; other
+        arguments raise ``IdempotencyConflict``.
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         definition.check_options(timeout, retries)
-        if enqueue and (refusal := self.refusal()) is not None:
-            raise refusal
         record = TaskRecord.new(
             name,
             arguments,
             max_attempts=1 + (definition.retries.retries if retries is None else retries),
             timeout=definition.timeout if timeout is None else timeout,
+        )
+        due = delays.run_at(record.created_at, delay=delay, at=at)
+        later = due is not None and due > record.created_at
+        enqueue = enqueue and not later
+        if later:
+            await delays.check_room(self)
+        elif enqueue and (refusal := self.refusal()) is not None:
+            raise refusal
+        record = record.replace(
+            state=State.SCHEDULED if later else State.QUEUED,
+            run_at=due,
+            idempotency_key=None if key is None else check_key(key),
             owner=self.owner if enqueue and self._dispatch.holds else None,
         )
         # Storing and dispatching happen apart from the caller, which only awaits them through
@@ -257,14 +307,16 @@ class Runner:
         stored = self._writer.create(record)
         self._submitting.add(stored)
         stored.add_done_callback(partial(self._stored, record, enqueue))
-        await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
-        return record
+        existing = await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
+        if existing is not None:
+            return replay(name, arguments, existing)
+        return Submitted(record)
 
     def _stored(self, record: TaskRecord, enqueue: bool, stored: asyncio.Future[Any]) -> None:
         self._submitting.discard(stored)
         self._reserved -= enqueue
-        if stored.cancelled() or stored.exception() is not None:
-            return  # not stored; the caller, if still there, gets the error
+        if stored.cancelled() or stored.exception() is not None or stored.result() is not None:
+            return  # not stored (or a replay); the caller, if still there, gets the outcome
         self._writer.notify(record)
         if enqueue:
             self._dispatch.send(record)
@@ -311,6 +363,10 @@ class Runner:
         if self._dispatch.claims_ahead:
             return min(self.capacity, 2 * self.max_running)
         return max(0, self.max_running - self._slots.running - self._slots.queued)
+
+    def announce(self, record: TaskRecord) -> None:
+        """Tell the listeners of a record stored outside :meth:`submit` (a schedule's run)."""
+        self._writer.notify(record)
 
     async def write(self, record: TaskRecord) -> bool:
         """Write a record this runner holds; False (and a warning) if it no longer holds it."""

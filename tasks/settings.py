@@ -25,6 +25,9 @@ class Settings(BaseModel):
     max_running: int = Field(8, ge=1, le=10_000)
     #: accepted tasks waiting for a slot; past this, submissions are refused (503)
     max_queued: int = Field(1000, ge=0, le=10_000_000)
+    #: delayed tasks waiting for their time (rows in the store, not memory); past this,
+    #: delayed submissions are refused (503)
+    max_scheduled: int = Field(100_000, ge=0, le=100_000_000)
     #: worker threads for blocking tasks; 0 means ``max_running + 4``
     threads: int = Field(0, ge=0, le=10_000)
     #: seconds between two progress writes of one task

@@ -23,3 +23,10 @@ def write_own_app(folder: Path) -> Path:
     (folder / "myapp.py").write_text(example("own-app"))
     (folder / "test_myapp.py").write_text(example("own-app-test"))
     return folder
+
+
+def write_periodic_app(folder: Path) -> Path:
+    """The README's periodic-app example as ``clock.py`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "clock.py").write_text(example("periodic-app"))
+    return folder

@@ -354,7 +354,7 @@ def test_list_of_an_empty_store_and_a_bad_state(cli: Invoke) -> None:
 
     bad = cli("list", "--state", "done")
     assert bad.exit_code == 2
-    assert "'done' is not one of 'queued', 'running'" in bad.stderr
+    assert "'done' is not one of 'scheduled', 'queued', 'running'" in bad.stderr
 
 
 def test_cancel_a_queued_task_then_once_more(cli: Invoke) -> None:

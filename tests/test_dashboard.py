@@ -64,7 +64,7 @@ async def test_filters_narrow_the_list(make_app: AppFactory) -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("state=done", "state must be one of queued, running"),
+        ("state=done", "state must be one of scheduled, queued, running"),
         ("name=nope", "name must be a registered task"),
         ("limit=5", "unknown query parameter 'limit'"),
     ],

@@ -237,3 +237,34 @@ async def test_many_tasks_all_run_once(registry: Registry, system: System) -> No
     done = [await system.wait(record.id) for record in records]
     assert all(record.state is State.SUCCEEDED for record in done)
     assert sorted(ran) == list(range(20))
+
+
+async def test_a_delayed_task_runs_when_due(registry: Registry, system: System) -> None:
+    @registry.task()
+    async def later() -> str:
+        return "later"
+
+    record = await system.web.submit("later", delay=0.2)
+    assert (record.state, record.owner) == (State.SCHEDULED, None)
+    done = await system.wait(record.id)
+    assert (done.state, done.result) == (State.SUCCEEDED, "later")
+    assert done.started_at is not None
+    assert done.run_at is not None
+    assert done.started_at >= done.run_at
+
+
+async def test_an_idempotency_key_gives_the_same_task_once(
+    registry: Registry, system: System
+) -> None:
+    ran: list[int] = []
+
+    @registry.task()
+    async def once(n: int) -> int:
+        ran.append(n)
+        return n
+
+    first = await system.web.submit("once", {"n": 1}, key="order-7")
+    again = await system.web.submit("once", {"n": 1}, key="order-7")
+    assert again.id == first.id
+    assert (await system.wait(first.id)).state is State.SUCCEEDED
+    assert ran == [1]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import running_server
+from tests.servers import ROOT, running_server
 
 pytestmark = pytest.mark.server
 
@@ -30,7 +30,9 @@ STREAMS = ("all_events", "task_events")
 def fuzz_command(url: str, *, examples: int = 25, seed: int = 12) -> list[str]:
     excluded = [arg for operation in STREAMS for arg in ("--exclude-operation-id", operation)]
     return [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
+        sys.executable, "-m", "schemathesis.cli",
+        "--config-file", str(ROOT / "schemathesis.toml"),  # why: see the file
+        "run", f"{url}/openapi.json",
         "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
         *excluded,
         "--max-examples", str(examples), "--seed", str(seed),

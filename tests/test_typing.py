@@ -30,6 +30,15 @@ async def refused() -> None:
     await send_report.options(retries=1).submit(7, fmt=1)  # line 20
     await send_report.submit(7, colour="red")  # line 21
     plain: int = await send_report(7)  # line 22
+    await send_report.options(delay="soon").submit(7)  # line 23
+
+
+async def later_and_once() -> TaskRecord:
+    from datetime import UTC, datetime, timedelta
+
+    await send_report.options(delay=60, key="report-7").submit(7)
+    await send_report.options(delay=timedelta(hours=1)).submit(7)
+    return await send_report.options(at=datetime(2030, 1, 1, tzinfo=UTC)).submit(user_id=7)
 """
 
 
@@ -44,7 +53,7 @@ def test_mypy_checks_submit_against_the_tasks_signature(tmp_path: Path) -> None:
     errors = sorted(
         int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error:" in line
     )
-    assert errors == [19, 20, 21, 22], result.stdout + result.stderr
+    assert errors == [19, 20, 21, 22, 23], result.stdout + result.stderr
     assert 'Argument "user_id" to "submit" of "TaskHandle" has incompatible type "str"' in (
         result.stdout
     )

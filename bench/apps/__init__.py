@@ -1,1 +1,2 @@
-"""The applications the benchmarks serve: bare Quart, Flask, and the product with a lag probe."""
+"""The applications the benchmarks serve: bare Quart, Flask, the product with a lag probe, and
+the peers: Flask + RQ, Flask + Celery, Quart + taskiq."""

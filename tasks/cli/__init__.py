@@ -9,7 +9,7 @@ Add it to an app that uses the :class:`~tasks.Tasks` extension::
 and then ``quart --app "module:create_app()" tasks run NAME KEY=VALUE --wait``.
 """
 
-from . import maintenance, worker  # noqa: F401  (add `tasks prune` and `tasks worker`)
+from . import maintenance, schedule_command, worker  # noqa: F401  (add prune, schedules, worker)
 from .commands import parse_arguments, tasks_cli
 
 __all__ = ["parse_arguments", "tasks_cli"]

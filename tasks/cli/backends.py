@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import TasksError
+from ..idempotency import Submitted
 from ..records import State, TaskRecord
 
 if TYPE_CHECKING:
@@ -50,7 +52,10 @@ class Backend(Protocol):
         wait: bool,
         timeout: float | None,
         retries: int | None,
-    ) -> TaskRecord: ...
+        delay: float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> Submitted: ...
 
     async def get(self, task_id: str) -> TaskRecord: ...
 
@@ -61,6 +66,8 @@ class Backend(Protocol):
     async def cancel(self, task_id: str) -> TaskRecord: ...
 
     async def names(self) -> list[dict[str, Any]]: ...
+
+    async def schedules(self) -> list[dict[str, Any]]: ...
 
     def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]: ...
 
@@ -123,9 +130,14 @@ class RemoteBackend:
         wait: bool,
         timeout: float | None,
         retries: int | None,
-    ) -> TaskRecord:
+        delay: float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> Submitted:
         """The server runs the task in either case; ``wait`` only keeps the command following it."""
-        return await self.client.submit(name, kwargs, timeout=timeout, retries=retries)
+        return await self.client.accept(
+            name, kwargs, timeout=timeout, retries=retries, delay=delay, at=at, key=key
+        )
 
     async def get(self, task_id: str) -> TaskRecord:
         return await self.client.get(task_id)
@@ -138,6 +150,9 @@ class RemoteBackend:
 
     async def names(self) -> list[dict[str, Any]]:
         return await self.client.names()
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        return await self.client.schedules()
 
     async def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]:
         async for record in follow(self.client.get, task_id):

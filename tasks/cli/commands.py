@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ from .backends import Backend, RemoteBackend
 from .display import format_names, format_record, format_table
 from .execution import Options, Output, execute, follow_to_end, report_outcome
 from .local import LocalBackend
+from .moments import duration_option, moment_option
 
 __all__ = ["common_options", "parse_arguments", "tasks_cli"]
 
@@ -84,6 +86,25 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
     help="Seconds one attempt may take (overrides the task's own).",
 )
 @click.option("--retries", type=click.IntRange(0, 100), help="Extra attempts after a failure.")
+@click.option(
+    "--in",
+    "delay",
+    metavar="DURATION",
+    callback=duration_option,
+    help="Run it after this long (30s, 5m, 1h30m, or seconds); stored scheduled until then.",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="MOMENT",
+    callback=moment_option,
+    help="Run it at this moment (ISO 8601 with its offset, 2030-01-01T09:00:00+01:00).",
+)
+@click.option(
+    "--key",
+    metavar="KEY",
+    help="An idempotency key: run again with the same key, the first task comes back.",
+)
 @common_options
 def run_command(
     name: str,
@@ -91,6 +112,9 @@ def run_command(
     wait: bool,
     timeout: float | None,
     retries: int | None,
+    delay: float | None,
+    at: datetime | None,
+    key: str | None,
     options: Options,
 ) -> None:
     """Start task NAME with KEY=VALUE arguments and print its id.
@@ -103,15 +127,34 @@ def run_command(
     up within about a second, otherwise the next server start does). With --wait it runs
     here, in this process, and the command shows its progress until it ends (Ctrl-C cancels
     it). With --url the server runs it; --wait then follows it.
+
+    --in or --at store it scheduled, to run then (in --url mode or without --wait). --key
+    makes it idempotent: run again with the same key, the command prints the first task.
     """
     kwargs = parse_arguments(arguments)
+    if delay is not None and at is not None:
+        raise click.UsageError("give --in or --at, not both")
 
     def check(backend: Backend) -> None:
         if isinstance(backend, LocalBackend):
-            backend.check_submit(name, kwargs, wait=wait, timeout=timeout, retries=retries)
+            backend.check_submit(
+                name,
+                kwargs,
+                wait=wait,
+                timeout=timeout,
+                retries=retries,
+                delay=delay,
+                at=at,
+                key=key,
+            )
 
     async def action(backend: Backend, out: Output) -> int:
-        record = await backend.submit(name, kwargs, wait=wait, timeout=timeout, retries=retries)
+        submitted = await backend.submit(
+            name, kwargs, wait=wait, timeout=timeout, retries=retries, delay=delay, at=at, key=key
+        )
+        record = submitted.record
+        if submitted.replayed:
+            out.note(f"task {record.id} already had the key {key!r}: it is the one shown")
         if not wait:
             if out.as_json:
                 out.json(record.to_dict())
@@ -249,6 +292,14 @@ def _json_or_text(raw: str) -> Any:
 
 
 def _where_it_runs(backend: Backend, record: TaskRecord) -> str:
+    if record.state is State.SCHEDULED:
+        when = record.to_dict()["run_at"]
+        where = (
+            "on the server"
+            if isinstance(backend, RemoteBackend)
+            else "by a server sharing the store"
+        )
+        return f"{record.name} is scheduled for {when}: it runs then, {where}"
     if isinstance(backend, RemoteBackend):
         return (
             f"{record.name} runs on {backend.client.url}; follow it with `tasks watch {record.id}`"

@@ -163,6 +163,12 @@ def format_record(record: TaskRecord) -> str:
         "started": data["started_at"] or "-",
         "finished": data["finished_at"] or "-",
     }
+    if record.run_at is not None:
+        shown["run at"] = data["run_at"]
+    if record.idempotency_key is not None:
+        shown["key"] = record.idempotency_key
+    if record.schedule is not None:
+        shown["schedule"] = f"{record.schedule}, tick {data['tick']}"
     return "\n".join(f"{key:<10} {value}" for key, value in shown.items())
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from quart import Quart
 
+from .. import delays, schedules
 from ..errors import TaskAlreadyFinished, TaskNotFound
 from ..extension import Tasks
-from ..records import State, TaskRecord
+from ..idempotency import Submitted, check_key
+from ..records import State, TaskRecord, utcnow
 from ..runner import Runner
 from ..store import MemoryStore, Store
 from .backends import CommandError, follow
@@ -110,11 +113,22 @@ class LocalBackend:
         wait: bool,
         timeout: float | None,
         retries: int | None,
-    ) -> TaskRecord:
-        """With ``wait`` run the task here; without, store it queued for a server to run."""
+        delay: float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
+    ) -> Submitted:
+        """With ``wait`` run the task here; without, store it (queued, or scheduled with a
+        delay) for a server to run."""
         assert self._runner is not None, "submitting needs serve=True"
-        return await self._runner.submit(
-            name, kwargs, timeout=timeout, retries=retries, enqueue=wait
+        return await self._runner.accept(
+            name,
+            kwargs,
+            timeout=timeout,
+            retries=retries,
+            enqueue=wait,
+            delay=delay,
+            at=at,
+            key=key,
         )
 
     def check_submit(
@@ -125,11 +139,23 @@ class LocalBackend:
         wait: bool,
         timeout: float | None,
         retries: int | None,
+        delay: float | None = None,
+        at: datetime | None = None,
+        key: str | None = None,
     ) -> None:
         """Refuse a bad submission before the app starts, so that mistakes answer at once."""
         definition = self.tasks.registry.get(name)
         definition.validate(kwargs)
         definition.check_options(timeout, retries)
+        delays.run_at(utcnow(), delay=delay, at=at)
+        if key is not None:
+            check_key(key)
+        if wait and (delay is not None or at is not None):
+            raise CommandError(
+                "--wait runs the task here and now, so it does not go with --in or --at: "
+                "drop --wait to store it for a server sharing the store (then follow it "
+                "with `tasks watch ID`), or send it to a server with --url"
+            )
         if not wait and uses_memory_store(self.app, self.tasks):
             raise CommandError(
                 "TASKS_DATABASE is ':memory:', so a task stored without --wait would vanish "
@@ -166,6 +192,9 @@ class LocalBackend:
 
     async def names(self) -> list[dict[str, Any]]:
         return [definition.to_dict() for definition in self.tasks.registry]
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        return await schedules.describe(self.tasks.registry, self.store, utcnow())
 
     async def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]:
         if self._runner is None:

@@ -1,7 +1,7 @@
 """Nothing lost: claiming tasks nobody runs, renewing leases, and acting on remote cancels.
 
 At startup and then every ``poll_interval`` seconds a runner claims live tasks that nobody
-holds or whose holder is gone:
+holds or whose holder is gone, and takes delayed tasks that have come due (``delays.py``):
 
 - a ``queued`` task is queued here (it never started, or it was handed back at a shutdown);
 - a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
@@ -20,7 +20,7 @@ from functools import partial
 
 from ..errors import StoreUnavailable, UnknownTask
 from ..ownership import host_of, owner_is_dead
-from ..records import ErrorInfo, State, TaskRecord
+from ..records import ErrorInfo, State, TaskRecord, utcnow
 from ..store import Store
 from .attempt import Definitions
 from .cancellation import Cancellation
@@ -117,9 +117,10 @@ class Upkeep:
         records += await self._held_but_unsure()
         limit = self._claim_limit() - len(records)
         if limit > 0:
-            records += await self.store.claim(
+            claimed = await self.store.claim(
                 self.owner, self.writer.lease, limit=limit, is_dead=self._is_dead
             )
+            records += claimed + await self._take_due(limit - len(claimed))
         outcomes: dict[str, int] = {}
         for number, record in enumerate(records):
             try:
@@ -137,6 +138,12 @@ class Upkeep:
             summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
             log.info("claimed %d tasks: %s", len(records), summary)
         return len(records)
+
+    async def _take_due(self, limit: int) -> list[TaskRecord]:
+        """Due delayed tasks, up to ``limit``: now queued and held here."""
+        if limit <= 0:
+            return []
+        return await self.store.take_due(self.owner, self.writer.lease, now=utcnow(), limit=limit)
 
     async def _held_but_unsure(self) -> list[TaskRecord]:
         """Tasks whose claim by id failed, if the store says this runner holds them after all."""

@@ -31,7 +31,7 @@ class QueuesWrites(Protocol):
 
     def create_soon(
         self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> asyncio.Future[None]: ...
+    ) -> asyncio.Future[TaskRecord | None]: ...
 
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]: ...
 
@@ -64,7 +64,8 @@ class RecordWriter:
         return partial(self._listeners.remove, listener)
 
     def create(self, record: TaskRecord) -> asyncio.Future[Any]:
-        """Store a new record, held by ``record.owner``; resolves once it has committed."""
+        """Store a new record, held by ``record.owner``; resolves once it has committed, to
+        None, or to the existing record that has the same idempotency key (nothing stored)."""
         if self._queues_writes is not None:
             return self._queues_writes.create_soon(record, owner=record.owner, lease=self.lease)
         return asyncio.ensure_future(

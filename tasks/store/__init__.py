@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .memory import MemoryStore
-from .protocol import FINISHED_STATES, Change, ChangeNotifier, Store
+from .protocol import FINISHED_STATES, Change, ChangeNotifier, ScheduleMark, Store
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ChangeNotifier",
     "MemoryStore",
     "SQLiteStore",
+    "ScheduleMark",
     "Store",
     "store_from_url",
 ]

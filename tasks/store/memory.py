@@ -9,9 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..records import State, TaskRecord
-from .protocol import FINISHED_STATES, LIVE_STATES, Change
+from .protocol import FINISHED_STATES, LIVE_STATES, Change, ScheduleMark
 
 __all__ = ["MemoryStore"]
+
+#: states in which a task may be held by nobody, so that a cancel ends it at once
+_UNHELD = (State.SCHEDULED, State.QUEUED)
 
 
 class MemoryStore:
@@ -30,6 +33,9 @@ class MemoryStore:
         self._latest: OrderedDict[str, int] = OrderedDict()
         self._seq = itertools.count(1)
         self._last = 0
+        self._keys: dict[str, str] = {}  # idempotency key -> record id
+        self._scheduled: set[str] = set()  # ids of scheduled records
+        self._marks: dict[str, ScheduleMark] = {}  # schedule name -> its latest tick
 
     async def open(self) -> None:
         return None
@@ -37,12 +43,18 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
+    async def create(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> TaskRecord | None:
         if record.id in self._records:
             raise ValueError(f"a task with id {record.id!r} already exists")
+        key = record.idempotency_key
+        if key is not None and key in self._keys:
+            return self._records[self._keys[key]]
         if owner is not None:
             self._leases[owner] = time.time() + lease
         self._write(record.replace(owner=owner, cancel_requested=False))
+        return None
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         current = self._records.get(record.id)
@@ -135,9 +147,6 @@ class MemoryStore:
             return None
         return self._write(record.replace(owner=owner))
 
-    async def count(self, state: State) -> int:
-        return sum(1 for record in self._records.values() if record.state is state)
-
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         held = [
             record
@@ -152,10 +161,53 @@ class MemoryStore:
         record = self._records.get(task_id)
         if record is None or record.state.terminal:
             return record
-        if record.state is State.QUEUED and record.owner is None:
+        if record.state in _UNHELD and record.owner is None:
             return self._write(record.finished(State.CANCELLED).replace(cancel_requested=True))
         self._flagged.add(task_id)
         return self._write(record.replace(cancel_requested=True))
+
+    async def take_due(
+        self, owner: str, lease: float, *, now: datetime, limit: int
+    ) -> list[TaskRecord]:
+        self._leases[owner] = time.time() + lease
+        due = [
+            record
+            for task_id in self._scheduled
+            if (record := self._records[task_id]).run_at is None or record.run_at <= now
+        ]
+        due.sort(key=lambda record: record.run_at or now)
+        return [
+            self._write(record.replace(state=State.QUEUED, owner=owner)) for record in due[:limit]
+        ]
+
+    async def count(self, state: State) -> int:
+        if state is State.SCHEDULED:
+            return len(self._scheduled)
+        return sum(1 for record in self._records.values() if record.state is state)
+
+    async def advance_schedule(
+        self,
+        name: str,
+        tick: datetime,
+        run: TaskRecord | None,
+        *,
+        owner: str | None,
+        lease: float,
+    ) -> bool:
+        mark = self._marks.get(name)
+        if mark is not None and mark.tick >= tick:
+            return False
+        if run is not None:
+            if run.id in self._records:
+                raise ValueError(f"a task with id {run.id!r} already exists")
+            if owner is not None:
+                self._leases[owner] = time.time() + lease
+            self._write(run.replace(owner=owner, cancel_requested=False))
+        self._marks[name] = ScheduleMark(name, tick, run.id if run is not None else None)
+        return True
+
+    async def schedule_marks(self) -> list[ScheduleMark]:
+        return sorted(self._marks.values(), key=lambda mark: mark.name)
 
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
@@ -179,6 +231,12 @@ class MemoryStore:
         self._records[record.id] = record
         self._latest.pop(record.id, None)
         self._latest[record.id] = self._last
+        if record.idempotency_key is not None:
+            self._keys[record.idempotency_key] = record.id
+        if record.state is State.SCHEDULED:
+            self._scheduled.add(record.id)
+        else:
+            self._scheduled.discard(record.id)
         if record.state.terminal:
             self._finished.append(record.id)
             while len(self._finished) > self._keep_finished:
@@ -190,3 +248,5 @@ class MemoryStore:
         if record is not None and record.state.terminal:
             del self._records[task_id]
             del self._latest[task_id]
+            if record.idempotency_key is not None:
+                self._keys.pop(record.idempotency_key, None)

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
 
-__all__ = ["FINISHED_STATES", "LIVE_STATES", "Change", "ChangeNotifier", "Store"]
+__all__ = ["FINISHED_STATES", "LIVE_STATES", "Change", "ChangeNotifier", "ScheduleMark", "Store"]
 
 #: states in which a task still needs an owner to reach its end
 LIVE_STATES = (State.QUEUED, State.RUNNING)
@@ -25,6 +25,18 @@ class Change:
     record: TaskRecord
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleMark:
+    """How far a periodic schedule has got: its latest tick, run or skipped, and that run."""
+
+    #: the schedule's name (its task's name)
+    name: str
+    #: the latest tick (UTC) any process has handled
+    tick: datetime
+    #: the id of the run created for that tick; None if the tick was skipped
+    task_id: str | None
+
+
 @runtime_checkable
 class Store(Protocol):
     """Where task records live, and who holds each live task.
@@ -32,6 +44,7 @@ class Store(Protocol):
     Every call is async and must not block the event loop. A live (queued or running) task
     is held by at most one owner at a time, under a lease the owner renews; ``owner`` and
     ``cancel_requested`` on records read back come from the store, not from what was written.
+    A ``scheduled`` task is held by nobody until :meth:`take_due` makes it queued.
     """
 
     async def open(self) -> None:
@@ -40,9 +53,15 @@ class Store(Protocol):
     async def close(self) -> None:
         """Flush and release resources. Pending writes complete first."""
 
-    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
+    async def create(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> TaskRecord | None:
         """Store a new record durably, held by ``owner`` (None: by nobody yet) for ``lease``
-        seconds; a ``ValueError`` if its id exists."""
+        seconds, and return None; a ``ValueError`` if its id exists.
+
+        A record whose ``idempotency_key`` another record already has is not stored: that
+        other record is returned instead (keys are unique in the store, whatever the task).
+        """
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         """Replace the record if ``owner`` still holds it; False (nothing written) if not.
@@ -86,15 +105,39 @@ class Store(Protocol):
         running), now held by ``owner``; None if a live owner (``owner`` itself included)
         holds it, it has ended, or there is no such task."""
 
-    async def count(self, state: State) -> int:
-        """How many records are in ``state``."""
-
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         """Let go of every live task ``owner`` holds except those in ``keep``; return how many."""
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
-        """Flag the task for cancellation. A queued task nobody holds is cancelled at once.
+        """Flag the task for cancellation. A scheduled task, or a queued one nobody holds, is
+        cancelled at once.
         Returns the record as it now is, or None if there is no such task."""
+
+    async def take_due(
+        self, owner: str, lease: float, *, now: datetime, limit: int
+    ) -> list[TaskRecord]:
+        """Turn up to ``limit`` scheduled tasks whose ``run_at`` is not after ``now`` into
+        queued ones held by ``owner``, earliest first; return them as now stored."""
+
+    async def count(self, state: State) -> int:
+        """How many records are in ``state``."""
+
+    async def advance_schedule(
+        self,
+        name: str,
+        tick: datetime,
+        run: TaskRecord | None,
+        *,
+        owner: str | None,
+        lease: float,
+    ) -> bool:
+        """Move schedule ``name`` to ``tick`` and store ``run``, its record for that tick
+        (None: the tick is skipped), held by ``owner``: both or neither, and only if the
+        schedule's latest tick is earlier. False if it is not (another process got there
+        first): whatever the number of processes trying, one run per tick at most."""
+
+    async def schedule_marks(self) -> list[ScheduleMark]:
+        """The latest tick of every schedule that has had one."""
 
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500

@@ -7,7 +7,6 @@ shared transactions, so that no call blocks the event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,45 +15,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..records import State, TaskRecord
+from . import sqlite_later
 from .connection import ConnectionThread, Operation
 from .loop_writer import Checkpointer, LoopWriter
-from .protocol import FINISHED_STATES, Change
-from .schema import upgrade_steps
+from .protocol import FINISHED_STATES, Change, ScheduleMark
+from .sqlite_rows import COLUMNS, dump, hold_lease, insert, load
+from .sqlite_schema import SCHEMA_VERSION, upgrade
 
-__all__ = ["SQLiteStore"]
-
-#: the schema version this code writes, kept in the file's ``PRAGMA user_version``
-SCHEMA_VERSION = 1
-
-#: ``_STEPS[n]`` takes a file from version n - 1 to n. Version 1 is the first release's
-#: schema, which recorded no version (0): its step creates only what is missing.
-_STEPS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE IF NOT EXISTS tasks (
-            id               TEXT PRIMARY KEY,
-            name             TEXT NOT NULL,
-            state            TEXT NOT NULL,
-            seq              INTEGER NOT NULL,
-            owner            TEXT,
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            data             TEXT NOT NULL
-        )""",
-        "CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state)",
-        "CREATE INDEX IF NOT EXISTS tasks_by_name ON tasks (name)",
-        "CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_seq ON tasks (seq)",
-        """CREATE TABLE IF NOT EXISTS owners (
-            owner       TEXT PRIMARY KEY,
-            lease_until REAL NOT NULL
-        )""",
-    ),
-}
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 _LIVE = "('queued', 'running')"
-_COLUMNS = "data, owner, cancel_requested"
+_COLUMNS = COLUMNS
 
 
 class SQLiteStore:
@@ -102,30 +74,25 @@ class SQLiteStore:
         await self._checkpointer.stop()
         await self._connection.stop()
 
-    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
-        await self.create_soon(record, owner=owner, lease=lease)
+    async def create(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> TaskRecord | None:
+        existing: TaskRecord | None = await self.create_soon(record, owner=owner, lease=lease)
+        return existing
 
     def create_soon(
         self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[TaskRecord | None]:
         """Queue the insert and return its future at once (see :meth:`update_soon`)."""
 
-        def insert(conn: sqlite3.Connection) -> None:
-            data = _dump(record)
+        def create(conn: sqlite3.Connection) -> TaskRecord | None:
             if owner is not None and owner not in self._leased:
-                _hold_lease(conn, owner, lease)
+                hold_lease(conn, owner, lease)
                 self._leased.add(owner)  # once per batch is enough: the batch commits as one
-            try:
-                conn.execute(
-                    "INSERT INTO tasks (id, name, state, seq, owner, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.id, record.name, record.state.value, self._take_seq(conn), owner, data),
-                )
-            except sqlite3.IntegrityError:
-                raise ValueError(f"a task with id {record.id!r} already exists") from None
+            return insert(conn, record, owner, self._take_seq(conn))
 
         # single: if the insert fails, the lease renewal before it may stay, which is harmless
-        future: asyncio.Future[None] = self._writer.submit(insert, single=True)
+        future: asyncio.Future[TaskRecord | None] = self._writer.submit(create, single=True)
         return future
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
@@ -156,7 +123,7 @@ class SQLiteStore:
                 record.state.value,
                 self._take_seq(conn),
                 holder,
-                _dump(record),
+                dump(record),
                 record.id,
                 pending.owner,
             ),
@@ -165,7 +132,7 @@ class SQLiteStore:
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         def extend(conn: sqlite3.Connection) -> list[str]:
-            _hold_lease(conn, owner, lease)
+            hold_lease(conn, owner, lease)
             rows = conn.execute(
                 f"SELECT id FROM tasks WHERE owner = ? AND cancel_requested AND state IN {_LIVE}",
                 (owner,),
@@ -180,7 +147,7 @@ class SQLiteStore:
     ) -> list[TaskRecord]:
         def take(conn: sqlite3.Connection) -> list[TaskRecord]:
             now = time.time()
-            _hold_lease(conn, owner, lease)
+            hold_lease(conn, owner, lease)
             holders = conn.execute(
                 f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) FROM tasks t "
                 f"LEFT JOIN owners o ON o.owner = t.owner "
@@ -200,7 +167,7 @@ class SQLiteStore:
                     "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?",
                     (owner, self._take_seq(conn), task_id),
                 )
-                claimed.append(_load(data, owner, flagged))
+                claimed.append(load(data, owner, flagged))
             for holder in gone:
                 conn.execute("DELETE FROM owners WHERE owner = ?", (holder,))
             return claimed
@@ -213,7 +180,7 @@ class SQLiteStore:
     ) -> TaskRecord | None:
         def take(conn: sqlite3.Connection) -> TaskRecord | None:
             now = time.time()
-            _hold_lease(conn, owner, lease)
+            hold_lease(conn, owner, lease)
             row = conn.execute(
                 f"SELECT t.data, t.owner, t.cancel_requested, coalesce(o.lease_until, 0) "
                 f"FROM tasks t LEFT JOIN owners o ON o.owner = t.owner "
@@ -229,18 +196,9 @@ class SQLiteStore:
                 "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?",
                 (owner, self._take_seq(conn), task_id),
             )
-            return _load(data, owner, flagged)
+            return load(data, owner, flagged)
 
         result: TaskRecord | None = await self._run(take, write=True)
-        return result
-
-    async def count(self, state: State) -> int:
-        def select(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT count(*) FROM tasks WHERE state = ?", (state.value,))
-            number: int = row.fetchone()[0]
-            return number
-
-        result: int = await self._run(select)
         return result
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
@@ -266,18 +224,56 @@ class SQLiteStore:
             row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 return None
-            record = _load(*row)
+            record = load(*row)
             if record.state.terminal:
                 return record
-            if record.state is State.QUEUED and record.owner is None:
+            if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
                 record = record.finished(State.CANCELLED)
             conn.execute(
                 "UPDATE tasks SET state = ?, seq = ?, cancel_requested = 1, data = ? WHERE id = ?",
-                (record.state.value, self._take_seq(conn), _dump(record), task_id),
+                (record.state.value, self._take_seq(conn), dump(record), task_id),
             )
             return record.replace(cancel_requested=True)
 
         result: TaskRecord | None = await self._run(flag, write=True)
+        return result
+
+    async def take_due(
+        self, owner: str, lease: float, *, now: datetime, limit: int
+    ) -> list[TaskRecord]:
+        take = partial(
+            sqlite_later.take_due, take_seq=self._take_seq, owner=owner, lease=lease, now=now
+        )
+        result: list[TaskRecord] = await self._run(partial(take, limit=limit), write=True)
+        return result
+
+    async def count(self, state: State) -> int:
+        result: int = await self._run(partial(sqlite_later.count, state=state))
+        return result
+
+    async def advance_schedule(
+        self,
+        name: str,
+        tick: datetime,
+        run: TaskRecord | None,
+        *,
+        owner: str | None,
+        lease: float,
+    ) -> bool:
+        advance = partial(
+            sqlite_later.advance_schedule,
+            take_seq=self._take_seq,
+            name=name,
+            tick=tick,
+            run=run,
+            owner=owner,
+            lease=lease,
+        )
+        result: bool = await self._run(advance, write=True)
+        return result
+
+    async def schedule_marks(self) -> list[ScheduleMark]:
+        result: list[ScheduleMark] = await self._run(sqlite_later.schedule_marks)
         return result
 
     async def prune(
@@ -296,7 +292,7 @@ class SQLiteStore:
             )
             old: list[TaskRecord] = []
             for _, *row in rows:
-                record = _load(*row)
+                record = load(*row)
                 if record.finished_at is None or record.finished_at >= before:
                     break
                 old.append(record)
@@ -324,7 +320,7 @@ class SQLiteStore:
     async def get(self, task_id: str) -> TaskRecord | None:
         def select(conn: sqlite3.Connection) -> TaskRecord | None:
             row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            return _load(*row) if row else None
+            return load(*row) if row else None
 
         result: TaskRecord | None = await self._run(select)
         return result
@@ -351,7 +347,7 @@ class SQLiteStore:
         sql = f"SELECT {_COLUMNS} FROM tasks {where} ORDER BY rowid DESC LIMIT ?"
 
         def select(conn: sqlite3.Connection) -> list[TaskRecord]:
-            return [_load(*row) for row in conn.execute(sql, (*params, limit))]
+            return [load(*row) for row in conn.execute(sql, (*params, limit))]
 
         result: list[TaskRecord] = await self._run(select)
         return result
@@ -362,7 +358,7 @@ class SQLiteStore:
                 f"SELECT seq, {_COLUMNS} FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             )
-            return [Change(seq, _load(*row)) for seq, *row in rows]
+            return [Change(seq, load(*row)) for seq, *row in rows]
 
         result: list[Change] = await self._run(select)
         return result
@@ -397,7 +393,7 @@ class SQLiteStore:
         conn = self._open()
         conn.execute("PRAGMA journal_mode=WAL")
         try:
-            _upgrade(conn, self.path)
+            upgrade(conn, self.path)
         except BaseException:
             conn.close()
             raise
@@ -423,47 +419,3 @@ class _Update:
         self.record = record
         self.owner = owner
         self.future: asyncio.Future[bool]
-
-
-def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the file to :data:`SCHEMA_VERSION` in one transaction, or refuse a newer one."""
-    if _version(conn) == SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")  # another process may be upgrading the same file
-    try:
-        steps = upgrade_steps(_version(conn), _STEPS, store="SQLite task store", where=str(path))
-        for statement in steps:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _version(conn: sqlite3.Connection) -> int:
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    return version
-
-
-def _hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:
-    conn.execute(
-        "INSERT INTO owners (owner, lease_until) VALUES (?, ?) "
-        "ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
-        (owner, time.time() + lease),
-    )
-
-
-def _dump(record: TaskRecord) -> str:
-    data = record.to_dict()
-    del data["owner"], data["cancel_requested"]  # kept in their own columns
-    try:
-        return orjson.dumps(data).decode()
-    except TypeError:  # what orjson refuses (integers past 64 bits, keys that are not strings)
-        return json.dumps(data, separators=(",", ":"))
-
-
-def _load(data: str, owner: str | None, cancel_requested: int) -> TaskRecord:
-    return TaskRecord.from_dict(orjson.loads(data)).replace(
-        owner=owner, cancel_requested=bool(cancel_requested)
-    )

@@ -5,16 +5,16 @@
     from tasks.web import blueprint
     app.register_blueprint(blueprint, url_prefix="/jobs")
 
-serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/healthz``), the event streams
-(``/jobs/events``, ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``), the metrics
-(``/jobs/metrics``) and the API's description (``/jobs/openapi.json``, ``/jobs/docs``). The
-app needs :class:`tasks.Tasks` attached first. Every request to it passes :func:`guard`
-(allowed hosts, cross-site refusal, the API token); ``other_blueprint.before_request(guard)``
-applies the same rules to an app's own routes.
+serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/schedules``, ``/jobs/healthz``),
+the event streams (``/jobs/events``, ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``),
+the metrics (``/jobs/metrics``) and the API's description (``/jobs/openapi.json``,
+``/jobs/docs``). The app needs :class:`tasks.Tasks` attached first. Every request to it
+passes :func:`guard` (allowed hosts, cross-site refusal, the API token);
+``other_blueprint.before_request(guard)`` applies the same rules to an app's own routes.
 """
 
 # each module adds its routes to the blueprint
-from . import access, api, dashboard, docs, events, metrics, openapi  # noqa: F401
+from . import access, api, dashboard, docs, events, metrics, openapi, schedule_list  # noqa: F401
 from .access import guard
 from .base import blueprint
 from .errors import BadRequest, register_error_handlers

@@ -12,10 +12,11 @@ from ..errors import TaskNotFinished, TaskNotFound
 from ..records import State
 from .base import blueprint, runner, task_url
 from .errors import BadRequest, mark_body_read
+from .later_args import REPLAYED_HEADER, at_arg, delay_arg, idempotency_key
 
 __all__ = ["query_args"]
 
-SUBMIT_OPTIONS = {"timeout", "retries"}
+SUBMIT_OPTIONS = {"timeout", "retries", "delay", "at"}
 MAX_LIMIT = 1000
 
 
@@ -40,13 +41,21 @@ async def task_types() -> Response:
 
 @blueprint.post("/tasks/<name>")
 async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
-    """Accept a task: the body is a JSON object of keyword arguments."""
+    """Accept a task: the body is a JSON object of keyword arguments.
+
+    ``202`` for a new task; ``200`` with ``Idempotent-Replayed: true`` for a replay of the
+    task that already has the request's ``Idempotency-Key``.
+    """
     active = runner()
     active.registry.get(name)  # 404 for an unknown name before reading the body
+    key = idempotency_key()
     kwargs = await _json_object_body()
     options = _submit_options()
-    record = await active.submit(name, kwargs, **options)
-    return jsonify(record.to_dict()), 202, {"Location": task_url(record.id)}
+    submitted = await active.accept(name, kwargs, key=key, **options)
+    headers = {"Location": task_url(submitted.record.id)}
+    if submitted.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return jsonify(submitted.record.to_dict()), 200 if submitted.replayed else 202, headers
 
 
 @blueprint.get("/tasks/<task_id>")
@@ -148,7 +157,8 @@ def _json_type(value: Any) -> str:
 def _submit_options() -> dict[str, Any]:
     query = query_args(
         SUBMIT_OPTIONS,
-        "task arguments go in the JSON body, and the query takes only timeout and retries",
+        "task arguments go in the JSON body, and the query takes only timeout, retries, "
+        "delay and at",
     )
     options: dict[str, Any] = {}
     # An empty value means "not given": the task's own setting applies.
@@ -156,6 +166,12 @@ def _submit_options() -> dict[str, Any]:
         options["timeout"] = _seconds_arg("timeout", timeout)
     if retries := query.get("retries"):
         options["retries"] = _int_arg("retries", retries, default=0, low=0, high=100)
+    if (delay := query.get("delay")) and (at := query.get("at")):
+        raise BadRequest(f"give delay or at, not both (delay={delay!r}, at={at!r})")
+    if delay := query.get("delay"):
+        options["delay"] = delay_arg(delay)
+    if at := query.get("at"):
+        options["at"] = at_arg(at)
     return options
 
 

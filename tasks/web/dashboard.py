@@ -85,7 +85,10 @@ def percent(record: TaskRecord) -> int | None:
 
 @blueprint.app_template_filter("tasks_progress_text")
 def progress_text(record: TaskRecord) -> str:
+    """Mirrors ``progressText`` in static/dashboard.js."""
     progress = record.progress
+    if record.state is State.SCHEDULED and record.run_at is not None:
+        return f"runs at {record.to_dict()['run_at']}"
     if progress is None:
         return ""
     parts = [_number(progress.current)]

@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from quart import Response, current_app, jsonify, request
 
 from ..definition import TaskDefinition
-from . import operations, page_operations
+from . import operations, page_operations, submit_operation
 from .base import blueprint, extension
 from .operations import Operation
 from .schemas import MODELS
@@ -46,7 +46,12 @@ def describe() -> dict[str, Any]:
     _, shared = models_json_schema([(model, "serialization") for model in MODELS], ref_template=REF)
     schemas: dict[str, Any] = dict(shared.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
-    for operation in (*operations.API_OPERATIONS, *page_operations.PAGE_OPERATIONS):
+    every = (
+        submit_operation.TEMPLATE,
+        *operations.API_OPERATIONS,
+        *page_operations.PAGE_OPERATIONS,
+    )
+    for operation in every:
         if _rule(operation.endpoint) is None:
             continue  # a route this blueprint does not serve in this app
         if operation.endpoint == "tasks.dashboard":
@@ -99,7 +104,7 @@ def _submit_for(definition: TaskDefinition, body: dict[str, Any]) -> dict[str, A
     runs = "on the event loop" if definition.is_async else "in a worker thread"
     text = f"{described['description'] or ''} Runs {runs}.".strip()
     required = any(field.is_required() for field in definition.arguments.model_fields.values())
-    operation = operations.submit(definition.name, text, body, required=required)
+    operation = submit_operation.submit(definition.name, text, body, required=required)
     return _render(operation)
 
 

@@ -16,7 +16,6 @@ __all__ = [
     "json_answer",
     "path_parameter",
     "query",
-    "submit",
     "text",
 ]
 
@@ -54,6 +53,10 @@ HEADERS: dict[str, Any] = {
     "WWW-Authenticate": {
         "description": "how to authenticate: Bearer",
         "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "true: the task that already had the request's Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
     },
 }
 
@@ -109,45 +112,8 @@ _RESUME = (
 _TASK = json_answer("Task", "the task's record")
 
 
-def submit(name: str, description: str, body: dict[str, Any], *, required: bool) -> Operation:
-    """``POST /tasks/<name>`` for one registered task, its arguments model as the body."""
-    return Operation(
-        endpoint="tasks.submit",
-        method="post",
-        operation_id=f"submit_{name}",
-        summary=f"Start a {name} task",
-        description=description,
-        tag="tasks",
-        fixed=frozenset({"name"}),
-        parameters=(
-            query(
-                "timeout", {"type": "number", "exclusiveMinimum": 0}, "seconds one attempt may take"
-            ),
-            query(
-                "retries",
-                {"type": "integer", "minimum": 0, "maximum": 100},
-                "extra attempts after a failure",
-            ),
-        ),
-        body={
-            "required": required,
-            "description": "the task's keyword arguments; an empty body means none given",
-            "content": {"application/json": {"schema": body}},
-        },
-        responses={
-            202: json_answer("Task", "accepted: the new task's record, queued", Location=True),
-            404: error("no task is registered under that name"),
-            413: error("the body is larger than MAX_CONTENT_LENGTH"),
-            422: error("the arguments or options do not fit the task"),
-            503: UNAVAILABLE,
-        },
-    )
-
-
+#: every route but ``POST /tasks/<name>``, which ``submit_operation.py`` describes per task
 API_OPERATIONS: tuple[Operation, ...] = (
-    submit(
-        "{name}", "", {}, required=False
-    ),  # a template: the description adds one per registered task
     Operation(
         "tasks.status",
         "get",
@@ -218,6 +184,14 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "The registered tasks",
         "tasks",
         {200: json_answer("TaskTypes", "each registered task and its parameters")},
+    ),
+    Operation(
+        "tasks.schedule_list",
+        "get",
+        "list_schedules",
+        "The periodic tasks, their last and next runs",
+        "tasks",
+        {200: json_answer("ScheduleList", "each periodic task and its schedule")},
     ),
     Operation(
         "tasks.task_events",

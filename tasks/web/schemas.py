@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["MODELS"]
 
-StateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+StateName = Literal["scheduled", "queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class _Shape(BaseModel):
@@ -67,6 +67,10 @@ class Task(_Shape):
     finished_at: datetime | None
     owner: str | None = Field(description="the worker process holding a live task")
     cancel_requested: bool
+    run_at: datetime | None = Field(description="when a delayed task is due (UTC)")
+    idempotency_key: str | None = Field(description="the key it was submitted with")
+    schedule: str | None = Field(description="the periodic task whose tick made this run")
+    tick: datetime | None = Field(description="the tick of that schedule (UTC)")
 
 
 class TaskList(_Shape):
@@ -84,6 +88,15 @@ class Parameter(_Shape):
     default: Any
 
 
+class Period(_Shape):
+    """When a periodic task runs: every so many seconds, or at each match of a cron expression."""
+
+    every: float | None = Field(description="seconds between ticks, from 1970-01-01 00:00 UTC")
+    cron: str | None = Field(description="a cron expression, in timezone")
+    timezone: str = Field(description="the IANA time zone of cron; UTC for every")
+    catch_up: bool = Field(description="whether a tick missed in downtime runs once, late")
+
+
 class TaskType(_Shape):
     """A registered task."""
 
@@ -94,12 +107,35 @@ class TaskType(_Shape):
     timeout: float | None
     retries: int
     idempotent: bool
+    schedule: Period | None = Field(description="when it runs by itself; null: on request only")
 
 
 class TaskTypes(_Shape):
     """Every registered task."""
 
     task_types: list[TaskType]
+
+
+class LastRun(_Shape):
+    """A schedule's latest tick that a process handled."""
+
+    tick: datetime
+    task_id: str | None = Field(description="its run; null if the tick was skipped")
+    state: StateName | None = Field(description="that run's state; null once deleted")
+
+
+class Schedule(Period):
+    """A periodic task, its last and its next run."""
+
+    name: str = Field(description="the task's name")
+    last_run: LastRun | None = Field(description="null until the first tick is handled")
+    next_run: datetime = Field(description="the next tick (UTC)")
+
+
+class ScheduleList(_Shape):
+    """Every periodic task."""
+
+    schedules: list[Schedule]
 
 
 class Health(_Shape):
@@ -112,4 +148,4 @@ class Health(_Shape):
 
 
 #: every model the description refers to
-MODELS: tuple[type[BaseModel], ...] = (Error, Task, TaskList, TaskTypes, Health)
+MODELS: tuple[type[BaseModel], ...] = (Error, Task, TaskList, TaskTypes, ScheduleList, Health)

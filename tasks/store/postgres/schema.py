@@ -13,7 +13,7 @@ from .pool import Connection
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -48,6 +48,19 @@ _STEPS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE quart_tasks_owners (
             owner       text PRIMARY KEY,
             lease_until double precision NOT NULL
+        )""",
+    ),
+    # delayed tasks (run_at, unix time), idempotency keys, and the ticks of periodic schedules
+    2: (
+        "ALTER TABLE quart_tasks ADD COLUMN run_at double precision, "
+        "ADD COLUMN idempotency_key text",
+        "CREATE UNIQUE INDEX quart_tasks_by_key ON quart_tasks (idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL",
+        "CREATE INDEX quart_tasks_due ON quart_tasks (run_at) WHERE state = 'scheduled'",
+        """CREATE TABLE quart_tasks_schedules (
+            name      text PRIMARY KEY,
+            last_tick double precision NOT NULL,
+            task_id   text
         )""",
     ),
 }

@@ -8,25 +8,22 @@ clocks of the machines sharing it do not matter.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from ...records import State, TaskRecord
-from ..protocol import FINISHED_STATES, Change
+from ..protocol import FINISHED_STATES, Change, ScheduleMark
+from . import later
 from .batches import Later, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
+from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, set_owner, written
 from .schema import prepare
 
 __all__ = ["PostgresStore"]
 
-_LIVE = "('queued', 'running')"
-_COLUMNS = "data, owner, cancel_requested"
-_NOW = "extract(epoch from clock_timestamp())"
+_LIVE, _COLUMNS, _NOW = LIVE, COLUMNS, NOW
 
 
 class PostgresStore:
@@ -75,20 +72,19 @@ class PostgresStore:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def create(self, record: TaskRecord, *, owner: str | None, lease: float) -> None:
-        async def insert(conn: Connection, sequence: Sequence) -> Later:
+    async def create(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> TaskRecord | None:
+        async def create(conn: Connection, sequence: Sequence) -> Later:
             if owner is not None:
-                await _hold_lease(conn, owner, lease)
+                await hold_lease(conn, owner, lease)
             (seq,) = sequence.take()
-            cursor = await conn.execute(
-                "INSERT INTO quart_tasks (id, name, state, seq, owner, data) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING seq",
-                (record.id, record.name, record.state.value, seq, owner, _dump(record)),
-            )
-            return _written(cursor)
+            return await insert(conn, record, owner, seq)
 
-        if not await self._batches.run(insert):
+        outcome: bool | TaskRecord = await self._batches.run(create)
+        if outcome is False:
             raise ValueError(f"a task with id {record.id!r} already exists")
+        return None if outcome is True else outcome
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         holder = None if record.state.terminal else owner
@@ -98,16 +94,16 @@ class PostgresStore:
             cursor = await conn.execute(
                 "UPDATE quart_tasks SET state = %s, seq = %s, owner = %s, data = %s "
                 "WHERE id = %s AND owner = %s RETURNING seq",
-                (record.state.value, seq, holder, _dump(record), record.id, owner),
+                (record.state.value, seq, holder, dump(record), record.id, owner),
             )
-            return _written(cursor)
+            return written(cursor)
 
         result: bool = await self._batches.run(replace)
         return result
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         async def extend(conn: Connection, sequence: Sequence) -> list[str]:
-            await _hold_lease(conn, owner, lease)
+            await hold_lease(conn, owner, lease)
             cursor = await conn.execute(
                 f"SELECT id FROM quart_tasks WHERE owner = %s AND cancel_requested "
                 f"AND state IN {_LIVE}",
@@ -122,7 +118,7 @@ class PostgresStore:
         self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
     ) -> list[TaskRecord]:
         async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
-            await _hold_lease(conn, owner, lease)
+            await hold_lease(conn, owner, lease)
             cursor = await conn.execute(
                 f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) < {_NOW} "
                 f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
@@ -138,10 +134,10 @@ class PostgresStore:
                 (gone, limit),
             )
             rows = await cursor.fetchall()
-            await _set_owner(conn, [row[0] for row in rows], owner, sequence)
+            await set_owner(conn, [row[0] for row in rows], owner, sequence)
             if gone:
                 await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = ANY(%s)", (gone,))
-            return [_load(data, owner, flagged) for _, data, _, flagged in rows]
+            return [load(data, owner, flagged) for _, data, _, flagged in rows]
 
         result: list[TaskRecord] = await self._batches.run(take)
         return result
@@ -150,7 +146,7 @@ class PostgresStore:
         self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
     ) -> TaskRecord | None:
         async def take(conn: Connection, sequence: Sequence) -> TaskRecord | None:
-            await _hold_lease(conn, owner, lease)
+            await hold_lease(conn, owner, lease)
             cursor = await conn.execute(
                 f"SELECT t.data, t.owner, t.cancel_requested, "
                 f"coalesce(o.lease_until, 0) < {_NOW} "
@@ -164,16 +160,11 @@ class PostgresStore:
             data, holder, flagged, expired = row
             if holder == owner or (holder is not None and not expired and not is_dead(holder)):
                 return None
-            await _set_owner(conn, [task_id], owner, sequence)
-            return _load(data, owner, flagged)
+            await set_owner(conn, [task_id], owner, sequence)
+            return load(data, owner, flagged)
 
         result: TaskRecord | None = await self._batches.run(take)
         return result
-
-    async def count(self, state: State) -> int:
-        rows = await self._read("SELECT count(*) FROM quart_tasks WHERE state = %s", (state.value,))
-        number: int = rows[0][0]
-        return number
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         async def let_go(conn: Connection, sequence: Sequence) -> int:
@@ -183,7 +174,7 @@ class PostgresStore:
                 (owner,),
             )
             released = [row[0] for row in await cursor.fetchall() if row[0] not in keep]
-            await _set_owner(conn, released, None, sequence)
+            await set_owner(conn, released, None, sequence)
             if not keep:
                 await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = %s", (owner,))
             return len(released)
@@ -199,16 +190,16 @@ class PostgresStore:
             row = await cursor.fetchone()
             if row is None:
                 return None
-            record = _load(*row)
+            record = load(*row)
             if record.state.terminal:
                 return record
-            if record.state is State.QUEUED and record.owner is None:
+            if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
                 record = record.finished(State.CANCELLED)
             (seq,) = sequence.take()
             await conn.execute(
                 "UPDATE quart_tasks SET state = %s, seq = %s, cancel_requested = true, data = %s "
                 "WHERE id = %s",
-                (record.state.value, seq, _dump(record), task_id),
+                (record.state.value, seq, dump(record), task_id),
             )
             return record.replace(cancel_requested=True)
 
@@ -231,7 +222,7 @@ class PostgresStore:
             )
             old: list[TaskRecord] = []
             for _, *row in await cursor.fetchall():
-                record = _load(*row)
+                record = load(*row)
                 if record.finished_at is None or record.finished_at >= before:
                     break
                 old.append(record)
@@ -249,11 +240,39 @@ class PostgresStore:
         result: list[TaskRecord] = await self._batches.run(delete)
         return result
 
+    async def take_due(
+        self, owner: str, lease: float, *, now: datetime, limit: int
+    ) -> list[TaskRecord]:
+        async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
+            return await later.take_due(
+                conn, sequence, owner=owner, lease=lease, now=now, limit=limit
+            )
+
+        result: list[TaskRecord] = await self._batches.run(take)
+        return result
+
+    async def advance_schedule(
+        self,
+        name: str,
+        tick: datetime,
+        run: TaskRecord | None,
+        *,
+        owner: str | None,
+        lease: float,
+    ) -> bool:
+        async def advance(conn: Connection, sequence: Sequence) -> bool:
+            return await later.advance_schedule(
+                conn, sequence, name=name, tick=tick, run=run, owner=owner, lease=lease
+            )
+
+        result: bool = await self._batches.run(advance)
+        return result
+
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, task_id: str) -> TaskRecord | None:
         rows = await self._read(f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s", (task_id,))
-        return _load(*rows[0]) if rows else None
+        return load(*rows[0]) if rows else None
 
     async def query(
         self,
@@ -279,62 +298,30 @@ class PostgresStore:
             f"SELECT {_COLUMNS} FROM quart_tasks {where} ORDER BY position DESC LIMIT %s",
             (*params, limit),
         )
-        return [_load(*row) for row in rows]
+        return [load(*row) for row in rows]
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
         rows = await self._read(
             f"SELECT seq, {_COLUMNS} FROM quart_tasks WHERE seq > %s ORDER BY seq LIMIT %s",
             (after, limit),
         )
-        return [Change(seq, _load(*row)) for seq, *row in rows]
+        return [Change(seq, load(*row)) for seq, *row in rows]
 
     async def last_seq(self) -> int:
         rows = await self._read("SELECT seq FROM quart_tasks_store", ())
         return int(rows[0][0])
 
+    async def count(self, state: State) -> int:
+        rows = await self._read("SELECT count(*) FROM quart_tasks WHERE state = %s", (state.value,))
+        return int(rows[0][0])
+
+    async def schedule_marks(self) -> list[ScheduleMark]:
+        rows = await self._read(
+            "SELECT name, last_tick, task_id FROM quart_tasks_schedules ORDER BY name", ()
+        )
+        return later.marks(rows)
+
     async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._database.connection() as conn:
             cursor = await conn.execute(sql, params)
             return await cursor.fetchall()
-
-
-def _written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:
-    """Whether the one-row write behind ``cursor`` happened, once the batch is sent."""
-
-    async def read() -> bool:
-        return await cursor.fetchone() is not None
-
-    return Later(read)
-
-
-async def _hold_lease(conn: Connection, owner: str, lease: float) -> None:
-    await conn.execute(
-        f"INSERT INTO quart_tasks_owners (owner, lease_until) VALUES (%s, {_NOW} + %s) "
-        f"ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
-        (owner, lease),
-    )
-
-
-async def _set_owner(
-    conn: Connection, task_ids: list[str], owner: str | None, sequence: Sequence
-) -> None:
-    """Hand the tasks to ``owner`` (None: nobody), each write with its own number."""
-    if not task_ids:
-        return
-    await conn.execute(
-        "UPDATE quart_tasks t SET owner = %s, seq = v.seq "
-        "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE t.id = v.id",
-        (owner, task_ids, sequence.take(len(task_ids))),
-    )
-
-
-def _dump(record: TaskRecord) -> str:
-    data = record.to_dict()
-    del data["owner"], data["cancel_requested"]  # kept in their own columns
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _load(data: str, owner: str | None, cancel_requested: bool) -> TaskRecord:
-    return TaskRecord.from_dict(json.loads(data)).replace(
-        owner=owner, cancel_requested=bool(cancel_requested)
-    )

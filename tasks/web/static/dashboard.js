@@ -56,6 +56,7 @@
 
   function progressText(record) {
     const progress = record.progress;
+    if (record.state === "scheduled" && record.run_at) return `runs at ${record.run_at}`;
     if (!progress) return "";
     let head = formatNumber(progress.current);
     if (progress.total !== null && progress.total !== undefined) {
@@ -274,7 +275,7 @@
     event.preventDefault();
     const name = taskSelect.value;
     const query = new URLSearchParams();
-    for (const option of ["timeout", "retries"]) {
+    for (const option of ["timeout", "retries", "delay"]) {
       const value = startForm.elements[option].value.trim();
       if (value !== "") query.set(option, value);
     }
@@ -295,7 +296,8 @@
       const record = await response.json();
       upsertUnlessStreamed(record);
       formStatus.dataset.kind = "ok";
-      formStatus.textContent = `started ${record.name} ${record.id.slice(0, 8)}`;
+      const verb = record.state === "scheduled" ? `scheduled for ${record.run_at}:` : "started";
+      formStatus.textContent = `${verb} ${record.name} ${record.id.slice(0, 8)}`;
     } catch (error) {
       formStatus.dataset.kind = "error";
       formStatus.textContent = `could not reach the server: ${error.message}`;

@@ -39,7 +39,11 @@
   // The record keeps its latest attempt's times and the last error: the timeline shows
   // what they tell.
   function steps(record) {
-    const found = [[record.created_at, "created, queued"]];
+    const found = [[record.created_at, record.run_at ? "created, scheduled" : "created, queued"]];
+    if (record.run_at) {
+      const due = record.state === "scheduled" ? "due" : "came due, queued";
+      found.push([record.run_at, due]);
+    }
     const earlier = record.state === "queued" ? record.attempts : record.attempts - 1;
     if (earlier > 0) {
       const which = earlier === 1 ? "attempt 1" : `attempts 1–${earlier}`;
@@ -78,6 +82,9 @@
     field("finished", when(record.finished_at));
     field("owner", record.owner || "—");
     field("cancel requested", record.cancel_requested ? "yes" : "no");
+    if (record.run_at) field("run at", when(record.run_at));
+    if (record.schedule) field("schedule", `${record.schedule}, tick ${when(record.tick)}`);
+    if (record.idempotency_key) field("idempotency key", record.idempotency_key);
 
     errorBox.hidden = !record.error;
     dialog.querySelector(".detail-error-text").textContent = record.error

@@ -1,0 +1,248 @@
+"""The systems the peers part compares: how to start each, and how to read it.
+
+Each system is a web server whose ``POST /tasks/noop`` enqueues a no-op task with result
+tracking on, and the processes that run the tasks. Flask + RQ, Flask + Celery and
+Quart + taskiq keep their queues and results in Redis, each on a database of its own,
+flushed (that database only) before every start; ours keeps them in a SQLite file, a new one
+per start. Every component runs in a process group of its own, so that its CPU time, that
+of its reaped children included, can be read from ``/proc``.
+
+A task counts as finished when its system has recorded its result: RQ's ``rq:results:<id>``
+key, Celery's ``celery-task-meta-<id>``, taskiq's ``<id>``, our record in a terminal state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import itertools
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from . import servers
+from .pace import RAISED_QUEUE, finished
+
+#: The Redis server the peers use (a database number is added per system)
+REDIS_URL = (os.environ.get("TASKS_BENCH_REDIS_URL") or "redis://127.0.0.1:6379").rstrip("/")
+WARM_UP = 16  # tasks run through a system after it starts, before it is measured
+READY_TIMEOUT = 60.0
+TASKIQ_RESULT_KEY = "?" * 32  # taskiq's task ids are uuid4().hex
+
+_starts = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class System:
+    key: str
+    label: str
+    kind: str  # rq, celery, taskiq or ours
+    workers: int = 1  # RQ: worker processes; ours: Hypercorn's --workers
+    db: int | None = None  # its Redis database
+
+    @property
+    def redis_url(self) -> str:
+        return f"{REDIS_URL}/{self.db}"
+
+    @property
+    def processes(self) -> str:
+        """What runs, as started here: each package with its own defaults."""
+        web = "gunicorn, 1 sync worker"
+        if self.kind == "rq":
+            return f"{web}; {self.workers} x `rq worker` (rq.Worker: forks a work horse per job)"
+        if self.kind == "celery":
+            return f"{web}; `celery worker` (prefork pool, one child process per CPU)"
+        if self.kind == "taskiq":
+            return "Hypercorn (uvloop), 1 process; `taskiq worker` (2 worker processes)"
+        processes = f"{self.workers} worker processes" if self.workers else "1 process"
+        return f"Hypercorn (uvloop), {processes}: runs its tasks itself; SQLite store"
+
+
+SYSTEMS = (
+    System("rq-1", "Flask + RQ, 1 worker", "rq", workers=1, db=11),
+    System("rq-2", "Flask + RQ, 2 workers", "rq", workers=2, db=11),
+    System("celery", "Flask + Celery", "celery", db=12),
+    System("taskiq", "Quart + taskiq", "taskiq", db=13),
+    System("ours-1", "quart-tasks, 1 process", "ours", workers=0),
+    System("ours-2", "quart-tasks, Hypercorn -w 2", "ours", workers=2),
+)
+
+
+def redis_problem() -> str | None:
+    """Why the peers cannot run (no Redis answers), or None."""
+    try:
+        Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except (RedisError, OSError) as exc:
+        return f"no Redis server answers at {REDIS_URL} (set TASKS_BENCH_REDIS_URL): {exc}"
+    return None
+
+
+def redis_version() -> str:
+    return str(Redis.from_url(REDIS_URL).info("server")["redis_version"])
+
+
+def redis_cpu_seconds() -> float:
+    """Redis' CPU time so far: the whole server, every client's work."""
+    info = Redis.from_url(REDIS_URL).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def flush(system: System) -> None:
+    """Empty the system's own Redis database (FLUSHDB: never any other database)."""
+    if system.db is not None:
+        Redis.from_url(system.redis_url).flushdb()
+
+
+class Running:
+    """A started system: its web server, its workers, and what it has finished."""
+
+    def __init__(
+        self,
+        system: System,
+        web: servers.Server,
+        workers: list[servers.Background],
+        database: Path | None,
+    ) -> None:
+        self.system = system
+        self.web = web
+        self.workers = workers
+        self.database = database
+        self.redis = Redis.from_url(system.redis_url) if system.db is not None else None
+
+    @property
+    def url(self) -> str:
+        return self.web.url + "/tasks/noop"
+
+    def finished(self) -> int:
+        """Tasks whose result the system has recorded."""
+        if self.database is not None:
+            return finished(self.database)
+        pattern = {"rq": "rq:results:*", "celery": "celery-task-meta-*"}.get(
+            self.system.kind, TASKIQ_RESULT_KEY
+        )
+        assert self.redis is not None
+        return sum(1 for _ in self.redis.scan_iter(match=pattern, count=10_000))
+
+    def waiting(self) -> int:
+        """Tasks accepted and not yet run to their end, as the system's queue tells it."""
+        if self.database is not None:
+            with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30) as db:
+                query = "SELECT count(*) FROM tasks WHERE state IN ('queued', 'running')"
+                return int(db.execute(query).fetchone()[0])
+        assert self.redis is not None
+        if self.system.kind == "rq":
+            return int(self.redis.llen("rq:queue:default"))
+        if self.system.kind == "celery":
+            return int(self.redis.llen("celery")) + int(self.redis.hlen("unacked"))
+        groups = self.redis.xinfo_groups("taskiq")
+        return sum(int(group["pending"]) + int(group.get("lag") or 0) for group in groups)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time so far of the web server, and of the workers (reaped children included)."""
+        web = self.web.cpu_seconds(reaped=True)
+        return web, sum(worker.cpu_seconds() for worker in self.workers)
+
+    def check_alive(self) -> None:
+        assert self.web.process is not None
+        if self.web.process.poll() is not None:
+            raise RuntimeError(f"{self.web.spec.label} exited; see {self.web.log_path}")
+        for worker in self.workers:
+            worker.check_alive()
+
+
+@contextmanager
+def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Running]:
+    """Start ``system`` afresh, wait until its workers run tasks, and stop it on exit."""
+    flush(system)
+    env = {"BENCH_REDIS_URL": system.redis_url}
+    database = workdir / f"{name}-{next(_starts)}.sqlite3" if system.kind == "ours" else None
+    with ExitStack() as stack:
+        workers = []
+        for number, command in enumerate(_worker_commands(system), 1):
+            worker = servers.Background(command, logs / f"{name}-worker{number}.log", env)
+            stack.callback(worker.kill)
+            workers.append(worker.start())
+        web = stack.enter_context(servers.serving(_web(system, database, env), logs, name))
+        running = Running(system, web, workers, database)
+        _wait_ready(running)
+        yield running
+
+
+def _web(system: System, database: Path | None, env: dict[str, str]) -> servers.ServerSpec:
+    pairs = tuple(env.items())
+    if system.kind == "rq":
+        return servers.ServerSpec("bench.apps.rq_app:app", "gunicorn", "sync", pairs)
+    if system.kind == "celery":
+        return servers.ServerSpec("bench.apps.celery_app:app", "gunicorn", "sync", pairs)
+    if system.kind == "taskiq":
+        app = "bench.apps.taskiq_app:create_app()"
+        return servers.ServerSpec(app, "hypercorn", "uvloop", pairs)
+    assert database is not None
+    # Peers queue without limit; so does ours here, so that none of the burst is refused.
+    spec = servers.product("uvloop", database, QUART_TASKS_MAX_QUEUED=str(RAISED_QUEUE))
+    return dataclasses.replace(spec, workers=system.workers)
+
+
+def _worker_commands(system: System) -> list[list[str]]:
+    if system.kind == "rq":
+        return [[_script("rq"), "worker", "-c", "bench.apps.rq_app"]] * system.workers
+    if system.kind == "celery":
+        return [[_script("celery"), "-A", "bench.apps.celery_app:celery", "worker"]]
+    if system.kind == "taskiq":
+        return [[_script("taskiq"), "worker", "bench.apps.taskiq_app:broker"]]
+    return []  # ours runs its tasks in the web server's processes
+
+
+def _script(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: install the bench extra (pip install -e '.[bench]')")
+    return str(path)
+
+
+def _wait_ready(running: Running) -> None:
+    """Wait until every worker process listens, then run a few tasks through the system."""
+    system = running.system
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _workers_listen(running):
+        running.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{system.label}: workers not ready after {READY_TIMEOUT} s")
+        time.sleep(0.1)  # polling other processes
+    for _ in range(WARM_UP):
+        _post(running.web.port)
+    while running.finished() < WARM_UP:
+        running.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{system.label}: warm-up tasks unfinished after {READY_TIMEOUT} s")
+        time.sleep(0.05)
+
+
+def _workers_listen(running: Running) -> bool:
+    if running.system.kind == "rq":
+        assert running.redis is not None
+        return int(running.redis.scard("rq:workers")) >= running.system.workers
+    if running.system.kind == "taskiq":  # each worker process logs it once
+        log = running.workers[0].log_path.read_text(errors="replace")
+        return log.count("Listening started.") >= 2
+    return True  # Celery's pool starts before it consumes; ours is ready when it answers
+
+
+def _post(port: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/tasks/noop", b"{}", {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 202:
+            raise RuntimeError(f"POST /tasks/noop answered {response.status}")
+    finally:
+        connection.close()

@@ -1,0 +1,75 @@
+"""How the SQLite store writes and reads rows: records as JSON, leases, inserts.
+
+Every function runs on whichever connection holds the write lock (or reads), inside the
+batch that ``connection.py`` or ``loop_writer.py`` commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import orjson
+
+from ..records import TaskRecord
+
+__all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load"]
+
+#: the columns :func:`load` reads, in its order
+COLUMNS = "data, owner, cancel_requested"
+
+
+def insert(
+    conn: sqlite3.Connection, record: TaskRecord, owner: str | None, seq: int
+) -> TaskRecord | None:
+    """Insert a new record; None, or the record that already holds its idempotency key."""
+    run_at = record.run_at.timestamp() if record.run_at is not None else None
+    try:
+        conn.execute(
+            "INSERT INTO tasks (id, name, state, seq, owner, data, run_at, idempotency_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.name,
+                record.state.value,
+                seq,
+                owner,
+                dump(record),
+                run_at,
+                record.idempotency_key,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        if record.idempotency_key is not None:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM tasks WHERE idempotency_key = ?",
+                (record.idempotency_key,),
+            ).fetchone()
+            if row is not None:
+                return load(*row)
+        raise ValueError(f"a task with id {record.id!r} already exists") from None
+    return None
+
+
+def hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:
+    conn.execute(
+        "INSERT INTO owners (owner, lease_until) VALUES (?, ?) "
+        "ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
+        (owner, time.time() + lease),
+    )
+
+
+def dump(record: TaskRecord) -> str:
+    data = record.to_dict()
+    del data["owner"], data["cancel_requested"]  # kept in their own columns
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # what orjson refuses (integers past 64 bits, keys that are not strings)
+        return json.dumps(data, separators=(",", ":"))
+
+
+def load(data: str, owner: str | None, cancel_requested: int) -> TaskRecord:
+    return TaskRecord.from_dict(orjson.loads(data)).replace(
+        owner=owner, cancel_requested=bool(cancel_requested)
+    )

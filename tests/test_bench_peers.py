@@ -1,0 +1,57 @@
+"""The peers of the benchmark suite (``python -m bench --parts peers``): each one starts, runs
+the tasks its endpoint accepts, and the suite counts them.
+
+They need Redis (``TASKS_BENCH_REDIS_URL``, default 127.0.0.1:6379): without one these tests
+skip with the reason, and in CI (``CI`` set) they fail instead. They use the peers' own
+databases (11, 12 and 13) and flush them, as the benchmark does: do not run both at once.
+Nothing here asserts on timings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import burst, systems
+
+PEERS = [system for system in systems.SYSTEMS if system.key in {"rq-1", "celery", "taskiq"}]
+TASKS = 20
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> None:
+    problem = systems.redis_problem()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; CI must provide one")
+        pytest.skip(problem)
+
+
+@pytest.mark.server
+@pytest.mark.bench
+@pytest.mark.timeout(120)
+@pytest.mark.usefixtures("redis_server")
+@pytest.mark.parametrize("system", PEERS, ids=lambda system: system.key)
+def test_peer_runs_every_task_it_accepts(system: systems.System, tmp_path: Path) -> None:
+    try:
+        with systems.started(system, tmp_path, tmp_path / "logs", system.key) as running:
+            before = running.finished()  # the warm-up's tasks
+            assert before == systems.WARM_UP
+            sent = burst.post_many(running.url, TASKS, connections=4)
+            assert (sent["ok"], sent["refused"], sent["errors"]) == (TASKS, 0, 0)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if running.finished() == before + TASKS and running.waiting() == 0:
+                    break
+                running.check_alive()
+                time.sleep(0.1)  # the tasks run in other processes
+            assert running.finished() == before + TASKS
+            assert running.waiting() == 0
+            web, workers = running.cpu_seconds()
+            assert web > 0
+            assert workers > 0
+    finally:
+        systems.flush(system)
