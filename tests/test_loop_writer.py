@@ -35,7 +35,7 @@ async def test_updates_of_one_task_in_one_iteration_make_one_write(store: SQLite
     assert await store.last_seq() == before + 1
     stored = await store.get(record.id)
     assert stored is not None
-    assert (stored.state, stored.owner) == (State.SUCCEEDED, None)
+    assert (stored.state, stored.owner) == (State.SUCCEEDED, OWNER)
 
 
 async def test_a_lock_held_elsewhere_moves_writes_off_the_loop_in_order(

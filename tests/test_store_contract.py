@@ -60,10 +60,13 @@ async def test_a_terminal_write_lets_go_of_the_task(store: Store) -> None:
     created = record()
     await store.create(created, owner=OWNER, lease=30)
     assert await store.update(created.finished(State.SUCCEEDED, result=1), owner=OWNER)
+    # no later write lands, not even the owner's own, and nobody can claim it
+    assert not await store.update(created.started(), owner=OWNER)
+    assert await store.claim("other", 30, limit=10, is_dead=lambda _: True) == []
     stored = await store.get(created.id)
     assert stored is not None
-    assert stored.owner is None
-    assert stored.result == 1
+    assert (stored.state, stored.result) == (State.SUCCEEDED, 1)
+    assert stored.owner == OWNER  # who ended it
 
 
 async def test_query_is_newest_first_and_filters(store: Store) -> None:

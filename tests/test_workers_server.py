@@ -134,6 +134,8 @@ def test_the_workers_run_the_tasks_and_report_to_the_web(deployment: Deployment)
     assert [seen[i]["state"] for i in ids] == ["succeeded"] * 40
     ran_on = {seen[i]["result"] for i in ids}
     assert ran_on == pids  # every task ran on a worker, and both workers ran some
+    # each finished record names the worker that ended it
+    assert all(pid_of(seen[i]["owner"]) == seen[i]["result"] for i in ids)
     assert owners, "the event stream showed no running record"
     assert {pid_of(owner) for owner in owners.values()} <= pids
     assert web_owner not in owners.values()

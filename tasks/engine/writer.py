@@ -74,8 +74,8 @@ class RecordWriter:
 
     async def write(self, record: TaskRecord) -> bool:
         """Write a record this runner holds; False (and a warning) if it no longer holds it."""
-        if record.state.terminal and record.owner is not None:
-            record = record.replace(owner=None)
+        if record.owner != self.owner:
+            record = record.replace(owner=self.owner)
         if not await self.store.update(record, owner=self.owner):
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
             return False
@@ -90,8 +90,8 @@ class RecordWriter:
         """
         if self._queues_writes is None:
             return await self.write(record)
-        if record.state.terminal and record.owner is not None:
-            record = record.replace(owner=None)
+        if record.owner != self.owner:
+            record = record.replace(owner=self.owner)
         future = self._queues_writes.update_soon(record, owner=self.owner)
         self._pending += 1
         self._flushed.clear()

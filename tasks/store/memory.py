@@ -58,11 +58,11 @@ class MemoryStore:
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         current = self._records.get(record.id)
-        if current is None or current.owner != owner:
+        if current is None or current.owner != owner or current.state not in LIVE_STATES:
             return False
         self._write(
             record.replace(
-                owner=None if record.state.terminal else owner,
+                owner=owner,
                 cancel_requested=current.cancel_requested,
             )
         )

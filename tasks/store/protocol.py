@@ -65,7 +65,8 @@ class Store(Protocol):
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         """Replace the record if ``owner`` still holds it; False (nothing written) if not.
-        A record written in a terminal state is no longer held by anyone."""
+        A record written in a terminal state is no longer held by anyone (no later write
+        succeeds); its ``owner`` stays, naming the process that ended it."""
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """The record with that id, or None."""

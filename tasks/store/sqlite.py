@@ -116,13 +116,12 @@ class SQLiteStore:
 
     def _replace(self, pending: _Update, conn: sqlite3.Connection) -> bool:
         record = pending.record
-        holder = None if record.state.terminal else pending.owner
         cursor = conn.execute(
-            "UPDATE tasks SET state = ?, seq = ?, owner = ?, data = ? WHERE id = ? AND owner = ?",
+            "UPDATE tasks SET state = ?, seq = ?, data = ? "
+            f"WHERE id = ? AND owner = ? AND state IN {_LIVE}",
             (
                 record.state.value,
                 self._take_seq(conn),
-                holder,
                 dump(record),
                 record.id,
                 pending.owner,

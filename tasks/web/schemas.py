@@ -65,7 +65,9 @@ class Task(_Shape):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    owner: str | None = Field(description="the worker process holding a live task")
+    owner: str | None = Field(
+        description="the worker process holding a live task, or the one that ended it"
+    )
     cancel_requested: bool
     run_at: datetime | None = Field(description="when a delayed task is due (UTC)")
     idempotency_key: str | None = Field(description="the key it was submitted with")

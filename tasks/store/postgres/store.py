@@ -87,14 +87,12 @@ class PostgresStore:
         return None if outcome is True else outcome
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
-        holder = None if record.state.terminal else owner
-
         async def replace(conn: Connection, sequence: Sequence) -> Later:
             (seq,) = sequence.take()
             cursor = await conn.execute(
-                "UPDATE quart_tasks SET state = %s, seq = %s, owner = %s, data = %s "
-                "WHERE id = %s AND owner = %s RETURNING seq",
-                (record.state.value, seq, holder, dump(record), record.id, owner),
+                "UPDATE quart_tasks SET state = %s, seq = %s, data = %s "
+                f"WHERE id = %s AND owner = %s AND state IN {LIVE} RETURNING seq",
+                (record.state.value, seq, dump(record), record.id, owner),
             )
             return written(cursor)
 
