@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +144,34 @@ async def test_a_database_locked_for_too_long_is_reported_unavailable(tmp_path: 
     finally:
         blocker.close()
         await store.close()
+
+
+def open_and_close(path: str, barrier: Any, errors: Any) -> None:
+    async def main() -> None:
+        store = SQLiteStore(path)
+        barrier.wait()
+        await store.open()
+        await store.close()
+
+    try:
+        asyncio.run(main())
+    except Exception as error:
+        errors.put(repr(error))
+
+
+def test_processes_that_open_a_new_file_at_once_all_start(tmp_path: Path) -> None:
+    """Several server workers create the same file at startup: switching it to WAL mode
+    can then answer "database is locked" at once, which must not stop a worker."""
+    context = multiprocessing.get_context("fork")
+    for round_ in range(20):
+        path = str(tmp_path / f"new-{round_}.db")
+        barrier, errors = context.Barrier(6), context.Queue()
+        openers = [
+            context.Process(target=open_and_close, args=(path, barrier, errors)) for _ in range(6)
+        ]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(60)
+        assert [opener.exitcode for opener in openers] == [0] * 6
+        assert errors.empty(), errors.get()

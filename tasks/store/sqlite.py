@@ -390,8 +390,8 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = self._open()
-        conn.execute("PRAGMA journal_mode=WAL")
         try:
+            _set_wal(conn, deadline=time.monotonic() + self._busy_timeout)
             upgrade(conn, self.path)
         except BaseException:
             conn.close()
@@ -418,3 +418,16 @@ class _Update:
         self.record = record
         self.owner = owner
         self.future: asyncio.Future[bool]
+
+
+def _set_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
+    """Switch the file to WAL mode. When several processes open a new file at once, the
+    switch can answer "database is locked" without waiting on the busy timeout: retry."""
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)  # another process holds the lock for a moment; nothing to wait on
