@@ -18,7 +18,46 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = "quart_app:create_app()"
 
 
-class Server:
+class ChildProcess:
+    """A process of ours in a session of its own, its output in a log file."""
+
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def signal(self, signum: int, *, group: bool = False) -> None:
+        assert self.process is not None
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 40.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 40.0) -> int:
+        """SIGTERM, then wait for a graceful exit (SIGKILL to the group if it takes too long)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the process and any children)."""
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
+
+
+class Server(ChildProcess):
     """A ``hypercorn`` process serving the app on a socket bound to 127.0.0.1."""
 
     def __init__(
@@ -84,38 +123,6 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.05)  # polling a process we do not control: nothing to wait on
         raise TimeoutError(f"the server did not answer within {timeout} s:\n{self.log()}")
-
-    def signal(self, signum: int, *, group: bool = False) -> None:
-        assert self.process is not None
-        if group:
-            os.killpg(self.process.pid, signum)
-        else:
-            self.process.send_signal(signum)
-
-    def wait(self, timeout: float = 40.0) -> int:
-        assert self.process is not None
-        return self.process.wait(timeout)
-
-    def stop(self, timeout: float = 40.0) -> int:
-        """SIGTERM, then wait for a graceful exit (SIGKILL to the group if it takes too long)."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.signal(signal.SIGTERM)
-        try:
-            return self.wait(timeout)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group (the server and any workers)."""
-        if self.process is None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-20_000:]
 
 
 @contextmanager

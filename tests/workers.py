@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 
-from tests.servers import ROOT
+from tests.servers import ROOT, ChildProcess
 
 #: the line a worker logs once it takes tasks from its broker
 READY = "taking tasks from the broker"
 
 
-class Worker:
+class Worker(ChildProcess):
     """A ``quart --app APP tasks worker`` process, its log in a file."""
 
     def __init__(
@@ -61,31 +59,3 @@ class Worker:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the worker did not log {text!r} in {timeout} s:\n{self.log()}")
             time.sleep(0.05)  # a process we do not control: poll its log
-
-    def signal(self, signum: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(signum)
-
-    def wait(self, timeout: float = 40.0) -> int:
-        assert self.process is not None
-        return self.process.wait(timeout)
-
-    def stop(self, timeout: float = 40.0) -> None:
-        """SIGTERM and wait; SIGKILL if it takes too long."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.signal(signal.SIGTERM)
-        try:
-            self.wait(timeout)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.process is None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
