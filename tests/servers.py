@@ -32,8 +32,15 @@ class ChildProcess:
             self.process.send_signal(signum)
 
     def wait(self, timeout: float = 40.0) -> int:
+        """Wait for the exit; if it does not come, fail with the log and every stack."""
         assert self.process is not None
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"pid {self.process.pid} did not exit within {timeout} s\n"
+                f"--- stacks ---\n{stacks(self.process.pid)}\n--- log ---\n{self.log()}"
+            ) from None
 
     def stop(self, timeout: float = 40.0) -> int:
         """SIGTERM, then wait for a graceful exit (SIGKILL to the group if it takes too long)."""
@@ -55,6 +62,27 @@ class ChildProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
+
+
+def stacks(session: int) -> str:
+    """Python stacks of every process in a session (py-spy), to show where a stop hangs."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        return "(py-spy is not installed)"
+    listing = subprocess.run(
+        ["ps", "-o", "pid=", "-s", str(session)], capture_output=True, text=True, check=False
+    )
+    dumps = []
+    for pid in listing.stdout.split():
+        dump = subprocess.run(
+            [str(py_spy), "dump", "--pid", pid],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        dumps.append(f"pid {pid}:\n{dump.stdout}{dump.stderr}")
+    return "\n".join(dumps)
 
 
 class Server(ChildProcess):
@@ -155,3 +183,18 @@ def running_server(
             server.stop()
         finally:
             server.kill()
+
+
+def connection_to_each_worker(server: Server, workers: int) -> dict[str, httpx.Client]:
+    """One keep-alive connection per worker process, told apart by /healthz."""
+    clients: dict[str, httpx.Client] = {}
+    for _ in range(200):
+        client = httpx.Client(base_url=server.url, timeout=10)
+        worker = client.get("/healthz").json()["worker"]
+        if worker in clients:
+            client.close()
+        else:
+            clients[worker] = client
+        if len(clients) == workers:
+            return clients
+    raise AssertionError(f"reached {len(clients)} of {workers} workers")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import Server, running_server
+from tests.servers import Server, connection_to_each_worker, running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(180)]
 
@@ -148,21 +148,6 @@ def test_sigterm_lets_short_tasks_finish_and_resumes_long_ones(
     with running_server(tmp_path, env) as server:
         final = wait_until(server, all_ended(long), timeout=60)
         assert [(final[i]["state"], final[i]["attempts"]) for i in long] == [("succeeded", 2)] * 2
-
-
-def connection_to_each_worker(server: Server, workers: int) -> dict[str, httpx.Client]:
-    """One keep-alive connection per worker process, told apart by /healthz."""
-    clients: dict[str, httpx.Client] = {}
-    for _ in range(200):
-        client = httpx.Client(base_url=server.url, timeout=10)
-        worker = client.get("/healthz").json()["worker"]
-        if worker in clients:
-            client.close()
-        else:
-            clients[worker] = client
-        if len(clients) == workers:
-            return clients
-    raise AssertionError(f"reached {len(clients)} of {workers} workers")
 
 
 def test_two_workers_share_status_list_and_cancel(tmp_path: Path, database_url: str) -> None:
