@@ -45,6 +45,18 @@ async def test_submit_answers_202_with_location_and_the_queued_record(api: Serve
     await api.finished(record["id"])
 
 
+async def test_location_follows_the_root_path_of_each_request(api: Served) -> None:
+    mounted = await api.client.post("/app/tasks/noop", root_path="/app")
+    plain = await api.client.post("/tasks/noop")
+    again = await api.client.post("/app/tasks/noop", root_path="/app")
+
+    for response, root in ((mounted, "/app"), (plain, ""), (again, "/app")):
+        assert response.status_code == 202
+        record = await response.get_json()
+        assert response.headers["Location"] == f"{root}/tasks/{record['id']}"
+    await api.runner.join()
+
+
 async def test_kwargs_are_stored_normalised_with_defaults_filled_in(api: Served) -> None:
     counted = await api.submit("count", {"n": "3"})
     slept = await api.submit("sleep", {"seconds": 0})

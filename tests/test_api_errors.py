@@ -173,6 +173,18 @@ async def test_a_body_over_max_content_length_is_413(serve: ServeFactory) -> Non
         await api.runner.join()
 
 
+async def test_a_body_that_never_ends_is_408_and_stores_nothing(serve: ServeFactory) -> None:
+    async with serve(BODY_TIMEOUT=0.2) as api:
+        async with api.client.request("/tasks/sleep", method="POST") as connection:
+            await connection.send(b'{"seconds": ')  # and nothing more, never complete
+            body = await connection.receive()  # the answer, once BODY_TIMEOUT has passed
+            assert connection.status_code == 408
+        error = json.loads(body)["error"]
+        assert error["code"] == "request_timeout"
+        assert error["message"]
+        await nothing_was_stored(api)
+
+
 async def test_an_error_before_the_body_is_read_closes_the_connection(
     serve: ServeFactory,
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, url_for
+from urllib.parse import quote
+
+from quart import Blueprint, current_app, request, url_for
 
 from ..extension import Tasks
 from ..runner import Runner
@@ -36,6 +38,17 @@ def runner() -> Runner:
     return extension().runner
 
 
+#: ``app.extensions`` key of the task URL per root path, with a placeholder for the id:
+#: building a URL through the URL map costs more than the rest of a submission's view
+_TASK_URLS = "tasks.task_urls"
+_PLACEHOLDER = "0task0id0"
+
+
 def task_url(task_id: str) -> str:
     """The task's URL under the blueprint's prefix, e.g. ``/jobs/tasks/<id>``."""
-    return url_for("tasks.status", task_id=task_id)
+    templates: dict[str, str] = current_app.extensions.setdefault(_TASK_URLS, {})
+    template = templates.get(request.root_path)
+    if template is None:
+        template = url_for("tasks.status", task_id=_PLACEHOLDER)
+        templates[request.root_path] = template
+    return template.replace(_PLACEHOLDER, quote(task_id, safe=""))

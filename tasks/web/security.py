@@ -16,6 +16,7 @@ Every request to the blueprint passes three checks, in this order:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -149,6 +150,7 @@ def _check_local() -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)  # parsing an address costs more than the rest of the check
 def _is_loopback(address: str | None) -> bool:
     if not address:  # a Unix socket or an in-process test client: only this machine
         return True
