@@ -1,7 +1,9 @@
 """The embedded default store: one SQLite file in WAL mode, shared by every worker process.
 
-The SQL lives here; ``connection.py`` runs it on a thread of its own, batching writes into
-shared transactions, so that no call blocks the event loop.
+The SQL lives here and, by concept, in ``sqlite_owners.py`` (leases and claims),
+``sqlite_later.py`` (due tasks and schedule ticks) and ``sqlite_rows.py`` (rows as JSON).
+Writes commit in batches on the event loop's thread (``loop_writer.py``), or on the store's
+own thread when another process holds the lock (``connection.py``); reads run on that thread.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import State, TaskRecord
-from . import sqlite_later
+from . import sqlite_later, sqlite_owners, sqlite_retention
 from .connection import ConnectionThread, Operation
 from .loop_writer import Checkpointer, LoopWriter
 from .protocol import FINISHED_STATES, Change, ScheduleMark
@@ -25,7 +27,7 @@ from .sqlite_schema import SCHEMA_VERSION, upgrade
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-_LIVE = "('queued', 'running')"
+_LIVE = sqlite_owners.LIVE
 _COLUMNS = COLUMNS
 
 
@@ -130,110 +132,45 @@ class SQLiteStore:
         return cursor.rowcount == 1
 
     async def renew(self, owner: str, lease: float) -> list[str]:
-        def extend(conn: sqlite3.Connection) -> list[str]:
-            hold_lease(conn, owner, lease)
-            rows = conn.execute(
-                f"SELECT id FROM tasks WHERE owner = ? AND cancel_requested AND state IN {_LIVE}",
-                (owner,),
-            )
-            return [row[0] for row in rows]
-
-        result: list[str] = await self._run(extend, write=True)
+        renew = partial(sqlite_owners.renew, owner=owner, lease=lease)
+        result: list[str] = await self._run(renew, write=True)
         return result
 
     async def claim(
         self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
     ) -> list[TaskRecord]:
-        def take(conn: sqlite3.Connection) -> list[TaskRecord]:
-            now = time.time()
-            hold_lease(conn, owner, lease)
-            holders = conn.execute(
-                f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) FROM tasks t "
-                f"LEFT JOIN owners o ON o.owner = t.owner "
-                f"WHERE t.state IN {_LIVE} AND t.owner IS NOT NULL AND t.owner != ?",
-                (owner,),
-            ).fetchall()
-            gone = [holder for holder, until in holders if until < now or is_dead(holder)]
-            marks = ", ".join("?" * len(gone))
-            rows = conn.execute(
-                f"SELECT id, {_COLUMNS} FROM tasks WHERE state IN {_LIVE} "
-                f"AND (owner IS NULL OR owner IN ({marks})) ORDER BY rowid LIMIT ?",
-                (*gone, limit),
-            ).fetchall()
-            claimed = []
-            for task_id, data, _, flagged in rows:
-                conn.execute(
-                    "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?",
-                    (owner, self._take_seq(conn), task_id),
-                )
-                claimed.append(load(data, owner, flagged))
-            for holder in gone:
-                conn.execute("DELETE FROM owners WHERE owner = ?", (holder,))
-            return claimed
-
-        result: list[TaskRecord] = await self._run(take, write=True)
+        claim = partial(
+            sqlite_owners.claim,
+            take_seq=self._take_seq,
+            owner=owner,
+            lease=lease,
+            limit=limit,
+            is_dead=is_dead,
+        )
+        result: list[TaskRecord] = await self._run(claim, write=True)
         return result
 
     async def claim_task(
         self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
     ) -> TaskRecord | None:
-        def take(conn: sqlite3.Connection) -> TaskRecord | None:
-            now = time.time()
-            hold_lease(conn, owner, lease)
-            row = conn.execute(
-                f"SELECT t.data, t.owner, t.cancel_requested, coalesce(o.lease_until, 0) "
-                f"FROM tasks t LEFT JOIN owners o ON o.owner = t.owner "
-                f"WHERE t.id = ? AND t.state IN {_LIVE}",
-                (task_id,),
-            ).fetchone()
-            if row is None:
-                return None
-            data, holder, flagged, until = row
-            if holder == owner or (holder is not None and until >= now and not is_dead(holder)):
-                return None
-            conn.execute(
-                "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?",
-                (owner, self._take_seq(conn), task_id),
-            )
-            return load(data, owner, flagged)
-
-        result: TaskRecord | None = await self._run(take, write=True)
+        claim = partial(
+            sqlite_owners.claim_task,
+            take_seq=self._take_seq,
+            task_id=task_id,
+            owner=owner,
+            lease=lease,
+            is_dead=is_dead,
+        )
+        result: TaskRecord | None = await self._run(claim, write=True)
         return result
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
-        def let_go(conn: sqlite3.Connection) -> int:
-            rows = conn.execute(
-                f"SELECT id FROM tasks WHERE owner = ? AND state IN {_LIVE}", (owner,)
-            ).fetchall()
-            released = [task_id for (task_id,) in rows if task_id not in keep]
-            for task_id in released:
-                conn.execute(
-                    "UPDATE tasks SET owner = NULL, seq = ? WHERE id = ?",
-                    (self._take_seq(conn), task_id),
-                )
-            if not keep:
-                conn.execute("DELETE FROM owners WHERE owner = ?", (owner,))
-            return len(released)
-
-        result: int = await self._run(let_go, write=True)
+        release = partial(sqlite_owners.release, take_seq=self._take_seq, owner=owner, keep=keep)
+        result: int = await self._run(release, write=True)
         return result
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
-        def flag(conn: sqlite3.Connection) -> TaskRecord | None:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            if row is None:
-                return None
-            record = load(*row)
-            if record.state.terminal:
-                return record
-            if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
-                record = record.finished(State.CANCELLED)
-            conn.execute(
-                "UPDATE tasks SET state = ?, seq = ?, cancel_requested = 1, data = ? WHERE id = ?",
-                (record.state.value, self._take_seq(conn), dump(record), task_id),
-            )
-            return record.replace(cancel_requested=True)
-
+        flag = partial(sqlite_owners.request_cancel, take_seq=self._take_seq, task_id=task_id)
         result: TaskRecord | None = await self._run(flag, write=True)
         return result
 
@@ -279,41 +216,14 @@ class SQLiteStore:
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
     ) -> list[TaskRecord]:
         wanted = sorted(state.value for state in states & FINISHED_STATES)
-        marks = ", ".join("?" * len(wanted))
-
-        def select(conn: sqlite3.Connection) -> list[TaskRecord]:
-            # Oldest write first: a finished record is never written again, so write order is
-            # finish order, and the scan stops at the first record that is too young.
-            rows = conn.execute(
-                f"SELECT id, {_COLUMNS} FROM tasks WHERE state IN ({marks}) "
-                "AND seq < (SELECT max(seq) FROM tasks) ORDER BY seq LIMIT ?",
-                (*wanted, limit),
-            )
-            old: list[TaskRecord] = []
-            for _, *row in rows:
-                record = load(*row)
-                if record.finished_at is None or record.finished_at >= before:
-                    break
-                old.append(record)
-            rows.close()
-            return old
-
-        def delete(ids: list[str], conn: sqlite3.Connection) -> set[str]:
-            # Only ids and indexes here: the write is short, whichever thread runs it. What
-            # was finished and old when read still is; another process may have deleted it.
-            cursor = conn.execute(
-                f"DELETE FROM tasks WHERE id IN ({', '.join('?' * len(ids))}) "
-                f"AND state IN ({marks}) AND seq < (SELECT max(seq) FROM tasks) RETURNING id",
-                (*ids, *wanted),
-            )
-            return {task_id for (task_id,) in cursor}
-
         if not wanted:
             return []
+        select = partial(sqlite_retention.old_finished, states=wanted, before=before, limit=limit)
         old: list[TaskRecord] = await self._run(select)  # read and decoded off the loop
         if not old:
             return []
-        deleted: set[str] = await self._run(partial(delete, [r.id for r in old]), write=True)
+        delete = partial(sqlite_retention.delete_finished, ids=[r.id for r in old], states=wanted)
+        deleted: set[str] = await self._run(delete, write=True)
         return [record for record in old if record.id in deleted]
 
     async def get(self, task_id: str) -> TaskRecord | None:

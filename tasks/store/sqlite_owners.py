@@ -1,0 +1,133 @@
+"""The SQLite store's SQL for who holds which task: leases, claims, releases, cancel flags.
+
+Each function is a write operation for the store's batch (see ``connection.py`` and
+``loop_writer.py``): it runs while this process holds the database's write lock, so it sees
+every write committed before it, in this process or another, and two processes can never
+both claim one task.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from ..records import State, TaskRecord
+from .sqlite_later import TakeSeq
+from .sqlite_rows import COLUMNS, dump, hold_lease, load
+
+__all__ = ["LIVE", "claim", "claim_task", "release", "renew", "request_cancel"]
+
+#: the states of a task that someone may hold
+LIVE = "('queued', 'running')"
+
+
+def renew(conn: sqlite3.Connection, *, owner: str, lease: float) -> list[str]:
+    """Extend the owner's lease; the ids of its tasks that someone asked to cancel."""
+    hold_lease(conn, owner, lease)
+    rows = conn.execute(
+        f"SELECT id FROM tasks WHERE owner = ? AND cancel_requested AND state IN {LIVE}",
+        (owner,),
+    )
+    return [row[0] for row in rows]
+
+
+def claim(
+    conn: sqlite3.Connection,
+    take_seq: TakeSeq,
+    *,
+    owner: str,
+    lease: float,
+    limit: int,
+    is_dead: Callable[[str], bool],
+) -> list[TaskRecord]:
+    """Take live tasks that nobody holds, or whose holder's lease ran out or who is dead."""
+    now = time.time()
+    hold_lease(conn, owner, lease)
+    holders = conn.execute(
+        f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) FROM tasks t "
+        f"LEFT JOIN owners o ON o.owner = t.owner "
+        f"WHERE t.state IN {LIVE} AND t.owner IS NOT NULL AND t.owner != ?",
+        (owner,),
+    ).fetchall()
+    gone = [holder for holder, until in holders if until < now or is_dead(holder)]
+    marks = ", ".join("?" * len(gone))
+    rows = conn.execute(
+        f"SELECT id, {COLUMNS} FROM tasks WHERE state IN {LIVE} "
+        f"AND (owner IS NULL OR owner IN ({marks})) ORDER BY rowid LIMIT ?",
+        (*gone, limit),
+    ).fetchall()
+    claimed = []
+    for task_id, data, _, flagged in rows:
+        conn.execute(
+            "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?", (owner, take_seq(conn), task_id)
+        )
+        claimed.append(load(data, owner, flagged))
+    for holder in gone:
+        conn.execute("DELETE FROM owners WHERE owner = ?", (holder,))
+    return claimed
+
+
+def claim_task(
+    conn: sqlite3.Connection,
+    take_seq: TakeSeq,
+    *,
+    task_id: str,
+    owner: str,
+    lease: float,
+    is_dead: Callable[[str], bool],
+) -> TaskRecord | None:
+    """Take one live task unless another live holder has it (or ``owner`` already does)."""
+    now = time.time()
+    hold_lease(conn, owner, lease)
+    row = conn.execute(
+        f"SELECT t.data, t.owner, t.cancel_requested, coalesce(o.lease_until, 0) "
+        f"FROM tasks t LEFT JOIN owners o ON o.owner = t.owner "
+        f"WHERE t.id = ? AND t.state IN {LIVE}",
+        (task_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    data, holder, flagged, until = row
+    if holder == owner or (holder is not None and until >= now and not is_dead(holder)):
+        return None
+    conn.execute(
+        "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?", (owner, take_seq(conn), task_id)
+    )
+    return load(data, owner, flagged)
+
+
+def release(
+    conn: sqlite3.Connection, take_seq: TakeSeq, *, owner: str, keep: frozenset[str]
+) -> int:
+    """Hand the owner's live tasks but ``keep`` back to nobody; how many went back."""
+    rows = conn.execute(
+        f"SELECT id FROM tasks WHERE owner = ? AND state IN {LIVE}", (owner,)
+    ).fetchall()
+    released = [task_id for (task_id,) in rows if task_id not in keep]
+    for task_id in released:
+        conn.execute(
+            "UPDATE tasks SET owner = NULL, seq = ? WHERE id = ?", (take_seq(conn), task_id)
+        )
+    if not keep:
+        conn.execute("DELETE FROM owners WHERE owner = ?", (owner,))
+    return len(released)
+
+
+def request_cancel(
+    conn: sqlite3.Connection, take_seq: TakeSeq, *, task_id: str
+) -> TaskRecord | None:
+    """Flag the task for its holder to cancel; a waiting task nobody holds ends at once."""
+    row = conn.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None:
+        return None
+    record = load(*row)
+    if record.state.terminal:
+        return record
+    if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
+        record = record.finished(State.CANCELLED)
+    conn.execute(
+        "UPDATE tasks SET state = ?, seq = ?, cancel_requested = 1, data = ? WHERE id = ?",
+        (record.state.value, take_seq(conn), dump(record), task_id),
+    )
+    return record.replace(cancel_requested=True)
