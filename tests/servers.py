@@ -69,19 +69,22 @@ def stacks(session: int) -> str:
     py_spy = Path(sys.executable).with_name("py-spy")
     if not py_spy.exists():
         return "(py-spy is not installed)"
-    listing = subprocess.run(
-        ["ps", "-o", "pid=", "-s", str(session)], capture_output=True, text=True, check=False
-    )
-    dumps = []
-    for pid in listing.stdout.split():
-        dump = subprocess.run(
-            [str(py_spy), "dump", "--pid", pid],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+    try:
+        listing = subprocess.run(
+            ["ps", "-o", "pid=", "-s", str(session)], capture_output=True, text=True, check=False
         )
-        dumps.append(f"pid {pid}:\n{dump.stdout}{dump.stderr}")
+        dumps = []
+        for pid in listing.stdout.split():
+            dump = subprocess.run(
+                [str(py_spy), "dump", "--pid", pid],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            dumps.append(f"pid {pid}:\n{dump.stdout}{dump.stderr}")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(no stacks: {exc})"
     return "\n".join(dumps)
 
 

@@ -130,8 +130,8 @@ async def _read_body() -> bytes:
     """The whole body, as ``request.get_data(cache=False)`` reads it, within BODY_TIMEOUT.
 
     A small body has usually arrived with the request: then it is taken as it is, without
-    the timer that ``get_data`` sets for every read (a timer and a task of its own cost
-    about a twentieth of a submission). A body still arriving is read under the timeout.
+    the timer and the task that ``get_data`` sets up for every read (a few percent of a
+    submission's CPU). A body still arriving is read under the timeout.
     """
     body = request.body
     arrived = getattr(body, "_complete", None)  # Quart's Body: set once the body is in

@@ -150,7 +150,7 @@ def _check_local() -> None:
         )
 
 
-@functools.lru_cache(maxsize=256)  # parsing an address costs more than the rest of the check
+@functools.lru_cache(maxsize=256)  # the same few peers, parsed on every request otherwise
 def _is_loopback(address: str | None) -> bool:
     if not address:  # a Unix socket or an in-process test client: only this machine
         return True
