@@ -46,9 +46,11 @@ _PLACEHOLDER = "0task0id0"
 
 def task_url(task_id: str) -> str:
     """The task's URL under the blueprint's prefix, e.g. ``/jobs/tasks/<id>``."""
-    templates: dict[str, str] = current_app.extensions.setdefault(_TASK_URLS, {})
-    template = templates.get(request.root_path)
+    templates: dict[str, str] | None = current_app.extensions.get(_TASK_URLS)
+    if templates is None:
+        templates = current_app.extensions[_TASK_URLS] = {}
+    root = request.root_path
+    template = templates.get(root)
     if template is None:
-        template = url_for("tasks.status", task_id=_PLACEHOLDER)
-        templates[request.root_path] = template
+        template = templates[root] = url_for("tasks.status", task_id=_PLACEHOLDER)
     return template.replace(_PLACEHOLDER, quote(task_id, safe=""))
