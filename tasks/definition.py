@@ -11,6 +11,7 @@ from typing import Any
 import pydantic
 from pydantic import ConfigDict
 
+from . import codec
 from .errors import InvalidArguments, InvalidOptions
 from .periodic import Schedule
 from .records import TaskRecord
@@ -62,6 +63,10 @@ class TaskDefinition:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""
         if not kwargs and not self.arguments.model_fields:
             return {}  # a task without parameters, called without arguments
+        # Checked before pydantic, which writes an infinite number as null and fails on a
+        # lone surrogate in a key.
+        if (found := codec.problem(kwargs)) is not None:
+            raise InvalidArguments(f"task {self.name!r}: argument {found}")
         return self._model(kwargs).model_dump(mode="json")
 
     def bind(self, stored: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ..definition import TaskDefinition
 from ..errors import StoreUnavailable, TaskCancelled, TasksError
 from ..failures import task_error
 from ..records import ErrorInfo, Progress, State, TaskRecord
-from ..store import Store
+from ..store import Store, is_damaged
 from .execution import Execution
 
 __all__ = ["Attempts", "Definitions", "Writes"]
@@ -79,6 +79,9 @@ class Attempts:
                 return None  # cancelled, finished or taken over while it waited
             if record.cancel_requested:
                 await self.writes.write(record.finished(State.CANCELLED))
+                return None
+            if is_damaged(record):  # nothing to run it with
+                await self.writes.write(record.finished(State.FAILED, error=record.error))
                 return None
             return await run_attempt(self, execution, record)
         except StoreUnavailable as exc:

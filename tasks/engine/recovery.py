@@ -21,7 +21,7 @@ from functools import partial
 from ..errors import StoreUnavailable, UnknownTask
 from ..ownership import host_of, owner_is_dead
 from ..records import ErrorInfo, State, TaskRecord, utcnow
-from ..store import Store
+from ..store import Store, is_damaged
 from .attempt import Definitions
 from .cancellation import Cancellation
 from .slots import Slots
@@ -169,6 +169,9 @@ class Upkeep:
         if record.cancel_requested:
             await self.writer.write(record.finished(State.CANCELLED))
             return "cancelled"
+        if is_damaged(record):  # its arguments cannot be read: it cannot run
+            await self.writer.write(record.finished(State.FAILED, error=record.error))
+            return "damaged"
         if record.state is State.QUEUED:
             self.slots.enqueue(record)
             return "queued"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .memory import MemoryStore
 from .protocol import FINISHED_STATES, Change, ChangeNotifier, ScheduleMark, Store
+from .record_json import is_damaged
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "SQLiteStore",
     "ScheduleMark",
     "Store",
+    "is_damaged",
     "store_from_url",
 ]
 

@@ -58,11 +58,11 @@ def claim(
         (*gone, limit),
     ).fetchall()
     claimed = []
-    for task_id, data, _, flagged in rows:
+    for task_id, data, _, flagged, *columns in rows:
         conn.execute(
             "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?", (owner, take_seq(conn), task_id)
         )
-        claimed.append(load(data, owner, flagged))
+        claimed.append(load(data, owner, flagged, *columns))
     for holder in gone:
         conn.execute("DELETE FROM owners WHERE owner = ?", (holder,))
     return claimed
@@ -81,20 +81,21 @@ def claim_task(
     now = time.time()
     hold_lease(conn, owner, lease)
     row = conn.execute(
-        f"SELECT t.data, t.owner, t.cancel_requested, coalesce(o.lease_until, 0) "
+        f"SELECT t.data, t.owner, t.cancel_requested, coalesce(o.lease_until, 0), "
+        f"t.id, t.name, t.state "
         f"FROM tasks t LEFT JOIN owners o ON o.owner = t.owner "
         f"WHERE t.id = ? AND t.state IN {LIVE}",
         (task_id,),
     ).fetchone()
     if row is None:
         return None
-    data, holder, flagged, until = row
+    data, holder, flagged, until, *columns = row
     if holder == owner or (holder is not None and until >= now and not is_dead(holder)):
         return None
     conn.execute(
         "UPDATE tasks SET owner = ?, seq = ? WHERE id = ?", (owner, take_seq(conn), task_id)
     )
-    return load(data, owner, flagged)
+    return load(data, owner, flagged, *columns)
 
 
 def release(

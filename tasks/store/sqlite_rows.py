@@ -6,18 +6,13 @@ batch that ``connection.py`` or ``loop_writer.py`` commits.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 
-import orjson
-
 from ..records import TaskRecord
+from .record_json import COLUMNS, dump, load
 
 __all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load"]
-
-#: the columns :func:`load` reads, in its order
-COLUMNS = "data, owner, cancel_requested"
 
 
 def insert(
@@ -57,19 +52,4 @@ def hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:
         "INSERT INTO owners (owner, lease_until) VALUES (?, ?) "
         "ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
         (owner, time.time() + lease),
-    )
-
-
-def dump(record: TaskRecord) -> str:
-    data = record.to_dict()
-    del data["owner"], data["cancel_requested"]  # kept in their own columns
-    try:
-        return orjson.dumps(data).decode()
-    except TypeError:  # what orjson refuses (integers past 64 bits, keys that are not strings)
-        return json.dumps(data, separators=(",", ":"))
-
-
-def load(data: str, owner: str | None, cancel_requested: int) -> TaskRecord:
-    return TaskRecord.from_dict(orjson.loads(data)).replace(
-        owner=owner, cancel_requested=bool(cancel_requested)
     )

@@ -6,10 +6,10 @@ import asyncio
 import json
 from typing import Any
 
-import orjson
 from quart import Response, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
+from .. import codec
 from ..errors import TaskNotFinished, TaskNotFound
 from ..records import State
 from .base import blueprint, runner, task_url
@@ -112,20 +112,6 @@ async def cancel(task_id: str) -> tuple[Response, int]:
     return jsonify(record.to_dict()), 202
 
 
-def _standard_loads(text: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            'send an object of keyword arguments such as {"seconds": 5}'
-        ) from None
-    except RecursionError:
-        raise BadRequest("the body's JSON is nested too deeply") from None
-    except ValueError:  # Python refuses integer literals of thousands of digits
-        raise BadRequest("the body's JSON holds a number too long to read") from None
-
-
 async def _read_body() -> bytes:
     """The whole body, as ``request.get_data(cache=False)`` reads it, within BODY_TIMEOUT.
 
@@ -157,18 +143,19 @@ async def _json_object_body() -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        body = orjson.loads(text)  # fast; refuses NaN and Infinity too
-    except orjson.JSONDecodeError:
-        body = _standard_loads(text)  # reads what orjson cannot, or says why it is invalid
+        body = codec.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            'send an object of keyword arguments such as {"seconds": 5}'
+        ) from None
+    except ValueError as exc:  # a number out of range or too long, nesting too deep
+        raise BadRequest(f"the body's JSON cannot be read: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest(
             f"the body must be a JSON object of keyword arguments, not {_json_type(body)}"
         )
     return body
-
-
-def _reject_constant(name: str) -> Any:
-    raise BadRequest(f"the body is not valid JSON: {name} is not a number JSON allows")
 
 
 def _json_type(value: Any) -> str:

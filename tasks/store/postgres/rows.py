@@ -5,20 +5,18 @@ Each write function runs its statements inside the batch's transaction (see ``ba
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 
 from ...records import TaskRecord
+from ..record_json import COLUMNS, dump, load
 from .batches import Later, Sequence
 from .pool import Connection
 
 __all__ = ["COLUMNS", "LIVE", "NOW", "dump", "hold_lease", "insert", "load", "set_owner", "written"]
 
 LIVE = "('queued', 'running')"
-#: the columns :func:`load` reads, in its order
-COLUMNS = "data, owner, cancel_requested"
 #: the database server's clock, in unix seconds
 NOW = "extract(epoch from clock_timestamp())"
 
@@ -84,16 +82,4 @@ async def set_owner(
         "UPDATE quart_tasks t SET owner = %s, seq = v.seq "
         "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE t.id = v.id",
         (owner, task_ids, sequence.take(len(task_ids))),
-    )
-
-
-def dump(record: TaskRecord) -> str:
-    data = record.to_dict()
-    del data["owner"], data["cancel_requested"]  # kept in their own columns
-    return json.dumps(data, separators=(",", ":"))
-
-
-def load(data: str, owner: str | None, cancel_requested: bool) -> TaskRecord:
-    return TaskRecord.from_dict(json.loads(data)).replace(
-        owner=owner, cancel_requested=bool(cancel_requested)
     )

@@ -135,7 +135,7 @@ class PostgresStore:
             await set_owner(conn, [row[0] for row in rows], owner, sequence)
             if gone:
                 await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = ANY(%s)", (gone,))
-            return [load(data, owner, flagged) for _, data, _, flagged in rows]
+            return [load(data, owner, flagged, *rest) for _, data, _, flagged, *rest in rows]
 
         result: list[TaskRecord] = await self._batches.run(take)
         return result
@@ -147,7 +147,7 @@ class PostgresStore:
             await hold_lease(conn, owner, lease)
             cursor = await conn.execute(
                 f"SELECT t.data, t.owner, t.cancel_requested, "
-                f"coalesce(o.lease_until, 0) < {_NOW} "
+                f"coalesce(o.lease_until, 0) < {_NOW}, t.id, t.name, t.state "
                 f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
                 f"WHERE t.id = %s AND t.state IN {_LIVE} FOR UPDATE OF t SKIP LOCKED",
                 (task_id,),
@@ -155,11 +155,11 @@ class PostgresStore:
             row = await cursor.fetchone()
             if row is None:
                 return None  # no such live task, or another process is claiming it now
-            data, holder, flagged, expired = row
+            data, holder, flagged, expired, *columns = row
             if holder == owner or (holder is not None and not expired and not is_dead(holder)):
                 return None
             await set_owner(conn, [task_id], owner, sequence)
-            return load(data, owner, flagged)
+            return load(data, owner, flagged, *columns)
 
         result: TaskRecord | None = await self._batches.run(take)
         return result
