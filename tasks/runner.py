@@ -28,6 +28,7 @@ from .engine.dispatch import Dispatch, InProcess
 from .engine.progress import ProgressWriter
 from .engine.recovery import Upkeep
 from .engine.slots import Slots, Spawn
+from .engine.store_health import StoreHealth
 from .engine.writer import Listener, RecordWriter
 from .errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
 from .idempotency import Submitted, check_key, replay
@@ -80,7 +81,8 @@ class Runner:
         self.lease = lease
         self.poll_interval = poll_interval
         self.claims = claim
-        self._writer = RecordWriter(store, self.owner, lease)
+        self.store_health = StoreHealth()
+        self._writer = RecordWriter(store, self.owner, lease, self.store_health)
         self.progress = ProgressWriter(self._writer.write, progress_interval)
         attempts = Attempts(
             registry,
@@ -109,8 +111,11 @@ class Runner:
             poll_interval=poll_interval,
             claims=claim,
             claim_limit=self._claim_limit,
+            health=self.store_health,
+            in_flight=self._in_flight,
         )
         self._submitting: set[asyncio.Future[Any]] = set()
+        self._creating: dict[asyncio.Future[Any], str] = {}  # the id each create stores
         self._reserved = 0  # submissions between the queue check and their dispatch
         self._loops: list[asyncio.Task[None]] = []
 
@@ -160,6 +165,7 @@ class Runner:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self.progress.flush()
+        await self._writer.close()
         busy = self._slots.busy_threads()
         for task_id in busy:
             log.warning("task %s: its thread is still busy at shutdown; held until exit", task_id)
@@ -306,6 +312,7 @@ class Runner:
         self._reserved += enqueue
         stored = self._writer.create(record)
         self._submitting.add(stored)
+        self._creating[stored] = record.id
         stored.add_done_callback(partial(self._stored, record, enqueue))
         existing = await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
         if existing is not None:
@@ -314,9 +321,16 @@ class Runner:
 
     def _stored(self, record: TaskRecord, enqueue: bool, stored: asyncio.Future[Any]) -> None:
         self._submitting.discard(stored)
+        del self._creating[stored]
         self._reserved -= enqueue
-        if stored.cancelled() or stored.exception() is not None or stored.result() is not None:
-            return  # not stored (or a replay); the caller, if still there, gets the outcome
+        if stored.cancelled():
+            return
+        if (error := stored.exception()) is not None:
+            if isinstance(error, StoreUnavailable):  # it may have committed: reconcile later
+                self.store_health.failed(error)
+            return  # the caller, if still there, gets the error
+        if stored.result() is not None:
+            return  # a replay; the caller, if still there, gets the existing record
         self._writer.notify(record)
         if enqueue:
             self._dispatch.send(record)
@@ -355,6 +369,12 @@ class Runner:
         """
         if self._slots.accepting and await self._upkeep.take(task_id):
             await self._slots.settled(task_id)
+
+    def _in_flight(self) -> frozenset[str]:
+        """Tasks this runner holds, or may hold, that are not in its slots: being stored,
+        claimed records not yet adopted, and records still to be written."""
+        unadopted = {record.id for record in self._upkeep.unadopted}
+        return frozenset(self._creating.values()) | unadopted | self._writer.unsettled
 
     def _claim_limit(self) -> int:
         """One claiming round takes at most twice what the runner can run at once, so that

@@ -28,6 +28,9 @@ __all__ = ["Attempts", "Definitions", "Writes"]
 
 log = logging.getLogger("tasks")
 
+#: seconds before a task whose record could not be read is tried again
+STORE_RETRY = 1.0
+
 
 class Definitions(Protocol):
     """Where an attempt finds its task's definition (a :class:`~tasks.Registry`)."""
@@ -84,9 +87,14 @@ class Attempts:
                 await self.writes.write(record.finished(State.FAILED, error=record.error))
                 return None
             return await run_attempt(self, execution, record)
-        except StoreUnavailable as exc:
-            log.warning("task %s: its record could not be written: %s", execution.task_id, exc)
-            return None
+        except StoreUnavailable as exc:  # reading its record failed; it is still held here
+            log.warning(
+                "task %s: its record could not be read (%s); trying again in %s s",
+                execution.task_id,
+                exc,
+                STORE_RETRY,
+            )
+            return STORE_RETRY
         finally:
             self._forget(execution)
 

@@ -8,7 +8,10 @@ holds or whose holder is gone, and takes delayed tasks that have come due (``del
   ``idempotent``, and otherwise ends ``failed`` with an error of type ``interrupted``.
 
 The same loop renews this runner's lease and cancels the tasks it holds whose cancellation
-was requested through another process.
+was requested through another process. After the store failed, the first renewal that lands
+reconciles: a write whose answer was lost may have committed, leaving this runner holding a
+task it does not know of; every such task is let go, and the claim that follows takes it up
+as any task nobody holds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..store import Store, is_damaged
 from .attempt import Definitions
 from .cancellation import Cancellation
 from .slots import Slots
+from .store_health import StoreHealth
 from .writer import RecordWriter
 
 __all__ = ["INTERRUPTED", "Upkeep"]
@@ -55,6 +59,8 @@ class Upkeep:
         poll_interval: float,
         claims: bool,
         claim_limit: Callable[[], int],
+        health: StoreHealth,
+        in_flight: Callable[[], frozenset[str]],
     ) -> None:
         self.store = store
         self.definitions = definitions
@@ -64,6 +70,8 @@ class Upkeep:
         self.poll_interval = poll_interval
         self.claims = claims
         self._claim_limit = claim_limit
+        self.health = health
+        self._in_flight = in_flight
         #: claimed records whose adoption failed (a store error); adopted again next round
         self.unadopted: list[TaskRecord] = []
         #: tasks whose claim by id failed with a store error: it may have committed
@@ -78,16 +86,38 @@ class Upkeep:
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                for task_id in await self.store.renew(self.owner, self.writer.lease):
-                    await self.cancellation.cancel_here(task_id)
-                if self.slots.accepting and self.claims:
-                    await self.claim()
+                await self.round()
             except asyncio.CancelledError:
                 raise
             except StoreUnavailable as exc:
+                self.health.failed(exc)
                 log.warning("task store upkeep failed: %s", exc)
-            except Exception:
+            except Exception as exc:
+                self.health.failed(exc)
                 log.exception("task store upkeep failed; trying again in %s s", self.poll_interval)
+
+    async def round(self) -> None:
+        """One round: renew, reconcile after a failure, cancel on request, claim."""
+        cancelled = await self.store.renew(self.owner, self.writer.lease)
+        if self.health.answered():
+            await self.reconcile()
+        for task_id in cancelled:
+            await self.cancellation.cancel_here(task_id)
+        if self.slots.accepting and self.claims:
+            await self.claim()
+
+    async def reconcile(self) -> int:
+        """Let go of every live task the store says this runner holds but it does not know
+        (waiting, running, being stored or written); returns how many."""
+        keep = self.slots.known_ids() | self._in_flight()
+        try:
+            count = await self.store.release(self.owner, keep=keep)
+        except StoreUnavailable as exc:
+            self.health.failed(exc)  # reconciled after the next renewal that lands
+            raise
+        if count:
+            log.warning("%d tasks held here were not known after a store failure; let go", count)
+        return count
 
     async def take(self, task_id: str) -> bool:
         """Claim one task by id and adopt it; True if it was queued here to run.

@@ -84,6 +84,10 @@ class Slots:
         """Whether the task waits, runs, or waits out a retry's backoff here."""
         return self.holds(task_id) or task_id in self._retries
 
+    def known_ids(self) -> frozenset[str]:
+        """Every task that waits, runs, or waits out a retry's backoff here."""
+        return frozenset((*self._running, *self._queued, *self._waiting, *self._retries))
+
     def busy_threads(self) -> frozenset[str]:
         """Tasks whose thread was still working when their slot was cancelled."""
         return frozenset(task_id for task_id, job in self._busy_threads.items() if not job.done())

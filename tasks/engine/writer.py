@@ -1,7 +1,8 @@
 """Writing the records a runner holds, announcing every write, and waiting for their ends.
 
 A write goes to the store only while this runner holds the task (the store checks the
-owner), so a task that was taken over or ended elsewhere is never overwritten. Listeners
+owner), so a task that was taken over or ended elsewhere is never overwritten. A write the
+store refuses because it fails is written again until it lands (``resend.py``). Listeners
 (event streams, metrics, waits) hear of each record once it has committed.
 """
 
@@ -14,9 +15,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import TaskNotFound
+from ..errors import StoreUnavailable, TaskNotFound
 from ..records import TaskRecord
 from ..store import Store
+from .resend import Resend
+from .store_health import StoreHealth
 
 __all__ = ["Listener", "QueuesWrites", "RecordWriter"]
 
@@ -39,10 +42,12 @@ class QueuesWrites(Protocol):
 class RecordWriter:
     """Writes records as ``owner`` and tells listeners of each committed write."""
 
-    def __init__(self, store: Store, owner: str, lease: float) -> None:
+    def __init__(self, store: Store, owner: str, lease: float, health: StoreHealth) -> None:
         self.store = store
         self.owner = owner
         self.lease = lease
+        self.health = health
+        self._resend = Resend(self._update, settled=self._settled, failed=health.failed)
         self._queues_writes = store if isinstance(store, QueuesWrites) else None
         self._listeners: list[Listener] = []
         self._pending = 0  # queued writes not yet committed
@@ -51,12 +56,22 @@ class RecordWriter:
 
     @property
     def pending(self) -> int:
-        """Writes queued with :meth:`write_soon` that have not committed yet."""
-        return self._pending
+        """Writes queued with :meth:`write_soon`, or waiting to be written again, that have
+        not committed yet."""
+        return self._pending + len(self._resend)
+
+    @property
+    def unsettled(self) -> frozenset[str]:
+        """Tasks with a write that the store refused, still to be written again."""
+        return self._resend.ids()
 
     async def flushed(self) -> None:
-        """Wait until every queued write has committed (or failed)."""
+        """Wait until every queued write has committed (or was refused for good)."""
         await self._flushed.wait()
+
+    async def close(self) -> None:
+        """Stop writing again what the store refused."""
+        await self._resend.close()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every record written; returns an unsubscribe."""
@@ -73,14 +88,34 @@ class RecordWriter:
         )
 
     async def write(self, record: TaskRecord) -> bool:
-        """Write a record this runner holds; False (and a warning) if it no longer holds it."""
+        """Write a record this runner holds; False (and a warning) if it no longer holds it.
+
+        While the store fails, this waits until the write lands.
+        """
         if record.owner != self.owner:
             record = record.replace(owner=self.owner)
-        if not await self.store.update(record, owner=self.owner):
+        if record.id in self._resend:  # behind a write still to land: keep the order
+            return await self._resend.add(record)
+        try:
+            held = await self._update(record)
+        except StoreUnavailable as exc:
+            self.health.failed(exc)
+            return await self._resend.add(record)
+        if not held:
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
             return False
         self.notify(record)
         return True
+
+    async def _update(self, record: TaskRecord) -> bool:
+        return await self.store.update(record, owner=self.owner)
+
+    def _settled(self, record: TaskRecord, held: bool) -> None:
+        if held:
+            self.notify(record)
+        else:
+            log.warning("task %s is no longer held by this runner; write dropped", record.id)
+        self._check_flushed()
 
     async def write_soon(self, record: TaskRecord) -> bool:
         """Write like :meth:`write`, without waiting for the commit if the store can queue it.
@@ -88,7 +123,7 @@ class RecordWriter:
         Listeners hear of the record once it has committed. True unless a store that cannot
         queue writes says that this runner no longer holds the task.
         """
-        if self._queues_writes is None:
+        if self._queues_writes is None or record.id in self._resend:
             return await self.write(record)
         if record.owner != self.owner:
             record = record.replace(owner=self.owner)
@@ -100,16 +135,23 @@ class RecordWriter:
 
     def _written(self, record: TaskRecord, future: asyncio.Future[bool]) -> None:
         self._pending -= 1
-        if not self._pending:
-            self._flushed.set()
         if future.cancelled():
+            self._check_flushed()
             return
-        if (error := future.exception()) is not None:
+        if isinstance(error := future.exception(), StoreUnavailable):
+            self.health.failed(error)
+            self._resend.add(record)  # written again until it lands; then listeners hear of it
+        elif error is not None:
             log.error("task %s: its %s state was not stored: %s", record.id, record.state, error)
         elif future.result():
             self.notify(record)
         else:
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
+        self._check_flushed()
+
+    def _check_flushed(self) -> None:
+        if not self.pending:
+            self._flushed.set()
 
     async def get(self, task_id: str) -> TaskRecord:
         """The task's stored record; :class:`~tasks.TaskNotFound` if there is none."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import StoreUnavailable
 
-__all__ = ["ConnectionThread", "Operation", "apply_operation", "settle"]
+__all__ = ["ConnectionThread", "Operation", "apply_operation", "refuse_batch", "settle"]
 
 log = logging.getLogger("tasks")
 
@@ -131,13 +131,31 @@ class ConnectionThread:
                 outcomes.append(apply_operation(conn, operation, future, isolate))
             if writes:
                 conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            log.error("task store transaction failed (%s); %d operations refused", exc, len(batch))
-            error = StoreUnavailable(f"the task store is unavailable ({exc}); retry shortly")
-            return [(future, None, error) for _, future, _, _ in batch]
+        except sqlite3.Error as exc:
+            return refuse_batch(conn, [future for _, future, _, _ in batch], exc)
         return outcomes
+
+
+def refuse_batch(
+    conn: sqlite3.Connection, futures: list[asyncio.Future[Any]], exc: sqlite3.Error
+) -> list[_Outcome]:
+    """Undo a batch that the database refused, and fail each of its operations as
+    :class:`~tasks.errors.StoreUnavailable` (a ``503``), whatever the SQLite error: a busy,
+    full, read-only or corrupted database is the store failing, not the request."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as rollback:  # SQLite may have undone it already
+        log.debug("task store rollback failed: %s", rollback)
+    log.error("task store transaction failed (%s); %d operations refused", exc, len(futures))
+    error = StoreUnavailable(f"the task store is unavailable ({exc}); retry shortly")
+    error.__cause__ = exc
+    return [(future, None, error) for future in futures]
+
+
+#: what the database says of itself (busy, full, read-only, I/O, corrupted): it fails the
+#: whole batch; other errors (a constraint, a bug) fail only the operation that met them
+_STORE_FAULTS = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
 
 def apply_operation(
@@ -147,6 +165,13 @@ def apply_operation(
         conn.execute("SAVEPOINT operation")
     try:
         value = operation(conn)
+    except sqlite3.Error as exc:
+        if type(exc) in _STORE_FAULTS:
+            raise  # the batch is refused as a whole
+        if isolate:
+            conn.execute("ROLLBACK TO operation")
+            conn.execute("RELEASE operation")
+        return (future, None, exc)
     except Exception as exc:
         if isolate:
             conn.execute("ROLLBACK TO operation")

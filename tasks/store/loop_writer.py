@@ -21,8 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import StoreUnavailable
-from .connection import ConnectionThread, Operation, apply_operation, settle
+from .connection import ConnectionThread, Operation, apply_operation, refuse_batch, settle
 
 __all__ = ["Checkpointer", "LoopWriter"]
 
@@ -96,17 +95,18 @@ class LoopWriter:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                 self._defer(batch)  # another process writes: wait for it off the loop
-            else:
-                _fail(batch, exc)
+                return
+            settle(refuse_batch(conn, [future for _, future, _, _ in batch], exc))
             return
-        self._on_write_batch()
-        outcomes = [apply_operation(conn, op, future, isolate) for op, future, _, isolate in batch]
+        except sqlite3.Error as exc:
+            settle(refuse_batch(conn, [future for _, future, _, _ in batch], exc))
+            return
         try:
+            self._on_write_batch()
+            outcomes = [apply_operation(conn, op, future, iso) for op, future, _, iso in batch]
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            _fail(batch, exc)
+        except sqlite3.Error as exc:
+            settle(refuse_batch(conn, [future for _, future, _, _ in batch], exc))
             return
         settle(outcomes)
         self._batches += 1
@@ -128,12 +128,6 @@ class LoopWriter:
 
 def _nothing(_: sqlite3.Connection) -> None:
     return None
-
-
-def _fail(batch: list[_Item], exc: sqlite3.OperationalError) -> None:
-    log.error("task store transaction failed (%s); %d operations refused", exc, len(batch))
-    error = StoreUnavailable(f"the task store is unavailable ({exc}); retry shortly")
-    settle([(future, None, error) for _, future, _, _ in batch])
 
 
 class Checkpointer:

@@ -24,15 +24,24 @@ MAX_LIMIT = 1000
 
 @blueprint.get("/healthz")
 async def healthz() -> tuple[Response, int]:
-    """200 while tasks are accepted; 503 once shutdown has begun, so balancers move on."""
+    """200 while tasks are accepted; 503 once shutdown has begun or while the store fails,
+    so that balancers move on."""
     active = runner()
+    store = active.store_health.to_dict()
+    if not active.accepting:
+        status = "draining"
+    elif active.store_health.failing:
+        status = "store_failing"
+    else:
+        status = "ok"
     body = jsonify(
-        status="ok" if active.accepting else "draining",
+        status=status,
         running=active.running,
         waiting=active.waiting,
         worker=active.owner,
+        store=store,
     )
-    return body, 200 if active.accepting else 503
+    return body, 200 if status == "ok" else 503
 
 
 @blueprint.get("/task-types")

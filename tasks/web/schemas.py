@@ -140,13 +140,25 @@ class ScheduleList(_Shape):
     schedules: list[Schedule]
 
 
-class Health(_Shape):
-    """Whether this worker takes tasks, and how many it runs and holds waiting."""
+class StoreState(_Shape):
+    """Whether the task store answers this worker's writes."""
 
-    status: Literal["ok", "draining"]
+    status: Literal["ok", "failing"]
+    #: the store's error, while it fails
+    error: str | None = None
+    #: seconds since the store began to fail
+    failing_for: float | None = Field(default=None, ge=0)
+
+
+class Health(_Shape):
+    """Whether this worker takes tasks, how many it runs and holds waiting, and whether
+    its store answers (``503`` with ``store_failing`` while it does not)."""
+
+    status: Literal["ok", "draining", "store_failing"]
     running: int = Field(ge=0)
     waiting: int = Field(ge=0)
     worker: str
+    store: StoreState
 
 
 #: every model the description refers to
