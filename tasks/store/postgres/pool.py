@@ -28,6 +28,10 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 Prepare = Callable[[Connection], Awaitable[None]]
 
 RECONNECT_TIMEOUT = 5.0  # seconds
+#: seconds one use of a connection (a transaction, a read) may take before it counts as the
+#: store failing: a server that stops answering without closing its connections (a network
+#: cut) would otherwise hold the caller until TCP gives up, minutes later
+OPERATION_TIMEOUT = 15.0
 
 
 class Database:
@@ -69,10 +73,18 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection (autocommit: open a transaction for several statements)."""
+        """A pooled connection (autocommit: open a transaction for several statements),
+        for at most :data:`OPERATION_TIMEOUT` seconds."""
         await self._ensure_prepared()
-        async with self._translated(), self._pool.connection(self._acquire_timeout) as conn:
-            yield conn
+        try:
+            async with asyncio.timeout(OPERATION_TIMEOUT):
+                async with self._translated(), self._pool.connection(self._acquire_timeout) as c:
+                    yield c
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"the PostgreSQL task store at {self.where} did not answer within "
+                f"{OPERATION_TIMEOUT:g} s; retry shortly"
+            ) from exc
 
     async def _ensure_prepared(self) -> None:
         if self._prepared:
