@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds running tasks get to finish once shutdown begins. Must stay below Hypercorn's
     # shutdown_timeout (hypercorn.toml), which bounds the whole lifespan shutdown.
     "BACKGROUND_TASK_SHUTDOWN_TIMEOUT": 20,
+    # Where the example `export` task writes its CSV files. Empty: exports/ in the instance
+    # folder. The folder belongs to one store: files there whose record it lacks are deleted.
+    "EXPORTS_FOLDER": "",
     # Level of the "tasks" log on stderr: DEBUG, INFO, WARNING, ERROR.
     "LOG_LEVEL": "INFO",
     # Error responses are JSON built by the app, never Quart's HTML pages.

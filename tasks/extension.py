@@ -63,6 +63,7 @@ class Tasks:
         self.metrics: TaskMetrics | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._worker: BrokerWorker | None = None
         self._concurrency: int | None = None  # set by run_as_worker
         self._scheduler: asyncio.Task[None] | None = None
@@ -192,6 +193,8 @@ class Tasks:
             self._pruner = loop.create_task(
                 retention.keep_pruning(store, self.registry, settings.retention, every)
             )
+        elif self.registry.sweepers:  # no retention rounds: the sweepers run at startup only
+            self._sweeper = loop.create_task(retention.sweep(self.registry, store.get))
         # A process that claims nothing (a web with a broker, TASKS_CLAIM = false) takes no
         # due task and starts no periodic run either.
         if self._runner.claims:
@@ -215,8 +218,9 @@ class Tasks:
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         pruner, self._pruner = self._pruner, None
+        sweeper, self._sweeper = self._sweeper, None
         scheduler, self._scheduler = self._scheduler, None
-        for task in (pruner, scheduler):
+        for task in (pruner, sweeper, scheduler):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

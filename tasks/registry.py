@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -15,10 +15,15 @@ from .handle import TaskHandle
 from .periodic import Schedule
 from .records import TaskRecord
 
-__all__ = ["Registry", "TaskDefinition"]
+__all__ = ["RecordLookup", "Registry", "Sweeper", "TaskDefinition"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Reads a task's record by id: None when the store has none (never made, or deleted).
+RecordLookup = Callable[[str], Awaitable[TaskRecord | None]]
+#: Removes what tasks left behind that no record needs any more; see :meth:`Registry.sweeper`.
+Sweeper = Callable[[RecordLookup], Awaitable[None]]
 
 
 class Registry:
@@ -26,6 +31,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskDefinition] = {}
+        self._sweepers: list[Sweeper] = []
 
     @overload
     def task(self, name: Callable[P, R], /) -> TaskHandle[P, R]: ...
@@ -69,7 +75,8 @@ class Registry:
         (seconds); ``retries`` extra attempts follow a failure after ``backoff * 2**(n-1)``
         seconds. ``idempotent`` declares that the task is safe to run again if a crash
         interrupted it. ``cleanup(record)`` runs when retention deletes one of its records,
-        to remove what the task left behind. The handle still calls the plain function;
+        to remove what the task left behind (find it from ``record.id``: a crashed run leaves
+        no result); see also :meth:`sweeper`. The handle still calls the plain function;
         ``handle.submit(...)`` runs it as a tracked task.
 
         ``every=timedelta(...)`` or ``cron="0 3 * * *"`` (in UTC, or in ``timezone``, an IANA
@@ -106,6 +113,23 @@ class Registry:
             return TaskHandle(definition)
 
         return register
+
+    def sweeper(self, func: Sweeper) -> Sweeper:
+        """Register ``func`` to remove what tasks left behind that no record needs any more.
+
+        ``await func(get)`` runs in the app's context at startup, after each retention round
+        and after ``tasks prune``; ``get(task_id)`` reads a record (None if there is none). It
+        is the safety net for what a task's ``cleanup`` cannot reach: files of a process
+        killed mid-task (its record ends ``interrupted``, or stays live until recovered), or
+        of records deleted by a process on another machine. Use as ``@registry.sweeper``.
+        """
+        self._sweepers.append(func)
+        return func
+
+    @property
+    def sweepers(self) -> tuple[Sweeper, ...]:
+        """The functions registered with :meth:`sweeper`, in registration order."""
+        return tuple(self._sweepers)
 
     def get(self, name: str) -> TaskDefinition:
         try:

@@ -3,6 +3,8 @@
 Each batch is one short write transaction (SQLite: a few milliseconds at 500 rows), so other
 writers never wait long. Processes sharing a store may prune at the same time: each deletes
 only what is still there, and a task's cleanup runs in the process whose delete removed it.
+After each round the registry's sweepers (``@registry.sweeper``) run in every process, for
+what no cleanup reached.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from datetime import datetime, timedelta
 
 from .errors import StoreUnavailable, UnknownTask
 from .records import State, TaskRecord, utcnow
-from .registry import Registry
+from .registry import RecordLookup, Registry
 from .store import FINISHED_STATES, Store
 
-__all__ = ["BATCH", "cutoff", "interval", "keep_pruning", "prune"]
+__all__ = ["BATCH", "cutoff", "interval", "keep_pruning", "prune", "sweep"]
 
 log = logging.getLogger("tasks")
 
@@ -27,12 +29,14 @@ ROUND_BATCHES = 20
 
 
 async def keep_pruning(store: Store, registry: Registry, retention: float, every: float) -> None:
-    """Prune records past ``retention`` seconds every ``every`` seconds, until cancelled."""
+    """Prune records past ``retention`` seconds every ``every`` seconds, then sweep, until
+    cancelled."""
     while True:
         try:
             deleted = await prune(store, registry, cutoff(retention), max_batches=ROUND_BATCHES)
             if deleted:
                 log.debug("retention: deleted %d finished records", deleted)
+            await sweep(registry, store.get)
         except asyncio.CancelledError:
             raise
         except StoreUnavailable as exc:  # an outage, already answered with 503s: no traceback
@@ -71,6 +75,23 @@ async def prune(
         if len(deleted) < BATCH:
             break
     return total
+
+
+async def sweep(registry: Registry, get: RecordLookup) -> None:
+    """Run each of the registry's sweepers (see :meth:`Registry.sweeper`); log failures."""
+    for sweeper in registry.sweepers:
+        try:
+            await sweeper(get)
+        except asyncio.CancelledError:
+            raise
+        except StoreUnavailable as exc:  # an outage: no traceback
+            log.warning("sweeper %s could not read the store (%s)", _name(sweeper), exc)
+        except Exception:
+            log.exception("sweeper %s failed", _name(sweeper))
+
+
+def _name(func: object) -> str:
+    return getattr(func, "__qualname__", repr(func))
 
 
 def cutoff(retention: float) -> datetime:

@@ -1,9 +1,20 @@
 """Following the store's change log, for live views such as server-sent event streams.
 
-A :class:`ChangeFeed` hands out :meth:`ChangeFeed.follow` iterators that yield each
-:class:`~tasks.store.Change` written after a sequence number, oldest first. The sequence
-numbers are the store's own, so a follower that reconnects with the last one it saw misses
-nothing: it gets the latest write of every record changed since.
+A :class:`ChangeFeed` hands out :meth:`ChangeFeed.follow` iterators. Each read of the store
+returns the latest write of every record changed after the follower's position, in the
+order of their sequence numbers, and moves the position past them. What follows from that
+(and from the stores numbering writes in commit order, and never rewriting a finished
+record):
+
+- a record's changes come in the order they were written, never an older write after a
+  newer one;
+- writes overwritten before the next read are skipped: a task that went ``queued`` then
+  ``running`` between two reads is seen ``running`` only;
+- the latest write is always read, so a terminal state comes exactly once, unless the
+  record was deleted (by retention, or past the memory store's cap) before it was read.
+
+The sequence numbers are the store's own, so a follower that resumes from the last one it
+saw misses nothing: it gets the latest write of every record changed since.
 
 Two things wake a follower. Writes made by this process's runner do so at once (through
 ``Runner.subscribe``). Writes made by other processes sharing the store are announced by
@@ -127,7 +138,8 @@ class ChangeFeed:
     async def follow(
         self, after: int, task_id: str | None = None
     ) -> AsyncGenerator[Change | None, None]:
-        """Yield changes after ``after`` (of one task, if given) as they are written.
+        """Yield changes after ``after`` (of one task, if given) as they are read: each
+        record's latest write at each read, oldest first (see the module's docstring).
 
         Yields ``None`` after ``idle_interval`` seconds without a change. Ends when the feed
         closes; close the iterator (``contextlib.aclosing``) to stop following earlier.

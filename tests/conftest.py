@@ -29,7 +29,11 @@ def make_app(tmp_path: Path) -> AppFactory:
     """Build a fresh app per call, its SQLite store in the test's own folder."""
 
     def build(**config: Any) -> Quart:
-        settings = {"TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"), "TESTING": True}
+        settings = {
+            "TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"),
+            "EXPORTS_FOLDER": str(tmp_path / "exports"),  # not the checkout's instance folder
+            "TESTING": True,
+        }
         settings.update(config)
         return create_app(settings)
 

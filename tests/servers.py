@@ -168,7 +168,11 @@ def running_server(
     cwd: Path = ROOT,
 ) -> Iterator[Server]:
     """Serve ``app`` with its SQLite store in ``tmp_path``; stop (or kill) it on exit."""
-    settings = {"QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"), **(env or {})}
+    settings = {
+        "QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"),
+        "QUART_EXPORTS_FOLDER": str(tmp_path / "exports"),  # the example app's, if it serves
+        **(env or {}),
+    }
     server = Server(
         settings,
         workers=workers,

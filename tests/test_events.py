@@ -12,7 +12,7 @@ from quart import Quart
 from quart import typing as quart_typing
 
 from tests.conftest import AppFactory
-from tests.sse import Event, Parser
+from tests.sse import TERMINAL, Event, Parser, check_promise
 
 FAST = {"TASKS_PROGRESS_INTERVAL": 0, "EVENTS_POLL_INTERVAL": 0.05}
 
@@ -86,7 +86,7 @@ async def submit(
 
 
 def terminal(record: dict[str, Any]) -> bool:
-    return record["state"] in {"succeeded", "failed", "cancelled"}
+    return record["state"] in TERMINAL
 
 
 async def test_task_stream_follows_the_task_and_ends_after_its_terminal_state(
@@ -101,11 +101,9 @@ async def test_task_stream_follows_the_task_and_ends_after_its_terminal_state(
     assert headers is not None
     assert headers["Content-Type"].startswith("text/event-stream")
     assert headers["Cache-Control"] == "no-cache"
-    states = [event.record["state"] for event in found]
-    assert states[-1] == "succeeded"
+    assert list(check_promise(found)) == [record["id"]]
+    assert found[-1].record["state"] == "succeeded"
     assert found[-1].record["progress"] == {"current": 5, "total": 5, "message": None}
-    assert all(event.record["id"] == record["id"] for event in found)
-    assert [event.seq for event in found] == sorted(event.seq for event in found)
 
 
 async def test_stream_of_a_finished_task_is_its_record_then_the_end(served: Quart) -> None:
@@ -161,12 +159,42 @@ async def test_all_events_start_from_now_and_follow_new_tasks(served: Quart) -> 
     await served.extensions["tasks"].runner.join()
     async with stream(client, "/events") as events:
         assert (await events.next()) is not None  # the retry field: the stream is open
-        new = await submit(client, "count", n=2, interval=0)
-        found = await events.records(until=lambda record: terminal(record))
-    assert {event.record["id"] for event in found} == {new["id"]}
-    assert old["id"] not in {event.record["id"] for event in found}
-    assert found[0].record["state"] == "queued"
-    assert found[-1].record["state"] == "succeeded"
+        new = [await submit(client, "count", n=2, interval=0) for _ in range(3)]
+        new.append(await submit(client, "fail"))
+        last = await submit(client, "noop")  # each earlier task's events come before its end
+        found = await events.records(
+            until=lambda record: record["id"] == last["id"] and terminal(record)
+        )
+    tasks = check_promise(found)
+    assert old["id"] not in tasks
+    assert set(tasks) == {record["id"] for record in [*new, last]}
+    assert [tasks[record["id"]][-1]["state"] for record in new] == ["succeeded"] * 3 + ["failed"]
+    assert all(tasks[record["id"]][-1]["result"] == 2 for record in new[:3])
+
+
+async def test_a_task_that_ends_as_its_stream_opens_ends_it_once(served: Quart) -> None:
+    """The end written between the stream's start point and its read of the record comes
+    with its own id: a client that reconnects with that id (as EventSource does when the
+    response ends) is told the stream is over instead of getting the end again."""
+    runner = served.extensions["tasks"].runner
+    waiting = await runner.submit("sleep", {"seconds": 30}, enqueue=False)  # nobody runs it
+    feed = served.extensions["task_events"].feed
+    position = feed.position
+
+    async def position_then_cancel(after: int | None = None) -> int:
+        start = await position(after)
+        if after is None:
+            await runner.cancel(waiting.id)  # a write just after the stream's start point
+        return start
+
+    feed.position = position_then_cancel
+    client = served.test_client()
+    async with stream(client, f"/tasks/{waiting.id}/events") as events:
+        (end,) = await events.records()
+    assert end.record["state"] == "cancelled"
+    assert end.seq == await served.extensions["tasks"].runner.store.last_seq()
+    again = await client.get(f"/tasks/{waiting.id}/events", headers={"Last-Event-ID": end.id})
+    assert again.status_code == 204
 
 
 async def test_idle_streams_send_keepalive_comments(make_app: AppFactory) -> None:

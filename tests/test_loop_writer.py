@@ -38,6 +38,19 @@ async def test_updates_of_one_task_in_one_iteration_make_one_write(store: SQLite
     assert (stored.state, stored.owner) == (State.SUCCEEDED, OWNER)
 
 
+async def test_an_update_after_a_terminal_one_does_not_replace_it(store: SQLiteStore) -> None:
+    record = TaskRecord.new("noop", {}, owner=OWNER)
+    await store.create(record, owner=OWNER, lease=30)
+    running = record.started()
+    ended = store.update_soon(running.finished(State.SUCCEEDED), owner=OWNER)
+    late = store.update_soon(running, owner=OWNER)  # as the store refuses it once ended
+    assert await ended
+    assert not await late
+    stored = await store.get(record.id)
+    assert stored is not None
+    assert stored.state is State.SUCCEEDED
+
+
 async def test_a_lock_held_elsewhere_moves_writes_off_the_loop_in_order(
     store: SQLiteStore,
 ) -> None:

@@ -34,8 +34,9 @@ __all__ = ["prune_command"]
 def prune_command(older_than: float | None, states: tuple[str, ...], options: Options) -> None:
     """Delete finished tasks' records from the store and print how many.
 
-    Queued and running tasks are never deleted. This works on the app's store (not with
-    --url); servers sharing the store go on as before.
+    Queued and running tasks are never deleted. The app's sweepers (``@registry.sweeper``)
+    run afterwards. This works on the app's store (not with --url); servers sharing the
+    store go on as before.
     """
 
     def check(backend: Backend) -> None:
@@ -51,6 +52,7 @@ def prune_command(older_than: float | None, states: tuple[str, ...], options: Op
         deleted = await retention.prune(
             backend.store, backend.tasks.registry, retention.cutoff(seconds), states=chosen
         )
+        await retention.sweep(backend.tasks.registry, backend.store.get)
         if out.as_json:
             out.json({"deleted": deleted})
         else:

@@ -105,10 +105,12 @@ class SQLiteStore:
         """Queue an update and return its future at once; writes stay in call order.
 
         A second update of a task before the batch commits replaces the first: a task that
-        starts and ends within one loop iteration costs one write.
+        starts and ends within one loop iteration costs one write. A terminal record is
+        never replaced: the update after it goes on its own, and is refused as it would be
+        once the terminal one has committed.
         """
         pending = self._unflushed.get(record.id)
-        if pending is not None and pending.owner == owner:
+        if pending is not None and pending.owner == owner and not pending.record.state.terminal:
             pending.record = record
             return pending.future
         pending = _Update(record, owner)

@@ -1,9 +1,11 @@
 """Server-sent event streams of task records: ``/tasks/<id>/events`` and ``/events``.
 
 Each event carries one record as JSON, and the store's sequence number of that write as its
-id, so a client that reconnects with ``Last-Event-ID`` (browsers do so on their own) gets
-every change it missed. Progress events come at most every ``TASKS_PROGRESS_INTERVAL``
-seconds per task, the rate at which progress is written.
+id. A stream reads each task's latest write (see :class:`~tasks.ChangeFeed`): a task's events
+never go back, writes overwritten before a read are skipped, and its terminal state comes
+once. A client that reconnects with ``Last-Event-ID`` (browsers do so on their own) gets the
+latest write of every task that changed since. Progress events come at most every
+``TASKS_PROGRESS_INTERVAL`` seconds per task, the rate at which progress is written.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ async def close_feed() -> None:
 
 @blueprint.get("/events")
 async def all_events() -> Response:
-    """Every change of every task, from now (or from ``Last-Event-ID``) on; never ends."""
+    """Each task's changes from now (or from ``Last-Event-ID``) on, as read; never ends."""
     feed = _feed()
     after = await feed.position(_last_event_id())
     return _event_stream(_all_changes(feed, after))
@@ -98,20 +100,21 @@ async def all_events() -> Response:
 
 @blueprint.get("/tasks/<task_id>/events")
 async def task_events(task_id: str) -> Response:
-    """The task's current record, then one event per change, until its terminal state."""
+    """The task's latest record, then its changes as read, until its terminal state."""
     feed = _feed()
     requested = _last_event_id()
     after = await feed.position(requested)  # read before the record: nothing falls between
     record = await runner().get(task_id)
-    if requested is None:
-        first: Change | None = Change(after, record)
-    elif record.state.terminal:
+    first: Change | None = None
+    if requested is None or record.state.terminal:
+        # A write after `after` is sent with its own id: a client resuming from it (as
+        # EventSource does once the response ends) must not get that write again.
         first = await feed.last_change(task_id, after)
-        if first is None:
+        if first is None and requested is not None:
             # The client has seen the end already; 204 tells EventSource to stop reconnecting.
             return Response("", status=204)
-    else:
-        first = None
+        if first is None:
+            first = Change(after, record)  # its write is not after `after`: that id is exact
     return _event_stream(_task_changes(feed, task_id, after, first))
 
 
@@ -131,12 +134,12 @@ async def _task_changes(
         yield _event(first)
         if first.record.state.terminal:
             return
-        last = first.record
+        after, last = first.seq, first.record
     async with aclosing(feed.follow(after, task_id)) as changes:
         async for change in changes:
             if change is None:
                 yield _keepalive()
-            elif change.record != last:  # the first event may already hold this write
+            elif change.record != last:  # a write that changed nothing a client sees
                 yield _event(change)
                 if change.record.state.terminal:
                     return

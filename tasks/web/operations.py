@@ -200,7 +200,10 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "Follow one task (server-sent events)",
         "events",
         {
-            200: text("text/event-stream", "the record, then one event per change, to its end"),
+            200: text(
+                "text/event-stream",
+                "the record, then its changes in order (the latest at each read), to its end",
+            ),
             204: {"description": "the client has seen the task's end already"},
             404: error("no task has that id"),
             503: error("the server is shutting down", Retry_After=False),
@@ -214,7 +217,10 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "Follow every task (server-sent events)",
         "events",
         {
-            200: text("text/event-stream", "every change of every task; never ends"),
+            200: text(
+                "text/event-stream",
+                "each task's changes in order (the latest at each read); never ends",
+            ),
             503: error("the server is shutting down", Retry_After=False),
         },
         parameters=_RESUME,
