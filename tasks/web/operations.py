@@ -71,6 +71,11 @@ UNAVAILABLE = error(
 )
 
 
+_STREAMS_UNAVAILABLE = error(
+    "the server is shutting down, or has TASKS_MAX_STREAMS streams open", Retry_After=True
+)
+
+
 @dataclass(frozen=True)
 class Operation:
     endpoint: str
@@ -203,7 +208,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
             200: text("text/event-stream", "the record, then one event per change, to its end"),
             204: {"description": "the client has seen the task's end already"},
             404: error("no task has that id"),
-            503: error("the server is shutting down", Retry_After=False),
+            503: _STREAMS_UNAVAILABLE,
         },
         parameters=_RESUME,
     ),
@@ -215,7 +220,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "events",
         {
             200: text("text/event-stream", "every change of every task; never ends"),
-            503: error("the server is shutting down", Retry_After=False),
+            503: _STREAMS_UNAVAILABLE,
         },
         parameters=_RESUME,
     ),
