@@ -7,18 +7,28 @@ for a registered task itself while the runner would refuse it, with the same JSO
 ``Retry-After`` as the API; everything else goes to the app unchanged. A full queue does not
 refuse a submission for later (``delay`` or ``at``): such a task waits as a row, and the
 view applies its own bound (``TASKS_MAX_SCHEDULED``).
+
+It answers only a request the blueprint's guard would let through (allowed ``Host``, not
+cross-site, the token or a local caller: :mod:`tasks.access_rules`), so a ``503`` tells no
+one else which tasks exist or how full the queue is; any other request, and a body declared
+larger than ``MAX_CONTENT_LENGTH``, goes to the app, whose checks answer. It reads the body
+of a request it refuses only up to ``MAX_CONTENT_LENGTH`` and within ``BODY_TIMEOUT``; a body
+not read to its end gets ``Connection: close``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from werkzeug.datastructures import Headers
 
-from .errors import QueueFull
+from .access_rules import AccessSettings, check
+from .errors import QueueFull, TasksError, Unavailable
 from .runner import Runner
 
 __all__ = ["RefuseWhenFull"]
@@ -27,7 +37,11 @@ ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Any]
 
 
 class RefuseWhenFull:
-    """Wraps an app's ``asgi_app``; ``runner`` gives the runner, or None before startup."""
+    """Wraps an app's ``asgi_app``; ``runner`` gives the runner, or None before startup.
+
+    ``settings`` gives the access settings the blueprint applies, ``config`` is the app's
+    config (``MAX_CONTENT_LENGTH``, ``BODY_TIMEOUT``, ``SERVER_NAME``), read per refusal.
+    """
 
     def __init__(
         self,
@@ -35,57 +49,118 @@ class RefuseWhenFull:
         runner: Callable[[], Runner | None],
         prefix: str,
         on_refuse: Callable[[str], None] | None = None,
+        *,
+        settings: Callable[[], AccessSettings],
+        config: Mapping[str, Any],
     ) -> None:
         self.app = app
         self._runner = runner
         self.prefix = prefix
         self._on_refuse = on_refuse  # told the error code of each refusal (for metrics)
+        self._settings = settings
+        self._config = config
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            runner = self._runner()
-            name = scope["path"].removeprefix(self.prefix)
-            if (
-                runner is not None
-                and name != scope["path"]
-                and name in runner.registry
-                and (refusal := runner.refusal()) is not None
-                and not (isinstance(refusal, QueueFull) and _for_later(scope))
-            ):
-                if self._on_refuse is not None:
-                    self._on_refuse(refusal.code)
-                await _drain(receive)  # read the body so that the connection can be reused
-                body = orjson.dumps({"error": {"code": refusal.code, "message": refusal.message}})
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": refusal.status,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"retry-after", str(refusal.retry_after).encode()),
-                        ],
-                        "trailers": False,
-                    }
-                )
-                await send({"type": "http.response.body", "body": body, "more_body": False})
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await self._refuse(refusal, scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
+    def _refusal(self, scope: HTTPScope) -> Unavailable | None:
+        """The refusal to answer here, or None to hand the request to the app."""
+        runner = self._runner()
+        name = scope["path"].removeprefix(self.prefix)
+        if runner is None or name == scope["path"] or name not in runner.registry:
+            return None
+        refusal = runner.refusal()
+        if refusal is None or (isinstance(refusal, QueueFull) and _for_later(scope)):
+            return None
+        headers = self._headers(scope)
+        if _too_long(headers.get("Content-Length", ""), self._config.get("MAX_CONTENT_LENGTH")):
+            return None  # the app answers 413
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        try:
+            check("POST", headers, peer, self._settings())
+        except TasksError:
+            return None  # the app's guard answers, with no word of the queue
+        return refusal
 
-def _for_later(scope: Scope) -> bool:
+    def _headers(self, scope: HTTPScope) -> Headers:
+        """The request's headers as Quart reads them (latin-1, a Host for HTTP/1.0)."""
+        headers = Headers(
+            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        )
+        if scope["http_version"] < "1.1":
+            headers.setdefault("Host", self._config.get("SERVER_NAME") or "")
+        return headers
+
+    async def _refuse(
+        self,
+        refusal: Unavailable,
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+    ) -> None:
+        if self._on_refuse is not None:
+            self._on_refuse(refusal.code)
+        read = await _drain(
+            receive, self._config.get("MAX_CONTENT_LENGTH"), self._config.get("BODY_TIMEOUT")
+        )
+        body = orjson.dumps({"error": {"code": refusal.code, "message": refusal.message}})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(refusal.retry_after).encode()),
+        ]
+        if not read and scope["http_version"] in {"1.0", "1.1"}:
+            # The rest of the body is still on the connection: it cannot carry another request.
+            headers.append((b"connection", b"close"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": refusal.status,
+                "headers": headers,
+                "trailers": False,
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _for_later(scope: HTTPScope) -> bool:
     """Whether the submission asks for a delay: such tasks wait as rows, not in the queue."""
-    query = scope.get("query_string", b"")
-    if not isinstance(query, bytes) or not query:
+    query = scope["query_string"]
+    if not query:
         return False
     pairs = parse_qsl(query.decode("latin-1"))
     return any(name in ("delay", "at") and value for name, value in pairs)
 
 
-async def _drain(receive: ASGIReceiveCallable) -> None:
-    while True:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return
+def _too_long(declared: str, limit: int | None) -> bool:
+    """Whether a declared ``Content-Length`` is over ``limit`` (None: no limit)."""
+    if limit is None or not (declared.isascii() and declared.isdigit()):
+        return False
+    return len(declared) > 20 or int(declared) > limit
+
+
+async def _drain(receive: ASGIReceiveCallable, limit: int | None, timeout: float | None) -> bool:
+    """Read the body to its end, so the connection can be reused: True if that was done
+    within ``limit`` bytes and ``timeout`` seconds, False if it was not (or the client left)."""
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False
+                size += len(message.get("body", b""))
+                if limit is not None and size > limit:
+                    return False
+                if not message.get("more_body", False):
+                    return True
+    except TimeoutError:
+        return False

@@ -35,7 +35,8 @@ class Tasks:
 
     It installs :class:`OrjsonProvider` as the app's JSON provider unless the app has its
     own, and answers a ``POST <submit_prefix><task name>`` that the runner would refuse
-    with a cheap ``503`` before the app sees it (``submit_prefix=None``: it does not).
+    with a cheap ``503`` before the app sees it, if the blueprint's guard would let the
+    request through (``submit_prefix=None``: it does not).
 
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
     schedules through ``app.add_background_task``, and keeps the periodic tasks' ticks;
@@ -78,7 +79,12 @@ class Tasks:
             app.json = OrjsonProvider(app)
         if self.submit_prefix is not None:
             refuse = RefuseWhenFull(
-                app.asgi_app, lambda: self._runner, self.submit_prefix, self._count_refusal
+                app.asgi_app,
+                lambda: self._runner,
+                self.submit_prefix,
+                self._count_refusal,
+                settings=lambda: self.settings,
+                config=app.config,
             )
             app.asgi_app = refuse  # type: ignore[method-assign]
 

@@ -68,6 +68,9 @@ class Settings(BaseModel):
     #: host names the server answers to (``Host`` header, any port); ``.example.com``
     #: matches example.com and its subdomains, ``*`` matches every name
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    #: event streams (``/events``, ``/tasks/<id>/events``) one process serves at once; past
+    #: this, a new stream is answered 503 with ``Retry-After``
+    max_streams: int = Field(200, ge=1, le=100_000)
     #: seconds a finished record is kept; 0 keeps every record
     retention: float = Field(7 * 86_400, ge=0)
 

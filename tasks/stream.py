@@ -124,16 +124,10 @@ class ChangeFeed:
         return latest if after is None else min(after, latest)
 
     async def last_change(self, task_id: str, after: int) -> Change | None:
-        """The latest write of one task after ``after``, or None if it has not changed since."""
-        cursor, found = after, None
-        while True:
-            changes = await self.store.changes(cursor, limit=self.batch)
-            for change in changes:
-                if change.record.id == task_id:
-                    found = change
-            if len(changes) < self.batch:
-                return found
-            cursor = changes[-1].seq
+        """The latest write of one task after ``after``, or None if it has not changed since
+        (or there is no such task). One read of that record, not of the changes since."""
+        change = await self.store.latest_change(task_id)
+        return change if change is not None and change.seq > after else None
 
     async def follow(
         self, after: int, task_id: str | None = None

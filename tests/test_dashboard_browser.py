@@ -117,6 +117,30 @@ def test_filters_keep_applying_to_live_changes(page: Page, server: Server) -> No
     expect(task_row(page, skipped)).to_have_count(0)
 
 
+def test_a_stream_refused_for_too_many_open_is_opened_again(
+    browser: Browser, tmp_path: Path
+) -> None:
+    with running_server(tmp_path, {"QUART_TASKS_MAX_STREAMS": "1"}) as limited:
+        context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+        page = context.new_page()
+        try:
+            with httpx.stream("GET", f"{limited.url}/events", timeout=WAIT_MS / 1000) as held:
+                lines = held.iter_lines()  # kept: a dropped iterator closes the response
+                assert next(lines).startswith("retry:")  # the only place is taken
+                page.goto(limited.url)
+                expect(page.locator("#live")).to_have_attribute(
+                    "data-status", "lost", timeout=WAIT_MS
+                )
+            # The held stream is closed: the page's next try (after 5 s) gets the place.
+            expect(page.locator("#live")).to_have_attribute("data-status", "open", timeout=WAIT_MS)
+            task_id = httpx.post(f"{limited.url}/tasks/noop").json()["id"]
+            expect(task_row(page, task_id)).to_have_attribute(
+                "data-state", "succeeded", timeout=WAIT_MS
+            )
+        finally:
+            context.close()
+
+
 def test_phone_width_fits_and_works(browser: Browser, server: Server, tmp_path: Path) -> None:
     with open_dashboard(browser, server.url, PHONE) as page:
         overflow = page.evaluate(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from tasks.web.security import SESSION_COOKIE, _signature
+from tasks.access_rules import SESSION_COOKIE, session_signature
 from tests.conftest import ServeFactory
 from tests.harness import Served
 
@@ -164,9 +164,9 @@ async def test_a_forged_or_expired_session_is_refused(token_api: Served) -> None
     client.set_cookie("localhost", SESSION_COOKIE, f"{later}.{'0' * 64}")
     assert (await client.get("/tasks")).status_code == 401
     past = int(time.time()) - 1
-    client.set_cookie("localhost", SESSION_COOKIE, f"{past}.{_signature(TOKEN, past)}")
+    client.set_cookie("localhost", SESSION_COOKIE, f"{past}.{session_signature(TOKEN, past)}")
     assert (await client.get("/tasks")).status_code == 401
-    client.set_cookie("localhost", SESSION_COOKIE, f"{later}.{_signature(TOKEN, later)}")
+    client.set_cookie("localhost", SESSION_COOKIE, f"{later}.{session_signature(TOKEN, later)}")
     assert (await client.get("/tasks")).status_code == 200
 
 

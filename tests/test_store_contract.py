@@ -95,6 +95,23 @@ async def test_changes_give_the_latest_write_of_each_record_in_order(store: Stor
     assert [c.record.id for c in await store.changes(0, limit=1)] == [second.id]
 
 
+async def test_latest_change_is_one_record_with_the_number_of_its_latest_write(
+    store: Store,
+) -> None:
+    assert await store.latest_change("nope") is None
+    first, second = record(), record()
+    await store.create(first, owner=OWNER, lease=30)
+    await store.create(second, owner=OWNER, lease=30)
+    await store.update(first.started(), owner=OWNER)
+    for task in (first, second):
+        (logged,) = [c for c in await store.changes(0) if c.record.id == task.id]
+        assert await store.latest_change(task.id) == logged
+    change = await store.latest_change(first.id)
+    assert change is not None
+    assert change.seq == await store.last_seq()
+    assert change.record.state is State.RUNNING
+
+
 async def test_claim_takes_unowned_tasks_once(store: Store) -> None:
     loose = record()
     await store.create(loose, owner=None, lease=30)

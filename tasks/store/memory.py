@@ -106,6 +106,10 @@ class MemoryStore:
     async def last_seq(self) -> int:
         return self._last
 
+    async def latest_change(self, task_id: str) -> Change | None:
+        record = self._records.get(task_id)
+        return None if record is None else Change(self._latest[task_id], record)
+
     async def renew(self, owner: str, lease: float) -> list[str]:
         self._leases[owner] = time.time() + lease
         self._flagged = {

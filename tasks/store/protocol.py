@@ -88,6 +88,9 @@ class Store(Protocol):
     async def last_seq(self) -> int:
         """The sequence number of the latest write (0 for an empty store)."""
 
+    async def latest_change(self, task_id: str) -> Change | None:
+        """The record with that id and the sequence number of its latest write, or None."""
+
     async def renew(self, owner: str, lease: float) -> list[str]:
         """Extend the lease on every live task ``owner`` holds; return the ids among them
         whose cancellation was requested."""

@@ -274,6 +274,16 @@ class SQLiteStore:
         result: list[Change] = await self._run(select)
         return result
 
+    async def latest_change(self, task_id: str) -> Change | None:
+        def select(conn: sqlite3.Connection) -> Change | None:
+            row = conn.execute(
+                f"SELECT seq, {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
+            return None if row is None else Change(row[0], load(*row[1:]))
+
+        result: Change | None = await self._run(select)
+        return result
+
     async def last_seq(self) -> int:
         def select(conn: sqlite3.Connection) -> int:
             value: int = conn.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()[0]

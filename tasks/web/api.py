@@ -15,6 +15,7 @@ from ..records import State
 from .base import blueprint, runner, task_url
 from .errors import BadRequest, mark_body_read
 from .later_args import REPLAYED_HEADER, at_arg, delay_arg, idempotency_key
+from .numbers import decimal_number, whole_number
 
 __all__ = ["query_args"]
 
@@ -220,20 +221,18 @@ def _state_arg(raw: str | None) -> State | None:
 def _int_arg(name: str, raw: str | None, *, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
+    value = whole_number(raw)
+    if value is None:
+        raise BadRequest(f"{name} must be a whole number, not {raw!r}")
     if not low <= value <= high:
         raise BadRequest(f"{name} must be from {low} to {high}, not {value}")
     return value
 
 
 def _seconds_arg(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number of seconds, not {raw!r}") from None
+    value = decimal_number(raw)
+    if value is None:
+        raise BadRequest(f"{name} must be a number of seconds, not {raw!r}")
     if not 0 < value < float("inf"):  # also false for NaN
         raise BadRequest(f"{name} must be a finite number of seconds above 0, not {raw!r}")
     return value

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from quart import Blueprint, current_app, request, url_for
+from quart import Blueprint, Response, current_app, request, url_for
+from werkzeug.exceptions import NotFound
 
 from ..extension import Tasks
 from ..runner import Runner
 
 __all__ = ["blueprint", "extension", "runner", "task_url"]
 
+
+class _Blueprint(Blueprint):
+    async def send_static_file(self, filename: str) -> Response:
+        try:
+            return await super().send_static_file(filename)
+        except OSError:  # a name no file can have (too long, say): no such file either
+            raise NotFound() from None
+
+
 #: Everything the package serves over HTTP. Mount it with
 #: ``app.register_blueprint(blueprint, url_prefix="/jobs")``; every URL it serves and every
 #: URL its pages use follow the prefix.
-blueprint = Blueprint(
+blueprint = _Blueprint(
     "tasks",
     __name__,
     template_folder="templates",

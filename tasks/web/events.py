@@ -6,13 +6,16 @@ never go back, writes overwritten before a read are skipped, and its terminal st
 once. A client that reconnects with ``Last-Event-ID`` (browsers do so on their own) gets the
 latest write of every task that changed since. Progress events come at most every
 ``TASKS_PROGRESS_INTERVAL`` seconds per task, the rate at which progress is written.
+
+A process serves at most ``TASKS_MAX_STREAMS`` streams at once; past that a stream request is
+answered ``503`` with ``Retry-After``. ``HEAD`` answers a stream's headers and ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +23,13 @@ from typing import Any
 from quart import Quart, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
 
-from ..errors import ShuttingDown
+from ..errors import ShuttingDown, TaskNotFound
 from ..records import TaskRecord
 from ..store import Change
 from ..stream import ChangeFeed
-from .base import blueprint, extension, runner
-from .errors import BadRequest
+from .base import blueprint, extension
+from .errors import BadRequest, error_response
+from .numbers import whole_number
 from .shutdown_signal import SignalWatch
 
 __all__ = ["DEFAULTS"]
@@ -36,6 +40,8 @@ DEFAULTS = {"EVENTS_POLL_INTERVAL": 0.5, "EVENTS_KEEPALIVE_INTERVAL": 15}
 EXTENSION = "task_events"
 #: how long a browser waits before reconnecting a dropped stream, in milliseconds
 RECONNECT_MS = 1000
+#: seconds a client refused for too many open streams is told to wait
+FULL_RETRY_AFTER = 5
 HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # ask nginx-style proxies not to buffer the stream
@@ -44,11 +50,14 @@ HEADERS = {
 
 @dataclass
 class EventStreams:
-    """The app's change feed, and what ends its streams when shutdown begins."""
+    """The app's change feed, what ends its streams when shutdown begins, and how many of
+    them are open (at most ``limit``)."""
 
     feed: ChangeFeed
     watcher: asyncio.Task[None]
     signals: SignalWatch
+    limit: int
+    open: int = 0
 
 
 @blueprint.record_once
@@ -64,7 +73,8 @@ async def open_feed() -> None:
     if extension().is_worker:
         return  # a worker process serves no event streams
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    active = runner()
+    tasks = extension()
+    active = tasks.runner
     feed = ChangeFeed(
         active.store,
         active.subscribe,
@@ -77,7 +87,9 @@ async def open_feed() -> None:
     # the signal itself is the earliest notice, so streams end before that wait.
     signals = SignalWatch(feed.stop)
     signals.install()
-    app.extensions[EXTENSION] = EventStreams(feed, watcher, signals)
+    app.extensions[EXTENSION] = EventStreams(
+        feed, watcher, signals, limit=tasks.settings.max_streams
+    )
 
 
 @blueprint.after_app_serving
@@ -93,57 +105,59 @@ async def close_feed() -> None:
 @blueprint.get("/events")
 async def all_events() -> Response:
     """Each task's changes from now (or from ``Last-Event-ID``) on, as read; never ends."""
-    feed = _feed()
-    after = await feed.position(_last_event_id())
-    return _event_stream(_all_changes(feed, after))
+    streams = _streams()
+    after = await streams.feed.position(_last_event_id())
+    return await _event_stream(streams, _all_changes(streams.feed, after))
 
 
 @blueprint.get("/tasks/<task_id>/events")
 async def task_events(task_id: str) -> Response:
-    """The task's latest record, then its changes as read, until its terminal state."""
-    feed = _feed()
+    """The task's current record, then its changes as read, until its terminal state."""
+    streams = _streams()
     requested = _last_event_id()
-    after = await feed.position(requested)  # read before the record: nothing falls between
-    record = await runner().get(task_id)
-    first: Change | None = None
-    if requested is None or record.state.terminal:
-        # A write after `after` is sent with its own id: a client resuming from it (as
-        # EventSource does once the response ends) must not get that write again.
-        first = await feed.last_change(task_id, after)
-        if first is None and requested is not None:
+    now = await streams.feed.position()  # read before the record: nothing falls between
+    # The record with the number of its latest write: a resumed stream needs no search of
+    # the change log for what this task missed, however far back ``requested`` is.
+    current = await streams.feed.store.latest_change(task_id)
+    if current is None:
+        raise TaskNotFound(f"no task has the id {task_id!r}")
+    first: Change | None = current
+    if requested is not None and current.seq <= requested:
+        if current.record.state.terminal:
             # The client has seen the end already; 204 tells EventSource to stop reconnecting.
             return Response("", status=204)
-        if first is None:
-            first = Change(after, record)  # its write is not after `after`: that id is exact
-    return _event_stream(_task_changes(feed, task_id, after, first))
+        first = None  # the client has this write already
+    # Either way the client then has ``current``: later writes are those numbered above it.
+    body = _task_changes(streams.feed, task_id, now, first, max(now, current.seq))
+    return await _event_stream(streams, body)
 
 
-async def _all_changes(feed: ChangeFeed, after: int) -> AsyncIterator[str]:
-    yield f"retry: {RECONNECT_MS}\n\n"
+async def _all_changes(feed: ChangeFeed, after: int) -> AsyncGenerator[str, None]:
     async with aclosing(feed.follow(after)) as changes:
         async for change in changes:
             yield _keepalive() if change is None else _event(change)
 
 
 async def _task_changes(
-    feed: ChangeFeed, task_id: str, after: int, first: Change | None
-) -> AsyncIterator[str]:
-    yield f"retry: {RECONNECT_MS}\n\n"
+    feed: ChangeFeed, task_id: str, after: int, first: Change | None, seen: int
+) -> AsyncGenerator[str, None]:
+    """``first``, then the task's writes after ``after`` numbered above ``seen``, up to its
+    terminal one."""
     last: TaskRecord | None = None
     if first is not None:
         yield _event(first)
         if first.record.state.terminal:
             return
-        after, last = first.seq, first.record
+        last = first.record
     async with aclosing(feed.follow(after, task_id)) as changes:
         async for change in changes:
             if change is None:
                 yield _keepalive()
-            elif change.record != last:  # a write that changed nothing a client sees
+            elif change.seq > seen and change.record != last:  # skip what the client has
                 yield _event(change)
                 if change.record.state.terminal:
                     return
-                last = change.record
+                seen, last = change.seq, change.record
 
 
 def _event(change: Change) -> str:
@@ -155,10 +169,51 @@ def _keepalive() -> str:
     return ": keep-alive\n\n"
 
 
-def _event_stream(body: AsyncIterator[str]) -> Response:
-    response = Response(body, mimetype="text/event-stream", headers=HEADERS)
+async def _event_stream(streams: EventStreams, body: AsyncGenerator[str, None]) -> Response:
+    """The stream's response; a ``HEAD`` gets its headers only, and a full process a 503."""
+    if streams.open >= streams.limit:
+        response = error_response(
+            503,
+            "too_many_streams",
+            f"this server already has {streams.limit} event streams open, its most "
+            f"(TASKS_MAX_STREAMS); retry in {FULL_RETRY_AFTER} seconds, close streams you no "
+            "longer read, or raise TASKS_MAX_STREAMS",
+        )
+        response.headers["Retry-After"] = str(FULL_RETRY_AFTER)
+        return response
+    if request.method == "HEAD":  # the body would never end
+        return Response("", mimetype="text/event-stream", headers=HEADERS)
+    held = _holding_a_slot(streams, body)
+    # Run it to its first line now: the slot is taken before another request can look.
+    opening = await anext(held)
+    response = Response(_chain(opening, held), mimetype="text/event-stream", headers=HEADERS)
     response.timeout = None  # a stream lasts as long as the client stays
     return response
+
+
+async def _holding_a_slot(
+    streams: EventStreams, body: AsyncGenerator[str, None]
+) -> AsyncGenerator[str, None]:
+    """``body`` after the reconnect delay, counted among the open streams while it lasts.
+
+    Once started it gives its slot back however it ends: closed after the response, or, if
+    the response is never sent, closed by the event loop when it is collected.
+    """
+    streams.open += 1
+    try:
+        yield f"retry: {RECONNECT_MS}\n\n"
+        async with aclosing(body):
+            async for chunk in body:
+                yield chunk
+    finally:
+        streams.open -= 1
+
+
+async def _chain(first: str, rest: AsyncGenerator[str, None]) -> AsyncGenerator[str, None]:
+    yield first
+    async with aclosing(rest):
+        async for chunk in rest:
+            yield chunk
 
 
 def _last_event_id() -> int | None:
@@ -169,11 +224,8 @@ def _last_event_id() -> int | None:
         raw, source = request.args.get("after"), "after"
     if raw is None or raw.strip() == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
+    value = whole_number(raw)
+    if value is None or value < 0:
         raise BadRequest(
             f"{source} must be an event id from this stream (a whole number, 0 or more), "
             f"not {raw!r}"
@@ -181,13 +233,13 @@ def _last_event_id() -> int | None:
     return value
 
 
-def _feed() -> ChangeFeed:
+def _streams() -> EventStreams:
     streams: EventStreams | None = current_app.extensions.get(EXTENSION)
     if streams is None:
         raise RuntimeError("event streams are not running: serve the app first")
     if streams.feed.closed:
         raise ShuttingDown("the server is shutting down; reconnect shortly")
-    return streams.feed
+    return streams
 
 
 def _seconds(config: Mapping[str, Any], key: str) -> float:

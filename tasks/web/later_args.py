@@ -15,6 +15,7 @@ from ..delays import MAX_DELAY
 from ..errors import InvalidOptions
 from ..idempotency import MAX_KEY_LENGTH, check_key
 from .errors import BadRequest
+from .numbers import decimal_number
 
 __all__ = ["KEY_HEADER", "REPLAYED_HEADER", "at_arg", "delay_arg", "idempotency_key"]
 
@@ -27,10 +28,9 @@ _SPACED_OFFSET = re.compile(r"(.*\d) (\d{2}(?::?\d{2})?)")
 
 
 def delay_arg(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadRequest(f"delay must be a number of seconds, not {raw!r}") from None
+    value = decimal_number(raw)
+    if value is None:
+        raise BadRequest(f"delay must be a number of seconds, not {raw!r}")
     if not (math.isfinite(value) and 0 <= value <= MAX_DELAY):
         raise BadRequest(
             f"delay must be a number of seconds from 0 to {MAX_DELAY:.0f}, not {raw!r}"

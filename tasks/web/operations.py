@@ -71,6 +71,11 @@ UNAVAILABLE = error(
 )
 
 
+_STREAMS_UNAVAILABLE = error(
+    "the server is shutting down, or has TASKS_MAX_STREAMS streams open", Retry_After=True
+)
+
+
 @dataclass(frozen=True)
 class Operation:
     endpoint: str
@@ -206,7 +211,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
             ),
             204: {"description": "the client has seen the task's end already"},
             404: error("no task has that id"),
-            503: error("the server is shutting down", Retry_After=False),
+            503: _STREAMS_UNAVAILABLE,
         },
         parameters=_RESUME,
     ),
@@ -221,7 +226,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
                 "text/event-stream",
                 "each task's changes in order (the latest at each read); never ends",
             ),
-            503: error("the server is shutting down", Retry_After=False),
+            503: _STREAMS_UNAVAILABLE,
         },
         parameters=_RESUME,
     ),

@@ -305,6 +305,12 @@ class PostgresStore:
         )
         return [Change(seq, load(*row)) for seq, *row in rows]
 
+    async def latest_change(self, task_id: str) -> Change | None:
+        rows = await self._read(
+            f"SELECT seq, {_COLUMNS} FROM quart_tasks WHERE id = %s", (task_id,)
+        )
+        return Change(rows[0][0], load(*rows[0][1:])) if rows else None
+
     async def last_seq(self) -> int:
         rows = await self._read("SELECT seq FROM quart_tasks_store", ())
         return int(rows[0][0])

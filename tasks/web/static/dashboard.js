@@ -29,6 +29,8 @@
   // DELETE may arrive after newer events of the same task, so it must not overwrite them.
   const streamed = new Set();
   const STREAMED_KEPT = 10000;
+  // Milliseconds before a refused stream is opened again (the server's Retry-After).
+  const REFUSED_RETRY_MS = 5000;
 
   // -- rendering --------------------------------------------------------------------
 
@@ -201,11 +203,20 @@
     live.textContent = text;
   }
 
-  function follow() {
-    const source = new EventSource(`${base}events?after=${encodeURIComponent(body.dataset.after)}`);
+  function follow(after) {
+    const source = new EventSource(`${base}events?after=${encodeURIComponent(after)}`);
+    let last = after;
     source.onopen = () => setLive("open", "live");
-    source.onerror = () => setLive("lost", "reconnecting…");
+    source.onerror = () => {
+      setLive("lost", "reconnecting…");
+      // EventSource gives up on an answer that is not a stream, such as the 503 of a server
+      // with too many streams open: start again later, from the last event received.
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(() => follow(last), REFUSED_RETRY_MS);
+      }
+    };
     source.onmessage = (event) => {
+      if (event.lastEventId) last = event.lastEventId;
       let record;
       try {
         record = JSON.parse(event.data);
@@ -350,6 +361,6 @@
     select.addEventListener("change", () => filterForm.requestSubmit());
   }
   showArguments();
-  follow();
+  follow(body.dataset.after);
   setInterval(tick, 1000);
 })();
