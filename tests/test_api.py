@@ -207,7 +207,13 @@ async def test_healthz_reports_ok_and_the_counts(api: Served) -> None:
 
     assert response.status_code == 200
     body = await response.get_json()
-    assert body == {"status": "ok", "running": 0, "waiting": 0, "worker": api.runner.owner}
+    assert body == {
+        "status": "ok",
+        "running": 0,
+        "waiting": 0,
+        "worker": api.runner.owner,
+        "waiting_for_runner": {},
+    }
 
 
 async def test_healthz_counts_running_tasks(api: Served) -> None:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestTimeout
 from ..errors import TaskNotFinished, TaskNotFound
 from ..records import State
 from .base import blueprint, runner, task_url
+from .elsewhere import queued_elsewhere, waiting_for_runner
 from .errors import BadRequest, mark_body_read
 from .later_args import REPLAYED_HEADER, at_arg, delay_arg, idempotency_key
 
@@ -24,15 +25,23 @@ MAX_LIMIT = 1000
 
 @blueprint.get("/healthz")
 async def healthz() -> tuple[Response, int]:
-    """200 while tasks are accepted; 503 once shutdown has begun, so balancers move on."""
+    """200 while tasks are accepted; 503 once shutdown has begun, so balancers move on.
+
+    ``waiting_for_runner``: the queued tasks of names this app does not run, by name (null
+    while draining, or if the store does not answer at once).
+    """
     active = runner()
+    accepting = active.accepting
     body = jsonify(
-        status="ok" if active.accepting else "draining",
+        status="ok" if accepting else "draining",
         running=active.running,
         waiting=active.waiting,
         worker=active.owner,
+        waiting_for_runner=(
+            await queued_elsewhere(active.store, active.registry.names) if accepting else None
+        ),
     )
-    return body, 200 if active.accepting else 503
+    return body, 200 if accepting else 503
 
 
 @blueprint.get("/task-types")
@@ -62,8 +71,13 @@ async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.get("/tasks/<task_id>")
 async def status(task_id: str) -> Response:
-    record = await runner().get(task_id)
-    return jsonify(record.to_dict())
+    """The record, and ``waiting_for_runner``: why a live task of a name this app does not
+    run waits (for a process that runs it), or null."""
+    active = runner()
+    record = await active.get(task_id)
+    body = record.to_dict()
+    body["waiting_for_runner"] = waiting_for_runner(record, active.registry.names)
+    return jsonify(body)
 
 
 @blueprint.get("/tasks")
