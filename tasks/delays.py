@@ -24,13 +24,20 @@ from .errors import InvalidOptions, ShuttingDown, StoreUnavailable, TooManySched
 from .records import State, TaskRecord, utcnow
 from .store import Store
 
-__all__ = ["MAX_DELAY", "DueAlarm", "Runs", "check_room", "run_at", "take_due"]
+__all__ = ["MAX_DELAY", "DueAlarm", "Names", "Runs", "check_room", "run_at", "take_due"]
 
 log = logging.getLogger("tasks")
 
 #: the longest delay, in seconds (about 31 years)
 MAX_DELAY = 1_000_000_000.0
 _LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+class Names(Protocol):
+    """The task names a runner can run (a :class:`~tasks.Registry`)."""
+
+    @property
+    def names(self) -> frozenset[str]: ...
 
 
 class Runs(Protocol):
@@ -41,6 +48,9 @@ class Runs(Protocol):
     lease: float
     max_running: int
     max_scheduled: int
+
+    @property
+    def registry(self) -> Names: ...
 
     @property
     def accepting(self) -> bool: ...
@@ -96,10 +106,12 @@ async def check_room(runner: Runs) -> None:
 
 
 async def take_due(runner: Runs, limit: int) -> list[TaskRecord]:
-    """Take up to ``limit`` due scheduled tasks for ``runner``: queued, held by it."""
+    """Take up to ``limit`` due scheduled tasks of names ``runner`` has: queued, held by it."""
     if limit <= 0:
         return []
-    return await runner.store.take_due(runner.owner, runner.lease, now=utcnow(), limit=limit)
+    return await runner.store.take_due(
+        runner.owner, runner.lease, now=utcnow(), limit=limit, names=runner.registry.names
+    )
 
 
 class DueAlarm:

@@ -32,6 +32,7 @@ class Registry:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskDefinition] = {}
         self._sweepers: list[Sweeper] = []
+        self._names: frozenset[str] = frozenset()
 
     @overload
     def task(self, name: Callable[P, R], /) -> TaskHandle[P, R]: ...
@@ -110,6 +111,7 @@ class Registry:
                 schedule=schedule,
             )
             self._tasks[task_name] = definition
+            self._names = frozenset(self._tasks)
             return TaskHandle(definition)
 
         return register
@@ -137,6 +139,11 @@ class Registry:
         except KeyError:
             known = ", ".join(sorted(self._tasks)) or "none"
             raise UnknownTask(f"no task is named {name!r}; registered tasks: {known}") from None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The registered names: the tasks a runner of this registry claims from the store."""
+        return self._names
 
     def __contains__(self, name: object) -> bool:
         return name in self._tasks

@@ -3,9 +3,10 @@
 The servers are ``TASKS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``: a database
 number of the tests' own) and ``TASKS_TEST_RABBITMQ_URL`` (default guest on 127.0.0.1:5672).
 Where none answers, the broker tests skip with the reason; in CI (``CI`` set) they fail.
-Each test gets a queue name nobody else uses, and deletes what it made under that name
-(the Redis stream and its reclaim lock; the RabbitMQ queues and exchange): it never empties
-a database or touches another run's queues.
+Each test gets a queue name nobody else uses (``TASKS_TEST_QUEUE_PREFIX``, default
+``tasks-test-``, then a random part), and deletes what it made under that name (the Redis
+stream and its reclaim lock; the RabbitMQ queues and exchange): it never empties a database
+or touches another run's queues.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def _run_apart(coroutine: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def queue_name() -> str:
-    return f"tasks-test-{uuid.uuid4().hex[:12]}"
+    prefix = os.environ.get("TASKS_TEST_QUEUE_PREFIX") or "tasks-test-"
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
 @contextmanager

@@ -213,6 +213,7 @@ async def test_healthz_reports_ok_and_the_counts(api: Served) -> None:
         "waiting": 0,
         "worker": api.runner.owner,
         "store": {"status": "ok"},
+        "waiting_for_runner": {},
     }
 
 

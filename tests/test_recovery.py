@@ -91,14 +91,30 @@ async def test_interrupted_tasks_that_must_not_repeat_fail_as_interrupted(
     assert done.error.message == INTERRUPTED
 
 
-async def test_tasks_of_a_task_no_longer_registered_fail_clearly(
+async def test_tasks_of_a_name_this_runner_lacks_are_left_for_a_runner_that_has_it(
     store: Store, make_runner: RunnerFactory
 ) -> None:
+    # what the old version of an app left, or another app sharing the store
     left = await leave_behind(store, "renamed", State.RUNNING)
-    runner = await make_runner()
-    done = await runner.wait(left.id)
-    assert done.error is not None
-    assert done.error.type == "unknown_task"
+    mine = await leave_behind(store, "once", State.QUEUED)
+    runner = await make_runner()  # its start claims: everything it can run, and only that
+    assert (await runner.wait(mine.id)).state is State.SUCCEEDED
+    stored = await runner.get(left.id)
+    assert (stored.state, stored.owner, stored.attempts) == (State.RUNNING, DEAD_OWNER, 1)
+    assert stored.error is None
+    newer = Registry()
+
+    @newer.task(idempotent=True)
+    async def renamed(n: int) -> int:
+        return n
+
+    other = Runner(newer, store, poll_interval=0.02, lease=5.0)
+    await other.start()
+    try:
+        done = await other.wait(left.id)
+    finally:
+        await other.close()
+    assert (done.state, done.result, done.attempts) == (State.SUCCEEDED, 7, 2)
 
 
 async def test_a_live_owners_tasks_are_not_taken(store: Store, make_runner: RunnerFactory) -> None:

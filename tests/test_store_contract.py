@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,88 @@ async def test_query_before_a_task_pages_back_through_older_ones(store: Store) -
     assert [r.id for r in await store.query(before=page[-1])] == newest_first[4:]
     assert [r.id for r in await store.query(before=made[2].id, state=State.FAILED)] == [made[1].id]
     assert await store.query(before="nosuch") == []
+
+
+# -- names: each process takes only the tasks it can run ---------------------------------
+
+
+async def test_claim_takes_only_the_named_tasks_past_any_number_of_others(store: Store) -> None:
+    foreign = [record("theirs") for _ in range(5)]
+    ours = [record("count") for _ in range(3)]
+    for each in (*foreign, *ours):
+        await store.create(each, owner=None, lease=30)
+    claimed = await store.claim(OWNER, 30, limit=2, is_dead=never_dead, names={"count"})
+    assert [r.id for r in claimed] == [ours[0].id, ours[1].id]
+    claimed = await store.claim(OWNER, 30, limit=10, is_dead=never_dead, names=frozenset({"count"}))
+    assert [r.id for r in claimed] == [ours[2].id]
+    for each in foreign:
+        assert await store.get(each.id) == each  # untouched: held by nobody, still queued
+    assert await store.claim(OTHER, 30, limit=10, is_dead=never_dead, names=frozenset()) == []
+    claimed = await store.claim(OTHER, 30, limit=10, is_dead=never_dead, names={"theirs"})
+    assert [r.id for r in claimed] == [each.id for each in foreign]
+
+
+async def test_claim_leaves_a_dead_owners_tasks_of_other_names(store: Store) -> None:
+    theirs, ours = record("theirs"), record("count")
+    for each in (theirs, ours):
+        await store.create(each, owner=OTHER, lease=30)
+    await store.update(theirs.started(), owner=OTHER)
+    claimed = await store.claim(OWNER, 30, limit=10, is_dead=lambda o: True, names={"count"})
+    assert [r.id for r in claimed] == [ours.id]
+    left = await store.get(theirs.id)
+    assert left is not None
+    assert (left.state, left.owner, left.attempts) == (State.RUNNING, OTHER, 1)
+
+
+async def test_claim_task_refuses_a_task_of_another_name(store: Store) -> None:
+    theirs = record("theirs")
+    await store.create(theirs, owner=None, lease=30)
+    assert await store.claim_task(theirs.id, OWNER, 30, is_dead=never_dead, names={"count"}) is None
+    assert await store.get(theirs.id) == theirs
+    taken = await store.claim_task(theirs.id, OWNER, 30, is_dead=never_dead, names={"theirs"})
+    assert taken is not None
+    assert taken.owner == OWNER
+
+
+async def test_take_due_takes_only_the_named_tasks_past_any_number_of_others(
+    store: Store,
+) -> None:
+    due = datetime(2030, 5, 6, tzinfo=UTC)
+    foreign = [record("theirs", state=State.SCHEDULED, run_at=due) for _ in range(4)]
+    ours = record("count", state=State.SCHEDULED, run_at=due + timedelta(seconds=1))
+    for each in (*foreign, ours):
+        await store.create(each, owner=None, lease=30)
+    now = due + timedelta(minutes=1)
+    taken = await store.take_due(OWNER, 30, now=now, limit=2, names={"count"})
+    assert [(r.id, r.state, r.owner) for r in taken] == [(ours.id, State.QUEUED, OWNER)]
+    assert await store.take_due(OWNER, 30, now=now, limit=2, names=frozenset()) == []
+    for each in foreign:
+        assert await store.get(each.id) == each
+    assert await store.count(State.SCHEDULED) == 4
+
+
+async def test_release_task_hands_one_held_task_back_as_it_is(store: Store) -> None:
+    held, kept = record(), record()
+    for each in (held, kept):
+        await store.create(each, owner=OWNER, lease=30)
+    assert await store.release_task(held.id, OTHER) is False
+    assert await store.release_task(held.id, OWNER) is True
+    assert await store.get(held.id) == held  # queued, attempts 0, held by nobody
+    assert await store.release_task(held.id, OWNER) is False
+    stored = await store.get(kept.id)
+    assert stored is not None
+    assert stored.owner == OWNER
+    assert await store.renew(OWNER, 30) == []  # the owner itself goes on holding the rest
+    claimed = await store.claim(OTHER, 30, limit=10, is_dead=never_dead)
+    assert [r.id for r in claimed] == [held.id]
+
+
+async def test_count_by_name_counts_the_records_in_a_state(store: Store) -> None:
+    for name in ("count", "theirs", "theirs"):
+        await store.create(record(name), owner=None, lease=30)
+    done = record("other")
+    await store.create(done, owner=OWNER, lease=30)
+    await store.update(done.finished(State.SUCCEEDED), owner=OWNER)
+    assert await store.count_by_name(State.QUEUED) == {"count": 1, "theirs": 2}
+    assert await store.count_by_name(State.SUCCEEDED) == {"other": 1}
+    assert await store.count_by_name(State.RUNNING) == {}

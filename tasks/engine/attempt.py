@@ -18,7 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from .. import context as task_context
 from ..context import TaskContext
 from ..definition import TaskDefinition
-from ..errors import StoreUnavailable, TaskCancelled, TasksError
+from ..errors import StoreUnavailable, TaskCancelled, UnknownTask
 from ..failures import task_error
 from ..records import ErrorInfo, Progress, State, TaskRecord
 from ..store import Store, is_damaged
@@ -34,6 +34,11 @@ STORE_RETRY = 1.0
 
 class Definitions(Protocol):
     """Where an attempt finds its task's definition (a :class:`~tasks.Registry`)."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The names of the tasks this runner can run: the only ones it takes from the store."""
+        ...
 
     def get(self, name: str) -> TaskDefinition: ...
 
@@ -103,12 +108,19 @@ class Attempts:
 
 
 async def run_attempt(attempts: Attempts, execution: Execution, record: TaskRecord) -> float | None:
-    """Run one attempt and write its outcome. Returns the delay before a retry, if one is due."""
+    """Run one attempt and write its outcome. Returns the delay before a retry, if one is due.
+
+    A task this runner has no definition of (held here by a race, or delivered by a broker
+    that serves several apps) is handed back untouched, for a process that can run it.
+    """
     try:
         definition = attempts.definitions.get(record.name)
-    except TasksError as exc:
-        await attempts.writes.write(
-            record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message))
+    except UnknownTask:
+        await attempts.store.release_task(record.id, attempts.owner)
+        log.warning(
+            "task %s (%s): no task of that name here; left for a process that runs it",
+            record.name,
+            record.id,
         )
         return None
 

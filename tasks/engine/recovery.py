@@ -7,6 +7,11 @@ holds or whose holder is gone, and takes delayed tasks that have come due (``del
 - a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
   ``idempotent``, and otherwise ends ``failed`` with an error of type ``interrupted``.
 
+A runner claims only tasks whose names its registry has: the store skips the others, so that
+processes of different apps, or the old and the new version of one app during a rolling
+deploy, share a store without taking (and failing) each other's tasks. A task of an unknown
+name that is held here all the same is handed back as it is.
+
 The same loop renews this runner's lease and cancels the tasks it holds whose cancellation
 was requested through another process. After the store failed, the first renewal that lands
 reconciles: a write whose answer was lost may have committed, leaving this runner holding a
@@ -21,7 +26,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
-from ..errors import StoreUnavailable, UnknownTask
+from ..errors import StoreUnavailable
 from ..ownership import host_of, owner_is_dead
 from ..records import ErrorInfo, State, TaskRecord, utcnow
 from ..store import Store, is_damaged
@@ -122,11 +127,16 @@ class Upkeep:
     async def take(self, task_id: str) -> bool:
         """Claim one task by id and adopt it; True if it was queued here to run.
 
-        False if another live runner holds it (or this one does already), or it has ended.
+        False if another live runner holds it (or this one does already), it has ended, or
+        its name is not one this runner has (it is left for a runner that has it).
         """
         try:
             record = await self.store.claim_task(
-                task_id, self.owner, self.writer.lease, is_dead=self._is_dead
+                task_id,
+                self.owner,
+                self.writer.lease,
+                is_dead=self._is_dead,
+                names=self.definitions.names,
             )
         except StoreUnavailable as exc:
             log.warning("task %s: taking it failed (%s); checking again next round", task_id, exc)
@@ -148,7 +158,11 @@ class Upkeep:
         limit = self._claim_limit() - len(records)
         if limit > 0:
             claimed = await self.store.claim(
-                self.owner, self.writer.lease, limit=limit, is_dead=self._is_dead
+                self.owner,
+                self.writer.lease,
+                limit=limit,
+                is_dead=self._is_dead,
+                names=self.definitions.names,
             )
             records += claimed + await self._take_due(limit - len(claimed))
         outcomes: dict[str, int] = {}
@@ -173,7 +187,9 @@ class Upkeep:
         """Due delayed tasks, up to ``limit``: now queued and held here."""
         if limit <= 0:
             return []
-        return await self.store.take_due(self.owner, self.writer.lease, now=utcnow(), limit=limit)
+        return await self.store.take_due(
+            self.owner, self.writer.lease, now=utcnow(), limit=limit, names=self.definitions.names
+        )
 
     async def _held_but_unsure(self) -> list[TaskRecord]:
         """Tasks whose claim by id failed, if the store says this runner holds them after all."""
@@ -195,23 +211,21 @@ class Upkeep:
         return partial(owner_is_dead, host=host_of(self.owner))
 
     async def adopt(self, record: TaskRecord) -> str:
-        """Take on a claimed record: queue it, run it again, or end it; says which."""
+        """Take on a claimed record: queue it, run it again, end it, or hand it back (a task
+        of a name this runner does not know); says which."""
         if record.cancel_requested:
             await self.writer.write(record.finished(State.CANCELLED))
             return "cancelled"
         if is_damaged(record):  # its arguments cannot be read: it cannot run
             await self.writer.write(record.finished(State.FAILED, error=record.error))
             return "damaged"
+        if record.name not in self.definitions.names:
+            await self.store.release_task(record.id, self.owner)
+            return "handed back (unknown here)"
         if record.state is State.QUEUED:
             self.slots.enqueue(record)
             return "queued"
-        try:
-            idempotent = self.definitions.get(record.name).idempotent
-        except UnknownTask as exc:
-            failed = record.finished(State.FAILED, error=ErrorInfo(exc.code, exc.message))
-            await self.writer.write(failed)
-            return "unknown"
-        if idempotent:
+        if self.definitions.get(record.name).idempotent:
             log.warning("task %s (%s) was interrupted; running it again", record.name, record.id)
             queued = record.replace(state=State.QUEUED, progress=None)
             if await self.writer.write(queued):

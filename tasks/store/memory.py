@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from ..records import State, TaskRecord
@@ -120,7 +120,13 @@ class MemoryStore:
         return [task_id for task_id in self._flagged if self._records[task_id].owner == owner]
 
     async def claim(
-        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+        self,
+        owner: str,
+        lease: float,
+        *,
+        limit: int,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         now = time.time()
         self._leases[owner] = now + lease
@@ -129,7 +135,7 @@ class MemoryStore:
         for record in list(self._records.values()):
             if len(claimed) >= limit:
                 break
-            if record.state not in LIVE_STATES:
+            if record.state not in LIVE_STATES or (names is not None and record.name not in names):
                 continue
             holder = record.owner
             if holder is not None and holder not in claimable:
@@ -139,12 +145,20 @@ class MemoryStore:
         return claimed
 
     async def claim_task(
-        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+        self,
+        task_id: str,
+        owner: str,
+        lease: float,
+        *,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> TaskRecord | None:
         now = time.time()
         self._leases[owner] = now + lease
         record = self._records.get(task_id)
         if record is None or record.state not in LIVE_STATES or record.owner == owner:
+            return None
+        if names is not None and record.name not in names:
             return None
         holder = record.owner
         if holder is not None and self._leases.get(holder, 0.0) >= now and not is_dead(holder):
@@ -161,6 +175,13 @@ class MemoryStore:
             self._write(record.replace(owner=None))
         return len(held)
 
+    async def release_task(self, task_id: str, owner: str) -> bool:
+        record = self._records.get(task_id)
+        if record is None or record.owner != owner or record.state not in LIVE_STATES:
+            return False
+        self._write(record.replace(owner=None))
+        return True
+
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         record = self._records.get(task_id)
         if record is None or record.state.terminal:
@@ -171,13 +192,20 @@ class MemoryStore:
         return self._write(record.replace(cancel_requested=True))
 
     async def take_due(
-        self, owner: str, lease: float, *, now: datetime, limit: int
+        self,
+        owner: str,
+        lease: float,
+        *,
+        now: datetime,
+        limit: int,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         self._leases[owner] = time.time() + lease
         due = [
             record
             for task_id in self._scheduled
-            if (record := self._records[task_id]).run_at is None or record.run_at <= now
+            if ((record := self._records[task_id]).run_at is None or record.run_at <= now)
+            and (names is None or record.name in names)
         ]
         due.sort(key=lambda record: record.run_at or now)
         return [
@@ -188,6 +216,15 @@ class MemoryStore:
         if state is State.SCHEDULED:
             return len(self._scheduled)
         return sum(1 for record in self._records.values() if record.state is state)
+
+    async def count_by_name(self, state: State) -> dict[str, int]:
+        ids = self._scheduled if state is State.SCHEDULED else self._records
+        found: dict[str, int] = {}
+        for task_id in ids:
+            record = self._records[task_id]
+            if record.state is state:
+                found[record.name] = found.get(record.name, 0) + 1
+        return found
 
     async def advance_schedule(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -45,6 +45,11 @@ class Store(Protocol):
     is held by at most one owner at a time, under a lease the owner renews; ``owner`` and
     ``cancel_requested`` on records read back come from the store, not from what was written.
     A ``scheduled`` task is held by nobody until :meth:`take_due` makes it queued.
+
+    ``names``, where a call takes it, is the task names the caller can run: a task of any
+    other name is left where it is, as if it were not there, so that processes of different
+    apps (or the old and new version of one app) can share a store, each taking only its
+    own tasks, and such tasks never count against ``limit``. None: every name.
     """
 
     async def open(self) -> None:
@@ -96,21 +101,38 @@ class Store(Protocol):
         whose cancellation was requested."""
 
     async def claim(
-        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+        self,
+        owner: str,
+        lease: float,
+        *,
+        limit: int,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        """Take up to ``limit`` live tasks that nobody holds, whose lease ran out, or whose
-        owner ``is_dead``; they are returned as found (queued or running), now held by ``owner``."""
+        """Take up to ``limit`` live tasks named in ``names`` that nobody holds, whose lease
+        ran out, or whose owner ``is_dead``, oldest first; they are returned as found (queued
+        or running), now held by ``owner``."""
 
     async def claim_task(
-        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+        self,
+        task_id: str,
+        owner: str,
+        lease: float,
+        *,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> TaskRecord | None:
         """Take the one live task ``task_id`` as :meth:`claim` would: if nobody holds it, its
         holder's lease ran out, or its holder ``is_dead``. Returns it as found (queued or
         running), now held by ``owner``; None if a live owner (``owner`` itself included)
-        holds it, it has ended, or there is no such task."""
+        holds it, it has ended, its name is not in ``names``, or there is no such task."""
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         """Let go of every live task ``owner`` holds except those in ``keep``; return how many."""
+
+    async def release_task(self, task_id: str, owner: str) -> bool:
+        """Let go of the one live task ``task_id`` if ``owner`` holds it, changing nothing
+        else (its state and attempts stay); False if ``owner`` does not hold it."""
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         """Flag the task for cancellation. A scheduled task, or a queued one nobody holds, is
@@ -118,13 +140,23 @@ class Store(Protocol):
         Returns the record as it now is, or None if there is no such task."""
 
     async def take_due(
-        self, owner: str, lease: float, *, now: datetime, limit: int
+        self,
+        owner: str,
+        lease: float,
+        *,
+        now: datetime,
+        limit: int,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        """Turn up to ``limit`` scheduled tasks whose ``run_at`` is not after ``now`` into
-        queued ones held by ``owner``, earliest first; return them as now stored."""
+        """Turn up to ``limit`` scheduled tasks named in ``names`` whose ``run_at`` is not
+        after ``now`` into queued ones held by ``owner``, earliest first; return them as now
+        stored."""
 
     async def count(self, state: State) -> int:
         """How many records are in ``state``."""
+
+    async def count_by_name(self, state: State) -> dict[str, int]:
+        """How many records are in ``state``, by task name (names with none are left out)."""
 
     async def advance_schedule(
         self,

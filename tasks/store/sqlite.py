@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -139,7 +139,13 @@ class SQLiteStore:
         return result
 
     async def claim(
-        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+        self,
+        owner: str,
+        lease: float,
+        *,
+        limit: int,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         claim = partial(
             sqlite_owners.claim,
@@ -148,12 +154,19 @@ class SQLiteStore:
             lease=lease,
             limit=limit,
             is_dead=is_dead,
+            names=names,
         )
         result: list[TaskRecord] = await self._run(claim, write=True)
         return result
 
     async def claim_task(
-        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+        self,
+        task_id: str,
+        owner: str,
+        lease: float,
+        *,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> TaskRecord | None:
         claim = partial(
             sqlite_owners.claim_task,
@@ -162,6 +175,7 @@ class SQLiteStore:
             owner=owner,
             lease=lease,
             is_dead=is_dead,
+            names=names,
         )
         result: TaskRecord | None = await self._run(claim, write=True)
         return result
@@ -171,22 +185,41 @@ class SQLiteStore:
         result: int = await self._run(release, write=True)
         return result
 
+    async def release_task(self, task_id: str, owner: str) -> bool:
+        release = partial(
+            sqlite_owners.release_task, take_seq=self._take_seq, task_id=task_id, owner=owner
+        )
+        result: bool = await self._run(release, write=True)
+        return result
+
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         flag = partial(sqlite_owners.request_cancel, take_seq=self._take_seq, task_id=task_id)
         result: TaskRecord | None = await self._run(flag, write=True)
         return result
 
     async def take_due(
-        self, owner: str, lease: float, *, now: datetime, limit: int
+        self,
+        owner: str,
+        lease: float,
+        *,
+        now: datetime,
+        limit: int,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         take = partial(
             sqlite_later.take_due, take_seq=self._take_seq, owner=owner, lease=lease, now=now
         )
-        result: list[TaskRecord] = await self._run(partial(take, limit=limit), write=True)
+        result: list[TaskRecord] = await self._run(
+            partial(take, limit=limit, names=names), write=True
+        )
         return result
 
     async def count(self, state: State) -> int:
         result: int = await self._run(partial(sqlite_later.count, state=state))
+        return result
+
+    async def count_by_name(self, state: State) -> dict[str, int]:
+        result: dict[str, int] = await self._run(partial(sqlite_later.count_by_name, state=state))
         return result
 
     async def advance_schedule(

@@ -8,14 +8,14 @@ this process or another: two processes cannot both take one due task or one tick
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from ..records import State, TaskRecord
 from .protocol import ScheduleMark
-from .sqlite_rows import COLUMNS, dump, hold_lease, insert, load
+from .sqlite_rows import COLUMNS, dump, hold_lease, insert, load, named
 
-__all__ = ["advance_schedule", "count", "schedule_marks", "take_due"]
+__all__ = ["advance_schedule", "count", "count_by_name", "schedule_marks", "take_due"]
 
 TakeSeq = Callable[[sqlite3.Connection], int]
 
@@ -28,12 +28,14 @@ def take_due(
     lease: float,
     now: datetime,
     limit: int,
+    names: Collection[str] | None,
 ) -> list[TaskRecord]:
     hold_lease(conn, owner, lease)
+    only, named_params = named(names)
     rows = conn.execute(
-        f"SELECT id, {COLUMNS} FROM tasks WHERE state = 'scheduled' AND run_at <= ? "
+        f"SELECT id, {COLUMNS} FROM tasks WHERE state = 'scheduled' AND run_at <= ?{only} "
         "ORDER BY run_at LIMIT ?",
-        (now.timestamp(), limit),
+        (now.timestamp(), *named_params, limit),
     ).fetchall()
     taken = []
     for task_id, *row in rows:
@@ -51,6 +53,13 @@ def count(conn: sqlite3.Connection, state: State) -> int:
         "SELECT count(*) FROM tasks WHERE state = ?", (state.value,)
     ).fetchone()[0]
     return found
+
+
+def count_by_name(conn: sqlite3.Connection, state: State) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT name, count(*) FROM tasks WHERE state = ? GROUP BY name", (state.value,)
+    )
+    return dict(rows.fetchall())
 
 
 def advance_schedule(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ..records import State, TaskRecord
 from .sqlite_later import TakeSeq
-from .sqlite_rows import COLUMNS, dump, hold_lease, load
+from .sqlite_rows import COLUMNS, dump, hold_lease, load, named
 
-__all__ = ["LIVE", "claim", "claim_task", "release", "renew", "request_cancel"]
+__all__ = ["LIVE", "claim", "claim_task", "release", "release_task", "renew", "request_cancel"]
 
 #: the states of a task that someone may hold
 LIVE = "('queued', 'running')"
@@ -40,10 +40,14 @@ def claim(
     lease: float,
     limit: int,
     is_dead: Callable[[str], bool],
+    names: Collection[str] | None,
 ) -> list[TaskRecord]:
-    """Take live tasks that nobody holds, or whose holder's lease ran out or who is dead."""
+    """Take live tasks of ``names`` that nobody holds, or whose holder's lease ran out or who
+    is dead."""
     now = time.time()
     hold_lease(conn, owner, lease)
+    if names is not None and not names:
+        return []
     holders = conn.execute(
         f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) FROM tasks t "
         f"LEFT JOIN owners o ON o.owner = t.owner "
@@ -52,10 +56,11 @@ def claim(
     ).fetchall()
     gone = [holder for holder, until in holders if until < now or is_dead(holder)]
     marks = ", ".join("?" * len(gone))
+    only, named_params = named(names)
     rows = conn.execute(
         f"SELECT id, {COLUMNS} FROM tasks WHERE state IN {LIVE} "
-        f"AND (owner IS NULL OR owner IN ({marks})) ORDER BY rowid LIMIT ?",
-        (*gone, limit),
+        f"AND (owner IS NULL OR owner IN ({marks})){only} ORDER BY rowid LIMIT ?",
+        (*gone, *named_params, limit),
     ).fetchall()
     claimed = []
     for task_id, data, _, flagged, *columns in rows:
@@ -76,8 +81,10 @@ def claim_task(
     owner: str,
     lease: float,
     is_dead: Callable[[str], bool],
+    names: Collection[str] | None,
 ) -> TaskRecord | None:
-    """Take one live task unless another live holder has it (or ``owner`` already does)."""
+    """Take one live task of ``names`` unless another live holder has it (or ``owner``
+    already does)."""
     now = time.time()
     hold_lease(conn, owner, lease)
     row = conn.execute(
@@ -90,6 +97,9 @@ def claim_task(
     if row is None:
         return None
     data, holder, flagged, until, *columns = row
+    _, name, _ = columns
+    if names is not None and name not in names:
+        return None
     if holder == owner or (holder is not None and until >= now and not is_dead(holder)):
         return None
     conn.execute(
@@ -113,6 +123,15 @@ def release(
     if not keep:
         conn.execute("DELETE FROM owners WHERE owner = ?", (owner,))
     return len(released)
+
+
+def release_task(conn: sqlite3.Connection, take_seq: TakeSeq, *, task_id: str, owner: str) -> bool:
+    """Hand one live task that ``owner`` holds back to nobody, as it is."""
+    cursor = conn.execute(
+        f"UPDATE tasks SET owner = NULL, seq = ? WHERE id = ? AND owner = ? AND state IN {LIVE}",
+        (take_seq(conn), task_id, owner),
+    )
+    return cursor.rowcount == 1
 
 
 def request_cancel(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Collection
 
 from ..records import TaskRecord
 from .record_json import COLUMNS, dump, load
 
-__all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load"]
+__all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load", "named"]
 
 
 def insert(
@@ -45,6 +46,18 @@ def insert(
                 return load(*row)
         raise ValueError(f"a task with id {record.id!r} already exists") from None
     return None
+
+
+def named(names: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The ``AND`` clause, and its parameters, that keeps only tasks named in ``names``.
+
+    The ``+`` keeps SQLite from using the name index: that would read every record of those
+    names, finished ones too, where the state or due index reads only the live ones.
+    """
+    if names is None:
+        return "", ()
+    found = tuple(sorted(names))
+    return f" AND +name IN ({', '.join('?' * len(found))})", found
 
 
 def hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:

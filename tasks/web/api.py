@@ -13,6 +13,7 @@ from .. import codec
 from ..errors import TaskNotFinished, TaskNotFound
 from ..records import State
 from .base import blueprint, runner, task_url
+from .elsewhere import queued_elsewhere, waiting_for_runner
 from .errors import BadRequest, mark_body_read
 from .later_args import REPLAYED_HEADER, at_arg, delay_arg, idempotency_key
 from .numbers import decimal_number, whole_number
@@ -26,9 +27,12 @@ MAX_LIMIT = 1000
 @blueprint.get("/healthz")
 async def healthz() -> tuple[Response, int]:
     """200 while tasks are accepted; 503 once shutdown has begun or while the store fails,
-    so that balancers move on."""
+    so that balancers move on.
+
+    ``waiting_for_runner``: the queued tasks of names this app does not run, by name (null
+    while draining, or if the store does not answer at once).
+    """
     active = runner()
-    store = active.store_health.to_dict()
     if not active.accepting:
         status = "draining"
     elif active.store_health.failing:
@@ -40,7 +44,12 @@ async def healthz() -> tuple[Response, int]:
         running=active.running,
         waiting=active.waiting,
         worker=active.owner,
-        store=store,
+        store=active.store_health.to_dict(),
+        waiting_for_runner=(
+            await queued_elsewhere(active.store, active.registry.names)
+            if active.accepting
+            else None
+        ),
     )
     return body, 200 if status == "ok" else 503
 
@@ -72,8 +81,13 @@ async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.get("/tasks/<task_id>")
 async def status(task_id: str) -> Response:
-    record = await runner().get(task_id)
-    return jsonify(record.to_dict())
+    """The record, and ``waiting_for_runner``: why a live task of a name this app does not
+    run waits (for a process that runs it), or null."""
+    active = runner()
+    record = await active.get(task_id)
+    body = record.to_dict()
+    body["waiting_for_runner"] = waiting_for_runner(record, active.registry.names)
+    return jsonify(body)
 
 
 @blueprint.get("/tasks")

@@ -17,10 +17,11 @@ from quart import Response, render_template, request, url_for
 from ..extension import Tasks
 from ..records import State, TaskRecord
 from .base import blueprint, extension
+from .elsewhere import waiting_for_runner
 from .errors import BadRequest
 from .security import PAGE_HEADERS
 
-__all__ = ["format_seconds", "outcome", "percent", "progress_text"]
+__all__ = ["format_seconds", "outcome", "percent", "progress_text", "waiting_marker"]
 
 #: how many of the newest tasks the page lists
 PAGE_SIZE = 100
@@ -40,6 +41,7 @@ async def dashboard() -> Response:
         records=records,
         after=after,
         task_types=[definition.to_dict() for definition in tasks.registry],
+        known=tasks.registry.names,
         states=[member.value for member in State],
         state_filter=state.value if state else "",
         name_filter=name or "",
@@ -100,6 +102,14 @@ def progress_text(record: TaskRecord) -> str:
     if progress.message:
         parts.append(progress.message)
     return " · ".join(parts)
+
+
+@blueprint.app_template_filter("tasks_waiting_marker")
+def waiting_marker(record: TaskRecord, known: frozenset[str]) -> str:
+    """Mirrors ``waitingFor`` in static/dashboard.js: a live task this app cannot run."""
+    if waiting_for_runner(record, known) is None:
+        return ""
+    return f"waiting for a process that runs {record.name}"
 
 
 @blueprint.app_template_filter("tasks_duration")

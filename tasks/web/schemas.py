@@ -73,6 +73,11 @@ class Task(_Shape):
     idempotency_key: str | None = Field(description="the key it was submitted with")
     schedule: str | None = Field(description="the periodic task whose tick made this run")
     tick: datetime | None = Field(description="the tick of that schedule (UTC)")
+    waiting_for_runner: str | None = Field(
+        None,
+        description="in GET /tasks/<id> only: for a live task of a name this app does not "
+        "run, that it waits for a process sharing the store that runs it; null otherwise",
+    )
 
 
 class TaskList(_Shape):
@@ -159,7 +164,19 @@ class Health(_Shape):
     waiting: int = Field(ge=0)
     worker: str
     store: StoreState
+    waiting_for_runner: dict[str, int] | None = Field(
+        description="queued tasks of names this app does not run, by name: they wait for "
+        "a process that runs them (another app or version sharing the store); null while "
+        "draining or when the store does not answer at once"
+    )
 
 
 #: every model the description refers to
-MODELS: tuple[type[BaseModel], ...] = (Error, Task, TaskList, TaskTypes, ScheduleList, Health)
+MODELS: tuple[type[BaseModel], ...] = (
+    Error,
+    Task,
+    TaskList,
+    TaskTypes,
+    ScheduleList,
+    Health,
+)

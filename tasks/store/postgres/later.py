@@ -6,6 +6,7 @@ another (see ``batches.py``); due tasks are locked with ``SKIP LOCKED`` besides.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from ...records import State, TaskRecord
 from ..protocol import ScheduleMark
 from .batches import Later, Sequence
 from .pool import Connection
-from .rows import COLUMNS, dump, hold_lease, insert, load
+from .rows import COLUMNS, dump, hold_lease, insert, load, named
 
 __all__ = ["advance_schedule", "marks", "take_due"]
 
@@ -26,12 +27,14 @@ async def take_due(
     lease: float,
     now: datetime,
     limit: int,
+    names: Collection[str] | None,
 ) -> list[TaskRecord]:
     await hold_lease(conn, owner, lease)
+    only, named_params = named(names)
     cursor = await conn.execute(
-        f"SELECT id, {COLUMNS} FROM quart_tasks WHERE state = 'scheduled' AND run_at <= %s "
-        "ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED",
-        (now.timestamp(), limit),
+        f"SELECT id, {COLUMNS} FROM quart_tasks WHERE state = 'scheduled' AND run_at <= %s"
+        f"{only} ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now.timestamp(), *named_params, limit),
     )
     records = [load(*row).replace(state=State.QUEUED) for _, *row in await cursor.fetchall()]
     if records:

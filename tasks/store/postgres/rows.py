@@ -5,6 +5,7 @@ Each write function runs its statements inside the batch's transaction (see ``ba
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -14,7 +15,18 @@ from ..record_json import COLUMNS, dump, load
 from .batches import Later, Sequence
 from .pool import Connection
 
-__all__ = ["COLUMNS", "LIVE", "NOW", "dump", "hold_lease", "insert", "load", "set_owner", "written"]
+__all__ = [
+    "COLUMNS",
+    "LIVE",
+    "NOW",
+    "dump",
+    "hold_lease",
+    "insert",
+    "load",
+    "named",
+    "set_owner",
+    "written",
+]
 
 LIVE = "('queued', 'running')"
 #: the database server's clock, in unix seconds
@@ -62,6 +74,13 @@ def written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:
         return await cursor.fetchone() is not None
 
     return Later(read)
+
+
+def named(names: Collection[str] | None) -> tuple[str, tuple[list[str], ...]]:
+    """The ``AND`` clause, and its parameter, that keeps only tasks named in ``names``."""
+    if names is None:
+        return "", ()
+    return " AND name = ANY(%s)", (sorted(names),)
 
 
 async def hold_lease(conn: Connection, owner: str, lease: float) -> None:

@@ -8,7 +8,7 @@ clocks of the machines sharing it do not matter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from . import later
 from .batches import Later, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
-from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, set_owner, written
+from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, named, set_owner, written
 from .schema import prepare
 
 __all__ = ["PostgresStore"]
@@ -113,10 +113,20 @@ class PostgresStore:
         return result
 
     async def claim(
-        self, owner: str, lease: float, *, limit: int, is_dead: Callable[[str], bool]
+        self,
+        owner: str,
+        lease: float,
+        *,
+        limit: int,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
+        only, only_names = named(names)
+
         async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
             await hold_lease(conn, owner, lease)
+            if names is not None and not names:
+                return []
             cursor = await conn.execute(
                 f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) < {_NOW} "
                 f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
@@ -127,9 +137,9 @@ class PostgresStore:
             gone = [holder for holder, expired in holders if expired or is_dead(holder)]
             cursor = await conn.execute(
                 f"SELECT id, {_COLUMNS} FROM quart_tasks WHERE state IN {_LIVE} "
-                f"AND (owner IS NULL OR owner = ANY(%s)) ORDER BY position LIMIT %s "
+                f"AND (owner IS NULL OR owner = ANY(%s)){only} ORDER BY position LIMIT %s "
                 f"FOR UPDATE SKIP LOCKED",
-                (gone, limit),
+                (gone, *only_names, limit),
             )
             rows = await cursor.fetchall()
             await set_owner(conn, [row[0] for row in rows], owner, sequence)
@@ -141,7 +151,13 @@ class PostgresStore:
         return result
 
     async def claim_task(
-        self, task_id: str, owner: str, lease: float, *, is_dead: Callable[[str], bool]
+        self,
+        task_id: str,
+        owner: str,
+        lease: float,
+        *,
+        is_dead: Callable[[str], bool],
+        names: Collection[str] | None = None,
     ) -> TaskRecord | None:
         async def take(conn: Connection, sequence: Sequence) -> TaskRecord | None:
             await hold_lease(conn, owner, lease)
@@ -156,6 +172,9 @@ class PostgresStore:
             if row is None:
                 return None  # no such live task, or another process is claiming it now
             data, holder, flagged, expired, *columns = row
+            _, name, _ = columns
+            if names is not None and name not in names:
+                return None
             if holder == owner or (holder is not None and not expired and not is_dead(holder)):
                 return None
             await set_owner(conn, [task_id], owner, sequence)
@@ -178,6 +197,19 @@ class PostgresStore:
             return len(released)
 
         result: int = await self._batches.run(let_go)
+        return result
+
+    async def release_task(self, task_id: str, owner: str) -> bool:
+        async def let_go(conn: Connection, sequence: Sequence) -> Later:
+            (seq,) = sequence.take()
+            cursor = await conn.execute(
+                "UPDATE quart_tasks SET owner = NULL, seq = %s "
+                f"WHERE id = %s AND owner = %s AND state IN {_LIVE} RETURNING seq",
+                (seq, task_id, owner),
+            )
+            return written(cursor)
+
+        result: bool = await self._batches.run(let_go)
         return result
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
@@ -239,11 +271,17 @@ class PostgresStore:
         return result
 
     async def take_due(
-        self, owner: str, lease: float, *, now: datetime, limit: int
+        self,
+        owner: str,
+        lease: float,
+        *,
+        now: datetime,
+        limit: int,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
             return await later.take_due(
-                conn, sequence, owner=owner, lease=lease, now=now, limit=limit
+                conn, sequence, owner=owner, lease=lease, now=now, limit=limit, names=names
             )
 
         result: list[TaskRecord] = await self._batches.run(take)
@@ -318,6 +356,12 @@ class PostgresStore:
     async def count(self, state: State) -> int:
         rows = await self._read("SELECT count(*) FROM quart_tasks WHERE state = %s", (state.value,))
         return int(rows[0][0])
+
+    async def count_by_name(self, state: State) -> dict[str, int]:
+        rows = await self._read(
+            "SELECT name, count(*) FROM quart_tasks WHERE state = %s GROUP BY name", (state.value,)
+        )
+        return {name: int(number) for name, number in rows}
 
     async def schedule_marks(self) -> list[ScheduleMark]:
         rows = await self._read(

@@ -71,6 +71,16 @@
     return parts.join(" · ");
   }
 
+  // Mirrors waiting_marker in tasks/web/dashboard.py: a live task this app has no task for.
+  const known = new Set(Array.from(taskSelect.options, (option) => option.value));
+  function waitingFor(record) {
+    if (known.has(record.name) || ["succeeded", "failed", "cancelled"].includes(record.state)) {
+      return "";
+    }
+    if (record.state === "running" && record.owner) return "";
+    return `waiting for a process that runs ${record.name}`;
+  }
+
   function outcome(record) {
     if (record.error) return `${record.error.type}: ${record.error.message}`;
     if (record.state === "succeeded" && record.result !== null) return compactJson(record.result);
@@ -116,6 +126,9 @@
     state.dataset.state = record.state;
     row.querySelector(".attempts").textContent =
       record.max_attempts > 1 ? `attempt ${record.attempts} of ${record.max_attempts}` : "";
+    const waiting = row.querySelector(".waiting-for");
+    waiting.textContent = waitingFor(record);
+    waiting.hidden = !waiting.textContent;
 
     const bar = row.querySelector("progress");
     const share = percent(record);
