@@ -190,6 +190,7 @@ class DueAlarm:
         try:
             taken = await take_due(runner, min(runner.capacity, 2 * runner.max_running))
         except StoreUnavailable as exc:  # the upkeep round takes them once the store is back
+            runner.store_health.failed(exc)  # it may have committed: reconciled later
             log.warning("taking due delayed tasks failed: %s", exc)
             return
         for record in taken:

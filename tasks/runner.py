@@ -129,6 +129,7 @@ class Runner:
             try:
                 await self._upkeep.claim()
             except StoreUnavailable as exc:  # the upkeep loop claims once the store is back
+                self.store_health.failed(exc)
                 log.warning("claiming at startup failed: %s", exc)
         loop = asyncio.get_running_loop()
         self._loops = [

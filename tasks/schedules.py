@@ -61,6 +61,7 @@ async def keep_schedules(
             except asyncio.CancelledError:
                 raise
             except StoreUnavailable as exc:
+                runner.store_health.failed(exc)  # a run may have committed: reconciled later
                 log.warning("periodic tasks: the store is unavailable (%s); trying again", exc)
             except Exception:
                 log.exception("periodic tasks: a round failed; trying again at the next tick")
