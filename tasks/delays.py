@@ -40,6 +40,12 @@ class Names(Protocol):
     def names(self) -> frozenset[str]: ...
 
 
+class Failures(Protocol):
+    """Where a store failure is reported (the runner's ``StoreHealth``)."""
+
+    def failed(self, exc: Exception) -> None: ...
+
+
 class Runs(Protocol):
     """What delayed tasks need of the runner (a :class:`~tasks.Runner`)."""
 
@@ -51,6 +57,9 @@ class Runs(Protocol):
 
     @property
     def registry(self) -> Names: ...
+
+    @property
+    def store_health(self) -> Failures: ...
 
     @property
     def accepting(self) -> bool: ...

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import time
 
-from ..errors import StoreUnavailable
-
 __all__ = ["StoreHealth"]
 
 log = logging.getLogger("tasks")
@@ -34,7 +32,7 @@ class StoreHealth:
     def failing(self) -> bool:
         return self.error is not None
 
-    def failed(self, exc: StoreUnavailable | Exception) -> None:
+    def failed(self, exc: Exception) -> None:
         """Report a store error; the first of an outage is logged."""
         if self.error is None:
             self.since = time.monotonic()
