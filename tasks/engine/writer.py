@@ -95,12 +95,12 @@ class RecordWriter:
         if record.owner != self.owner:
             record = record.replace(owner=self.owner)
         if record.id in self._resend:  # behind a write still to land: keep the order
-            return await self._resend.add(record)
+            return await self._write_again(record)
         try:
             held = await self._update(record)
         except StoreUnavailable as exc:
             self.health.failed(exc)
-            return await self._resend.add(record)
+            return await self._write_again(record)
         if not held:
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
             return False
@@ -109,6 +109,11 @@ class RecordWriter:
 
     async def _update(self, record: TaskRecord) -> bool:
         return await self.store.update(record, owner=self.owner)
+
+    def _write_again(self, record: TaskRecord) -> asyncio.Future[bool]:
+        """Hand ``record`` to the writes that wait for the store; resolves once it landed."""
+        self._flushed.clear()
+        return self._resend.add(record)
 
     def _settled(self, record: TaskRecord, held: bool) -> None:
         if held:
@@ -140,7 +145,7 @@ class RecordWriter:
             return
         if isinstance(error := future.exception(), StoreUnavailable):
             self.health.failed(error)
-            self._resend.add(record)  # written again until it lands; then listeners hear of it
+            self._write_again(record)  # until it lands; then listeners hear of it
         elif error is not None:
             log.error("task %s: its %s state was not stored: %s", record.id, record.state, error)
         elif future.result():
