@@ -26,7 +26,10 @@ import orjson
 __all__ = ["clean", "dumps", "loads", "loads_stored", "problem"]
 
 #: a run of digits that may be an integer orjson cannot read exactly (2**64 has 20 digits)
-_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+#: leads the text :func:`dumps` writes with the standard library, so that :func:`loads_stored`
+#: knows to read it the same way without searching it (JSON allows leading white space)
+_STANDARD = " "
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
@@ -37,7 +40,8 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:  # a lone surrogate, an integer past 64 bits, a key that is not text
         cleaned = clean(value)
-        return json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _STANDARD + text
 
 
 def loads(text: str | bytes) -> Any:
@@ -47,17 +51,23 @@ def loads(text: str | bytes) -> Any:
     return _loads(text)[0]
 
 
-def loads_stored(text: str | bytes) -> Any:
-    """:func:`loads`, with any lone surrogate in the text replaced by U+FFFD."""
-    value, exact = _loads(text)
-    return value if exact else clean(value)  # orjson reads no lone surrogate
+def loads_stored(text: str) -> Any:
+    """The value of JSON text that :func:`dumps` wrote (or an earlier version did), with any
+    lone surrogate replaced by U+FFFD. Long integers stay exact."""
+    if not text.startswith(_STANDARD):
+        try:
+            return orjson.loads(text)  # orjson reads no lone surrogate
+        except orjson.JSONDecodeError:
+            pass  # an earlier version's escape of a lone surrogate, or a broken row
+    value, exact = _loads(text, search=False)
+    return value if exact else clean(value)
 
 
-def _loads(text: str | bytes) -> tuple[Any, bool]:
+def _loads(text: str | bytes, *, search: bool = True) -> tuple[Any, bool]:
     """The value, and whether orjson read it (then it holds no lone surrogate)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    if _LONG_DIGITS.search(text) is None:
+    if search and _LONG_DIGITS.search(text) is None:
         try:
             return orjson.loads(text), True
         except orjson.JSONDecodeError:
