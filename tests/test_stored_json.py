@@ -46,7 +46,7 @@ def test_lone_surrogates_are_found_and_never_stored() -> None:
         "send valid UTF-8 text"
     )
     assert codec.problem({"a": [1, {"b": float("inf")}]}) is not None
-    assert codec.dumps({"text": f"a{LONE}b"}) == '{"text":"a\ufffdb"}'
+    assert codec.loads_stored(codec.dumps({"text": f"a{LONE}b"})) == {"text": "a\ufffdb"}
     assert codec.loads_stored('{"text": "a\\ud800b"}') == {"text": "a\ufffdb"}
 
 
