@@ -149,11 +149,20 @@ class Server(ChildProcess):
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"the server exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}{self.health_path}", timeout=1.0).status_code == 200:
+                if _serving(httpx.get(f"{self.url}{self.health_path}", timeout=5.0)):
                     return
             except httpx.TransportError:
                 time.sleep(0.05)  # polling a process we do not control: nothing to wait on
         raise TimeoutError(f"the server did not answer within {timeout} s:\n{self.log()}")
+
+
+def _serving(health: httpx.Response) -> bool:
+    """Whether the server is up: healthy, or up while its store fails (``store_failing``)."""
+    if health.status_code == 200:
+        return True
+    with suppress(ValueError):
+        return health.status_code == 503 and health.json().get("status") == "store_failing"
+    return False
 
 
 @contextmanager

@@ -30,7 +30,7 @@ async def healthz() -> tuple[Response, int]:
     so that balancers move on.
 
     ``waiting_for_runner``: the queued tasks of names this app does not run, by name (null
-    while draining, or if the store does not answer at once).
+    while draining or while the store fails, or if it does not answer at once).
     """
     active = runner()
     if not active.accepting:
@@ -46,9 +46,7 @@ async def healthz() -> tuple[Response, int]:
         worker=active.owner,
         store=active.store_health.to_dict(),
         waiting_for_runner=(
-            await queued_elsewhere(active.store, active.registry.names)
-            if active.accepting
-            else None
+            await queued_elsewhere(active.store, active.registry.names) if status == "ok" else None
         ),
     )
     return body, 200 if status == "ok" else 503

@@ -167,7 +167,7 @@ class Health(_Shape):
     waiting_for_runner: dict[str, int] | None = Field(
         description="queued tasks of names this app does not run, by name: they wait for "
         "a process that runs them (another app or version sharing the store); null while "
-        "draining or when the store does not answer at once"
+        "draining, while the store fails, or when it does not answer at once"
     )
 
 
