@@ -69,8 +69,8 @@ class Cancellation:
         """Cancel a task held here that does not run yet; False if there is no such task."""
         if not self.slots.remove(record.id):
             return False
-        try:
-            await self.writer.write(record.finished(State.CANCELLED))
+        try:  # once: a request waits for the answer, which is a 503 while the store fails
+            await self.writer.write_once(record.finished(State.CANCELLED))
         except BaseException:
             # Whether or not the write landed, the task is held here: queue it again by id, so
             # that it is read back from the store and run only if it is still queued.

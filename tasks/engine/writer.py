@@ -92,15 +92,31 @@ class RecordWriter:
 
         While the store fails, this waits until the write lands.
         """
-        if record.owner != self.owner:
-            record = record.replace(owner=self.owner)
+        record = self._owned(record)
         if record.id in self._resend:  # behind a write still to land: keep the order
             return await self._write_again(record)
+        try:
+            return await self._write_now(record)
+        except StoreUnavailable:
+            return await self._write_again(record)
+
+    async def write_once(self, record: TaskRecord) -> bool:
+        """:meth:`write`, for a caller that answers a request: a store failure is raised
+        (:class:`~tasks.errors.StoreUnavailable`, a ``503``) instead of waited out."""
+        record = self._owned(record)
+        if record.id in self._resend:
+            raise StoreUnavailable(f"task {record.id} waits for the task store; retry shortly")
+        return await self._write_now(record)
+
+    def _owned(self, record: TaskRecord) -> TaskRecord:
+        return record if record.owner == self.owner else record.replace(owner=self.owner)
+
+    async def _write_now(self, record: TaskRecord) -> bool:
         try:
             held = await self._update(record)
         except StoreUnavailable as exc:
             self.health.failed(exc)
-            return await self._write_again(record)
+            raise
         if not held:
             log.warning("task %s is no longer held by this runner; write dropped", record.id)
             return False
@@ -130,8 +146,7 @@ class RecordWriter:
         """
         if self._queues_writes is None or record.id in self._resend:
             return await self.write(record)
-        if record.owner != self.owner:
-            record = record.replace(owner=self.owner)
+        record = self._owned(record)
         future = self._queues_writes.update_soon(record, owner=self.owner)
         self._pending += 1
         self._flushed.clear()
