@@ -1,6 +1,6 @@
 """What the metrics cost per task, without HTTP or a store: ``python -m bench.metrics_cost``.
 
-Feeds :class:`tasks.metrics.TaskMetrics` the three record writes of a task that runs once
+Feeds :class:`tasks.app.metrics.TaskMetrics` the three record writes of a task that runs once
 (queued, running, succeeded), as the runner announces them, in prometheus-client's
 multiprocess mode as a server uses it; a listener that does nothing is timed the same way.
 The median of several rounds is printed, in microseconds per task.
@@ -14,7 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from tasks.metrics import TaskMetrics
+from tasks.app.metrics import TaskMetrics
 from tasks.records import State, TaskRecord
 
 Listener = Callable[[TaskRecord], None]

@@ -7,7 +7,12 @@ API, event streams and dashboard are one blueprint in :mod:`tasks.web`; :mod:`ta
 helps test an app that uses them.
 """
 
+from .app.extension import Tasks
+from .app.json_provider import OrjsonProvider
+from .app.settings import Settings
+from .app.stream import ChangeFeed
 from .context import TaskContext, current_task
+from .engine.runner import Runner
 from .errors import (
     AccessRefused,
     AuthenticationRequired,
@@ -32,16 +37,11 @@ from .errors import (
     Unavailable,
     UnknownTask,
 )
-from .extension import Tasks
 from .handle import TaskCall, TaskHandle
 from .idempotency import Submitted
-from .json_provider import OrjsonProvider
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
-from .runner import Runner
-from .settings import Settings
 from .store import Change, MemoryStore, SQLiteStore, Store, store_from_url
-from .stream import ChangeFeed
 
 __all__ = [
     "AccessRefused",

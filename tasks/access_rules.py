@@ -70,7 +70,7 @@ _SESSION = re.compile(r"([0-9]{1,12})\.([0-9a-f]{64})")
 
 
 class AccessSettings(Protocol):
-    """The settings the rules read (:class:`tasks.settings.Settings` has them)."""
+    """The settings the rules read (:class:`tasks.app.settings.Settings` has them)."""
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]: ...

@@ -28,8 +28,8 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, S
 from werkzeug.datastructures import Headers
 
 from .access_rules import AccessSettings, check
+from .engine.runner import Runner
 from .errors import QueueFull, TasksError, Unavailable
-from .runner import Runner
 
 __all__ = ["RefuseWhenFull"]
 

@@ -13,8 +13,8 @@ from pydantic import ConfigDict
 
 from . import codec
 from .errors import InvalidArguments, InvalidOptions
-from .periodic import Schedule
 from .records import TaskRecord
+from .timing.periodic import Schedule
 
 __all__ = ["Retries", "TaskDefinition", "arguments_model", "plain"]
 

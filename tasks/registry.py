@@ -12,8 +12,8 @@ import pydantic
 from .definition import Retries, TaskDefinition, arguments_model, plain
 from .errors import UnknownTask
 from .handle import TaskHandle
-from .periodic import Schedule
 from .records import TaskRecord
+from .timing.periodic import Schedule
 
 __all__ = ["RecordLookup", "Registry", "Sweeper", "TaskDefinition"]
 

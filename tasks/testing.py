@@ -28,9 +28,9 @@ from quart import Quart
 from quart.testing import TestApp
 from quart.typing import TestClientProtocol
 
-from .extension import Tasks
+from .app.extension import Tasks
+from .engine.runner import Runner
 from .records import TaskRecord
-from .runner import Runner
 
 __all__ = ["Harness", "running"]
 

@@ -16,13 +16,13 @@ from tasks.access_rules import (
     session_signature,
     session_valid,
 )
+from tasks.app.settings import Settings
 from tasks.errors import (
     AuthenticationRequired,
     CrossSiteRequest,
     ForbiddenHost,
     RemoteAccessRefused,
 )
-from tasks.settings import Settings
 
 TOKEN = "correct horse battery staple"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from quart_app.jobs import MAX_EXPORT_ROWS, PARTIAL, export_paths, sweep_exports
 from tasks import SQLiteStore, State, TaskRecord
-from tasks.retention import sweep
+from tasks.app.retention import sweep
 from tests.conftest import AppFactory, ServeFactory
 from tests.harness import WAIT
 from tests.quart_command import quart_command

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks import SQLiteStore, State, TaskRecord
-from tasks.store import loop_writer
+from tasks.store.sqlite import loop_writer
 
 OWNER = "host:1:a"
 WAIT = 10.0

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tasks import Registry
-from tasks.metrics_files import forget_dead_processes
+from tasks.app.metrics_files import forget_dead_processes
 from tests.conftest import RegistryAppFactory, ServeFactory
 from tests.harness import Served, serving
 from tests.servers import ROOT, running_server
@@ -134,7 +134,7 @@ def test_a_process_that_exits_keeps_its_counts_and_drops_its_gauges(tmp_path: Pa
 def test_an_app_that_imported_prometheus_client_first_counts_its_own_process() -> None:
     script = (
         "import prometheus_client\n"
-        "from tasks.metrics import TaskMetrics\n"
+        "from tasks.app.metrics import TaskMetrics\n"
         "metrics = TaskMetrics(['noop'])\n"
         "print(metrics.multiprocess)\n"
         "print(metrics.render().decode())\n"

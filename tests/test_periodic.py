@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.periodic import Schedule
+from tasks.timing.periodic import Schedule
 
 
 def every(**period: float) -> Schedule:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tasks import State, TaskRecord
+from tasks.app.retention import interval
 from tasks.records import utcnow
-from tasks.retention import interval
 from tests.conftest import AppFactory, Invoke, ServeFactory
 from tests.harness import WAIT
 

@@ -12,7 +12,7 @@ import pytest
 from quart import Quart
 
 from tasks import MemoryStore, Registry, Runner, State, Store, TaskRecord, Tasks, store_from_url
-from tasks.schedules import periodic, tick_once
+from tasks.app.schedules import periodic, tick_once
 from tasks.testing import running
 
 RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tasks import MemoryStore, Registry, Runner, State, TaskRecord, store_from_url
-from tasks.delays import take_due
+from tasks.engine.delays import take_due
 from tasks.engine.distributed import broker_dispatch, broker_worker
 from tasks.records import utcnow
 from tests.brokers import BrokerConfig

@@ -17,7 +17,7 @@ import pytest
 from tasks import SQLiteStore, State, StoreSchemaError, TaskRecord
 from tasks.store.postgres import PostgresStore
 from tasks.store.postgres.schema import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
-from tasks.store.sqlite import SCHEMA_VERSION
+from tasks.store.sqlite.store import SCHEMA_VERSION
 
 #: The SQLite schema as the first release wrote it, with no version recorded (0). Frozen
 #: here on purpose: it is what files in the field contain, whatever the code does today.

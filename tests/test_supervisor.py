@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.supervisor import SigtermForwarder, _server_shutdown_event
+from tasks.app.supervisor import SigtermForwarder, _server_shutdown_event
 from tests.servers import connection_to_each_worker, running_server
 
 FORWARDED = "shutting the server down gracefully"

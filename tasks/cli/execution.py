@@ -20,8 +20,8 @@ import click
 from quart import Quart
 from quart.cli import NoAppException, ScriptInfo
 
+from ..app.extension import Tasks
 from ..errors import TasksError
-from ..extension import Tasks
 from ..records import State, TaskRecord
 from .backends import Backend, CommandError, RemoteBackend
 from .display import ProgressDisplay, format_result

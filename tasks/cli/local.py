@@ -11,12 +11,13 @@ from typing import Any
 
 from quart import Quart
 
-from .. import delays, schedules
+from ..app import schedules
+from ..app.extension import Tasks
+from ..engine import delays
+from ..engine.runner import Runner
 from ..errors import TaskAlreadyFinished, TaskNotFound
-from ..extension import Tasks
 from ..idempotency import Submitted, check_key
 from ..records import State, TaskRecord, utcnow
-from ..runner import Runner
 from ..store import MemoryStore, Store
 from .backends import CommandError, follow
 

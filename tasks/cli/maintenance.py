@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import retention
+from ..app import retention
 from ..records import State
 from ..store import FINISHED_STATES
 from .backends import Backend, CommandError

@@ -16,6 +16,6 @@ From the bottom up:
 - :mod:`.distributed` — broker mode chosen from the settings, importing the two above only
   when a broker is configured.
 
-A part imports only parts above it in this list; :class:`tasks.runner.Runner` puts them
+A part imports only parts above it in this list; :class:`tasks.engine.runner.Runner` puts them
 together, and nothing here imports it.
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 from .memory import MemoryStore
 from .protocol import FINISHED_STATES, Change, ChangeNotifier, ScheduleMark, Store
 from .record_json import is_damaged
-from .sqlite import SQLiteStore
+from .sqlite.store import SQLiteStore
 
 __all__ = [
     "FINISHED_STATES",

@@ -7,8 +7,8 @@ from urllib.parse import quote
 from quart import Blueprint, Response, current_app, request, url_for
 from werkzeug.exceptions import NotFound
 
-from ..extension import Tasks
-from ..runner import Runner
+from ..app.extension import Tasks
+from ..engine.runner import Runner
 
 __all__ = ["blueprint", "extension", "runner", "task_url"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from quart import Response, render_template, request, url_for
 
-from ..extension import Tasks
+from ..app.extension import Tasks
 from ..records import State, TaskRecord
 from .base import blueprint, extension
 from .elsewhere import waiting_for_runner

@@ -23,10 +23,10 @@ from typing import Any
 from quart import Quart, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
 
+from ..app.stream import ChangeFeed
 from ..errors import ShuttingDown, TaskNotFound
 from ..records import TaskRecord
 from ..store import Change
-from ..stream import ChangeFeed
 from .base import blueprint, extension
 from .errors import BadRequest, error_response
 from .numbers import whole_number

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from quart import request
 
-from ..delays import MAX_DELAY
+from ..engine.delays import MAX_DELAY
 from ..errors import InvalidOptions
 from ..idempotency import MAX_KEY_LENGTH, check_key
 from .errors import BadRequest

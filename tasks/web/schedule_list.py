@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Response, jsonify
 
-from .. import schedules
+from ..app import schedules
 from ..records import utcnow
 from .api import query_args
 from .base import blueprint, runner

@@ -26,7 +26,7 @@ from quart import request
 from werkzeug.sansio.response import Response
 
 from ..access_rules import SESSION_COOKIE, check, check_same_site, session_signature, token_matches
-from ..settings import Settings
+from ..app.settings import Settings
 
 __all__ = [
     "PAGE_HEADERS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..delays import MAX_DELAY
+from ..engine.delays import MAX_DELAY
 from ..idempotency import MAX_KEY_LENGTH
 from .operations import Operation, error, json_answer, query
 

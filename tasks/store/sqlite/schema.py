@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .schema import upgrade_steps
+from ..schema import upgrade_steps
 
 __all__ = ["SCHEMA_VERSION", "upgrade"]
 

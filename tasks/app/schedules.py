@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .definition import TaskDefinition
-from .errors import StoreUnavailable
-from .periodic import Schedule
-from .records import TaskRecord, utcnow
-from .store import ScheduleMark, Store
+from ..definition import TaskDefinition
+from ..errors import StoreUnavailable
+from ..records import TaskRecord, utcnow
+from ..store import ScheduleMark, Store
+from ..timing.periodic import Schedule
 
 if TYPE_CHECKING:
-    from .runner import Runner
+    from ..engine.runner import Runner
 
 __all__ = ["describe", "keep_schedules", "periodic", "tick_once"]
 

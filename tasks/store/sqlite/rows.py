@@ -10,8 +10,8 @@ import sqlite3
 import time
 from collections.abc import Collection
 
-from ..records import TaskRecord
-from .record_json import COLUMNS, dump, load
+from ...records import TaskRecord
+from ..record_json import COLUMNS, dump, load
 
 __all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load", "named"]
 

@@ -12,9 +12,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection
 
-from ..records import State, TaskRecord
-from .sqlite_later import TakeSeq
-from .sqlite_rows import COLUMNS, dump, hold_lease, load, named
+from ...records import State, TaskRecord
+from .later import TakeSeq
+from .rows import COLUMNS, dump, hold_lease, load, named
 
 __all__ = ["LIVE", "claim", "claim_task", "release", "release_task", "renew", "request_cancel"]
 

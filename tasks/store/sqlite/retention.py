@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ..records import TaskRecord
-from .sqlite_rows import COLUMNS, load
+from ...records import TaskRecord
+from .rows import COLUMNS, load
 
 __all__ = ["delete_finished", "old_finished"]
 

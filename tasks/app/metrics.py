@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..records import State, TaskRecord, utcnow
 from . import metrics_files
-from .records import State, TaskRecord, utcnow
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram

@@ -31,8 +31,8 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 
-from .records import TaskRecord
-from .store import Change, ChangeNotifier, Store
+from ..records import TaskRecord
+from ..store import Change, ChangeNotifier, Store
 
 __all__ = ["ChangeFeed", "Subscribe"]
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from .errors import InvalidOptions, ShuttingDown, StoreUnavailable, TooManyScheduled
-from .records import State, TaskRecord, utcnow
-from .store import Store
+from ..errors import InvalidOptions, ShuttingDown, StoreUnavailable, TooManyScheduled
+from ..records import State, TaskRecord, utcnow
+from ..store import Store
 
 __all__ = ["MAX_DELAY", "DueAlarm", "Names", "Runs", "check_room", "run_at", "take_due"]
 

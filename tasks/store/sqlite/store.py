@@ -1,7 +1,7 @@
 """The embedded default store: one SQLite file in WAL mode, shared by every worker process.
 
-The SQL lives here and, by concept, in ``sqlite_owners.py`` (leases and claims),
-``sqlite_later.py`` (due tasks and schedule ticks) and ``sqlite_rows.py`` (rows as JSON).
+The SQL lives here and, by concept, in ``owners.py`` (leases and claims),
+``later.py`` (due tasks and schedule ticks) and ``sqlite_rows.py`` (rows as JSON).
 Writes commit in batches on the event loop's thread (``loop_writer.py``), or on the store's
 own thread when another process holds the lock (``connection.py``); reads run on that thread.
 """
@@ -17,17 +17,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..records import State, TaskRecord
-from . import sqlite_later, sqlite_owners, sqlite_retention
+from ...records import State, TaskRecord
+from ..protocol import FINISHED_STATES, Change, ScheduleMark
+from . import later, owners, retention
 from .connection import ConnectionThread, Operation
 from .loop_writer import Checkpointer, LoopWriter
-from .protocol import FINISHED_STATES, Change, ScheduleMark
-from .sqlite_rows import COLUMNS, dump, hold_lease, insert, load
-from .sqlite_schema import SCHEMA_VERSION, upgrade
+from .rows import COLUMNS, dump, hold_lease, insert, load
+from .schema import SCHEMA_VERSION, upgrade
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-_LIVE = sqlite_owners.LIVE
+_LIVE = owners.LIVE
 _COLUMNS = COLUMNS
 
 
@@ -134,7 +134,7 @@ class SQLiteStore:
         return cursor.rowcount == 1
 
     async def renew(self, owner: str, lease: float) -> list[str]:
-        renew = partial(sqlite_owners.renew, owner=owner, lease=lease)
+        renew = partial(owners.renew, owner=owner, lease=lease)
         result: list[str] = await self._run(renew, write=True)
         return result
 
@@ -148,7 +148,7 @@ class SQLiteStore:
         names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         claim = partial(
-            sqlite_owners.claim,
+            owners.claim,
             take_seq=self._take_seq,
             owner=owner,
             lease=lease,
@@ -169,7 +169,7 @@ class SQLiteStore:
         names: Collection[str] | None = None,
     ) -> TaskRecord | None:
         claim = partial(
-            sqlite_owners.claim_task,
+            owners.claim_task,
             take_seq=self._take_seq,
             task_id=task_id,
             owner=owner,
@@ -181,19 +181,19 @@ class SQLiteStore:
         return result
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
-        release = partial(sqlite_owners.release, take_seq=self._take_seq, owner=owner, keep=keep)
+        release = partial(owners.release, take_seq=self._take_seq, owner=owner, keep=keep)
         result: int = await self._run(release, write=True)
         return result
 
     async def release_task(self, task_id: str, owner: str) -> bool:
         release = partial(
-            sqlite_owners.release_task, take_seq=self._take_seq, task_id=task_id, owner=owner
+            owners.release_task, take_seq=self._take_seq, task_id=task_id, owner=owner
         )
         result: bool = await self._run(release, write=True)
         return result
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
-        flag = partial(sqlite_owners.request_cancel, take_seq=self._take_seq, task_id=task_id)
+        flag = partial(owners.request_cancel, take_seq=self._take_seq, task_id=task_id)
         result: TaskRecord | None = await self._run(flag, write=True)
         return result
 
@@ -206,20 +206,18 @@ class SQLiteStore:
         limit: int,
         names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        take = partial(
-            sqlite_later.take_due, take_seq=self._take_seq, owner=owner, lease=lease, now=now
-        )
+        take = partial(later.take_due, take_seq=self._take_seq, owner=owner, lease=lease, now=now)
         result: list[TaskRecord] = await self._run(
             partial(take, limit=limit, names=names), write=True
         )
         return result
 
     async def count(self, state: State) -> int:
-        result: int = await self._run(partial(sqlite_later.count, state=state))
+        result: int = await self._run(partial(later.count, state=state))
         return result
 
     async def count_by_name(self, state: State) -> dict[str, int]:
-        result: dict[str, int] = await self._run(partial(sqlite_later.count_by_name, state=state))
+        result: dict[str, int] = await self._run(partial(later.count_by_name, state=state))
         return result
 
     async def advance_schedule(
@@ -232,7 +230,7 @@ class SQLiteStore:
         lease: float,
     ) -> bool:
         advance = partial(
-            sqlite_later.advance_schedule,
+            later.advance_schedule,
             take_seq=self._take_seq,
             name=name,
             tick=tick,
@@ -244,7 +242,7 @@ class SQLiteStore:
         return result
 
     async def schedule_marks(self) -> list[ScheduleMark]:
-        result: list[ScheduleMark] = await self._run(sqlite_later.schedule_marks)
+        result: list[ScheduleMark] = await self._run(later.schedule_marks)
         return result
 
     async def prune(
@@ -253,11 +251,11 @@ class SQLiteStore:
         wanted = sorted(state.value for state in states & FINISHED_STATES)
         if not wanted:
             return []
-        select = partial(sqlite_retention.old_finished, states=wanted, before=before, limit=limit)
+        select = partial(retention.old_finished, states=wanted, before=before, limit=limit)
         old: list[TaskRecord] = await self._run(select)  # read and decoded off the loop
         if not old:
             return []
-        delete = partial(sqlite_retention.delete_finished, ids=[r.id for r in old], states=wanted)
+        delete = partial(retention.delete_finished, ids=[r.id for r in old], states=wanted)
         deleted: set[str] = await self._run(delete, write=True)
         return [record for record in old if record.id in deleted]
 

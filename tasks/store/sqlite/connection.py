@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import StoreUnavailable
+from ...errors import StoreUnavailable
 
 __all__ = ["ConnectionThread", "Operation", "apply_operation", "refuse_batch", "settle"]
 

@@ -13,10 +13,10 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from .errors import StoreUnavailable, UnknownTask
-from .records import State, TaskRecord, utcnow
-from .registry import RecordLookup, Registry
-from .store import FINISHED_STATES, Store
+from ..errors import StoreUnavailable, UnknownTask
+from ..records import State, TaskRecord, utcnow
+from ..registry import RecordLookup, Registry
+from ..store import FINISHED_STATES, Store
 
 __all__ = ["BATCH", "cutoff", "interval", "keep_pruning", "prune", "sweep"]
 

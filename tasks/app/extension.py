@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
-from . import delays, retention, schedules, supervisor
-from .admission import RefuseWhenFull
-from .engine.distributed import broker_dispatch, broker_worker, check_broker
+from ..admission import RefuseWhenFull
+from ..engine import delays
+from ..engine.distributed import broker_dispatch, broker_worker, check_broker
+from ..engine.runner import Runner
+from ..records import State
+from ..registry import Registry
+from ..store import Store, store_from_url
+from . import retention, schedules, supervisor
 from .json_provider import OrjsonProvider
 from .metrics import TaskMetrics
-from .records import State
-from .registry import Registry
-from .runner import Runner
 from .settings import Settings
-from .store import Store, store_from_url
 
 if TYPE_CHECKING:
-    from .engine.worker import BrokerWorker
+    from ..engine.worker import BrokerWorker
 
 __all__ = ["Tasks"]
 
@@ -40,7 +41,7 @@ class Tasks:
 
     On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
     schedules through ``app.add_background_task``, and keeps the periodic tasks' ticks;
-    ``metrics`` then holds the app's :class:`~tasks.metrics.TaskMetrics` (None with
+    ``metrics`` then holds the app's :class:`~tasks.app.metrics.TaskMetrics` (None with
     ``TASKS_METRICS = false``). When shutdown begins it drains (new tasks get 503); after
     the background tasks are done it closes the runner and the store.
 

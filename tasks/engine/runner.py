@@ -21,21 +21,21 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from ..errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
+from ..idempotency import Submitted, check_key, replay
+from ..ownership import new_owner_id
+from ..records import State, TaskRecord
+from ..registry import Registry
+from ..store import Store
 from . import delays
-from .engine.attempt import Attempts
-from .engine.cancellation import Cancellation
-from .engine.dispatch import Dispatch, InProcess
-from .engine.progress import ProgressWriter
-from .engine.recovery import Upkeep
-from .engine.slots import Slots, Spawn
-from .engine.store_health import StoreHealth
-from .engine.writer import Listener, RecordWriter
-from .errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
-from .idempotency import Submitted, check_key, replay
-from .ownership import new_owner_id
-from .records import State, TaskRecord
-from .registry import Registry
-from .store import Store
+from .attempt import Attempts
+from .cancellation import Cancellation
+from .dispatch import Dispatch, InProcess
+from .progress import ProgressWriter
+from .recovery import Upkeep
+from .slots import Slots, Spawn
+from .store_health import StoreHealth
+from .writer import Listener, RecordWriter
 
 __all__ = ["Runner", "Spawn"]
 

@@ -11,9 +11,9 @@ import sqlite3
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
-from ..records import State, TaskRecord
-from .protocol import ScheduleMark
-from .sqlite_rows import COLUMNS, dump, hold_lease, insert, load, named
+from ...records import State, TaskRecord
+from ..protocol import ScheduleMark
+from .rows import COLUMNS, dump, hold_lease, insert, load, named
 
 __all__ = ["advance_schedule", "count", "count_by_name", "schedule_marks", "take_due"]
 

@@ -1,0 +1,1 @@
+"""Time arithmetic only, no I/O: when periodic tasks (``every=``, ``cron=``) are due."""
