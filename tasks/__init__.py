@@ -36,6 +36,7 @@ from .extension import Tasks
 from .handle import TaskCall, TaskHandle
 from .idempotency import Submitted
 from .json_provider import OrjsonProvider
+from .options import SubmitOptions
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
 from .runner import Runner
@@ -70,6 +71,7 @@ __all__ = [
     "Store",
     "StoreSchemaError",
     "StoreUnavailable",
+    "SubmitOptions",
     "Submitted",
     "TaskAlreadyFinished",
     "TaskCall",
