@@ -39,6 +39,7 @@ from .errors import (
 )
 from .handle import TaskCall, TaskHandle
 from .idempotency import Submitted
+from .options import SubmitOptions
 from .records import ErrorInfo, Progress, State, TaskRecord
 from .registry import Registry, TaskDefinition
 from .store import Change, MemoryStore, SQLiteStore, Store, store_from_url
@@ -70,6 +71,7 @@ __all__ = [
     "Store",
     "StoreSchemaError",
     "StoreUnavailable",
+    "SubmitOptions",
     "Submitted",
     "TaskAlreadyFinished",
     "TaskCall",

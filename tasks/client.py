@@ -7,9 +7,8 @@ and a server that cannot be reached raises :class:`ServerUnreachable`.
 
 from __future__ import annotations
 
-from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -33,6 +32,7 @@ from .errors import (
     UnknownTask,
 )
 from .idempotency import Submitted
+from .options import OptionFields, SubmitOptions
 from .records import State, TaskRecord
 
 __all__ = ["ApiError", "ServerUnreachable", "TasksClient", "check_url"]
@@ -125,44 +125,31 @@ class TasksClient:
         self,
         name: str,
         kwargs: dict[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-        retries: int | None = None,
-        delay: float | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        options: SubmitOptions | None = None,
+        **fields: Unpack[OptionFields],
     ) -> TaskRecord:
-        """Start a task on the server (later, with ``delay`` seconds or ``at`` a moment with
-        its offset); its record as accepted, or, with a ``key`` already used, the first one."""
-        submitted = await self.accept(
-            name, kwargs, timeout=timeout, retries=retries, delay=delay, at=at, key=key
-        )
+        """Start a task on the server, with ``options`` (or its fields as keywords: later with
+        ``delay`` or ``at``, once with ``key``); its record as accepted, or, with a ``key``
+        already used, the first one."""
+        submitted = await self.accept(name, kwargs, options, **fields)
         return submitted.record
 
     async def accept(
         self,
         name: str,
         kwargs: dict[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-        retries: int | None = None,
-        delay: float | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        options: SubmitOptions | None = None,
+        **fields: Unpack[OptionFields],
     ) -> Submitted:
         """:meth:`submit`, saying whether the server answered with a replay."""
-        params: dict[str, str] = {}
-        if timeout is not None:
-            params["timeout"] = str(timeout)
-        if retries is not None:
-            params["retries"] = str(retries)
-        if delay is not None:
-            params["delay"] = repr(float(delay))
-        if at is not None:
-            params["at"] = at.isoformat()
-        headers = {"Idempotency-Key": key} if key is not None else {}
+        options = SubmitOptions.of(options, **fields)
+        headers = {"Idempotency-Key": options.key} if options.key is not None else {}
         response, body = await self._answer(
-            "POST", f"/tasks/{_segment(name)}", json=kwargs or {}, params=params, headers=headers
+            "POST",
+            f"/tasks/{_segment(name)}",
+            json=kwargs or {},
+            params=_query(options),
+            headers=headers,
         )
         replayed = response.headers.get("Idempotent-Replayed") == "true"
         return Submitted(TaskRecord.from_dict(body), replayed=replayed)
@@ -242,6 +229,20 @@ def _error_from(body: dict[str, Any], status: int, url: str) -> TasksError:
     if known is None:
         return ApiError(message, code=code, status=status)
     return known(message)
+
+
+def _query(options: SubmitOptions) -> dict[str, str]:
+    """The query parameters of ``POST /tasks/<name>`` that carry ``options`` (not the key)."""
+    params: dict[str, str] = {}
+    if options.timeout is not None:
+        params["timeout"] = str(options.timeout)
+    if options.retries is not None:
+        params["retries"] = str(options.retries)
+    if (delay := options.delay_seconds) is not None:
+        params["delay"] = repr(float(delay))
+    if options.at is not None:
+        params["at"] = options.at.isoformat()
+    return params
 
 
 def _segment(value: str) -> str:

@@ -12,7 +12,7 @@ import pydantic
 from pydantic import ConfigDict
 
 from . import codec
-from .errors import InvalidArguments, InvalidOptions
+from .errors import InvalidArguments
 from .records import TaskRecord
 from .timing.periodic import Schedule
 
@@ -105,12 +105,6 @@ class TaskDefinition:
             "idempotent": self.idempotent,
             "schedule": self.schedule.to_dict() if self.schedule is not None else None,
         }
-
-    def check_options(self, timeout: float | None, retries: int | None) -> None:
-        if timeout is not None and not timeout > 0:
-            raise InvalidOptions(f"timeout must be a number of seconds above 0, not {timeout!r}")
-        if retries is not None and not 0 <= retries <= 100:
-            raise InvalidOptions(f"retries must be a whole number from 0 to 100, not {retries!r}")
 
     def _model(self, kwargs: dict[str, Any]) -> pydantic.BaseModel:
         try:

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, Unpack
 
 from quart import current_app, has_app_context
 
 from .definition import TaskDefinition
 from .errors import InvalidArguments, NoAppContext
+from .options import OptionFields, SubmitOptions
 from .records import TaskRecord
 
 __all__ = ["TaskCall", "TaskHandle"]
@@ -47,15 +47,7 @@ class _Runner(Protocol):
     def registry(self) -> _Definitions: ...
 
     async def submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-        retries: int | None = None,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        self, name: str, kwargs: dict[str, Any] | None = None, options: SubmitOptions | None = None
     ) -> TaskRecord: ...
 
 
@@ -64,11 +56,7 @@ class TaskCall(Generic[P]):
     """A task with per-call options set; :meth:`submit` it like the task itself."""
 
     definition: TaskDefinition
-    timeout: float | None = None
-    retries: int | None = None
-    delay: float | timedelta | None = None
-    at: datetime | None = None
-    key: str | None = None
+    options: SubmitOptions = field(default_factory=SubmitOptions)
 
     async def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskRecord:
         """Check the arguments, store the task and schedule it; return its durable record.
@@ -79,18 +67,9 @@ class TaskCall(Generic[P]):
         :class:`~tasks.IdempotencyConflict` is raised (other arguments).
         """
         definition = self.definition
-        definition.check_options(self.timeout, self.retries)
         arguments = _keyword_arguments(definition, args, kwargs)
         runner = _current_runner(definition)
-        return await runner.submit(
-            definition.name,
-            arguments,
-            timeout=self.timeout,
-            retries=self.retries,
-            delay=self.delay,
-            at=self.at,
-            key=self.key,
-        )
+        return await runner.submit(definition.name, arguments, self.options)
 
 
 class TaskHandle(Generic[P, R]):
@@ -114,24 +93,18 @@ class TaskHandle(Generic[P, R]):
         return await call.submit(*args, **kwargs)
 
     def options(
-        self,
-        *,
-        timeout: float | None = None,
-        retries: int | None = None,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        self, options: SubmitOptions | None = None, /, **fields: Unpack[OptionFields]
     ) -> TaskCall[P]:
-        """This task with options set for one call.
+        """This task with options set for one call: a :class:`~tasks.SubmitOptions`, or its
+        fields as keywords (or both: the keywords change those fields).
 
         ``timeout``: seconds per attempt; ``retries``: extra attempts after a failure;
         ``delay`` (seconds or a ``timedelta``) or ``at`` (an aware ``datetime``): run it
         later, stored ``scheduled`` until then; ``key``: an idempotency key, so that a
-        repeated submission gets the first task back instead of starting another.
+        repeated submission gets the first task back instead of starting another. A bad
+        value raises :class:`~tasks.InvalidOptions` here, before anything is submitted.
         """
-        return TaskCall(
-            self.definition, timeout=timeout, retries=retries, delay=delay, at=at, key=key
-        )
+        return TaskCall(self.definition, SubmitOptions.of(options, **fields))
 
     def __repr__(self) -> str:
         return f"<task {self.definition.name!r}>"

@@ -34,6 +34,7 @@ PUBLIC = {
         "Store",
         "StoreSchemaError",
         "StoreUnavailable",
+        "SubmitOptions",
         "Submitted",
         "TaskAlreadyFinished",
         "TaskCall",

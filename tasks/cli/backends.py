@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import TasksError
 from ..idempotency import Submitted
+from ..options import SubmitOptions
 from ..records import State, TaskRecord
 
 if TYPE_CHECKING:
@@ -45,16 +45,7 @@ class Backend(Protocol):
     ) -> None: ...
 
     async def submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        *,
-        wait: bool,
-        timeout: float | None,
-        retries: int | None,
-        delay: float | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        self, name: str, kwargs: dict[str, Any], options: SubmitOptions, *, wait: bool
     ) -> Submitted: ...
 
     async def get(self, task_id: str) -> TaskRecord: ...
@@ -123,21 +114,10 @@ class RemoteBackend:
         await self.client.aclose()
 
     async def submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        *,
-        wait: bool,
-        timeout: float | None,
-        retries: int | None,
-        delay: float | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        self, name: str, kwargs: dict[str, Any], options: SubmitOptions, *, wait: bool
     ) -> Submitted:
         """The server runs the task in either case; ``wait`` only keeps the command following it."""
-        return await self.client.accept(
-            name, kwargs, timeout=timeout, retries=retries, delay=delay, at=at, key=key
-        )
+        return await self.client.accept(name, kwargs, options)
 
     async def get(self, task_id: str) -> TaskRecord:
         return await self.client.get(task_id)

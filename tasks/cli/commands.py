@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..options import MAX_RETRIES, SubmitOptions
 from ..records import State, TaskRecord
 from .backends import Backend, RemoteBackend
 from .display import format_names, format_record, format_table
@@ -85,7 +86,9 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds one attempt may take (overrides the task's own).",
 )
-@click.option("--retries", type=click.IntRange(0, 100), help="Extra attempts after a failure.")
+@click.option(
+    "--retries", type=click.IntRange(0, MAX_RETRIES), help="Extra attempts after a failure."
+)
 @click.option(
     "--in",
     "delay",
@@ -135,23 +138,16 @@ def run_command(
     if delay is not None and at is not None:
         raise click.UsageError("give --in or --at, not both")
 
+    def submit_options() -> SubmitOptions:
+        return SubmitOptions(timeout=timeout, retries=retries, delay=delay, at=at, key=key)
+
     def check(backend: Backend) -> None:
+        checked = submit_options()  # a bad option is refused before anything starts
         if isinstance(backend, LocalBackend):
-            backend.check_submit(
-                name,
-                kwargs,
-                wait=wait,
-                timeout=timeout,
-                retries=retries,
-                delay=delay,
-                at=at,
-                key=key,
-            )
+            backend.check_submit(name, kwargs, checked, wait=wait)
 
     async def action(backend: Backend, out: Output) -> int:
-        submitted = await backend.submit(
-            name, kwargs, wait=wait, timeout=timeout, retries=retries, delay=delay, at=at, key=key
-        )
+        submitted = await backend.submit(name, kwargs, submit_options(), wait=wait)
         record = submitted.record
         if submitted.replayed:
             out.note(f"task {record.id} already had the key {key!r}: it is the one shown")

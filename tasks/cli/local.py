@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -13,10 +12,10 @@ from quart import Quart
 
 from ..app import schedules
 from ..app.extension import Tasks
-from ..engine import delays
 from ..engine.runner import Runner
 from ..errors import TaskAlreadyFinished, TaskNotFound
-from ..idempotency import Submitted, check_key
+from ..idempotency import Submitted
+from ..options import SubmitOptions
 from ..records import State, TaskRecord, utcnow
 from ..store import MemoryStore, Store
 from .backends import CommandError, follow
@@ -107,51 +106,19 @@ class LocalBackend:
         return self._store
 
     async def submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        *,
-        wait: bool,
-        timeout: float | None,
-        retries: int | None,
-        delay: float | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        self, name: str, kwargs: dict[str, Any], options: SubmitOptions, *, wait: bool
     ) -> Submitted:
         """With ``wait`` run the task here; without, store it (queued, or scheduled with a
         delay) for a server to run."""
         assert self._runner is not None, "submitting needs serve=True"
-        return await self._runner.accept(
-            name,
-            kwargs,
-            timeout=timeout,
-            retries=retries,
-            enqueue=wait,
-            delay=delay,
-            at=at,
-            key=key,
-        )
+        return await self._runner.accept(name, kwargs, options, enqueue=wait)
 
     def check_submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        *,
-        wait: bool,
-        timeout: float | None,
-        retries: int | None,
-        delay: float | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        self, name: str, kwargs: dict[str, Any], options: SubmitOptions, *, wait: bool
     ) -> None:
         """Refuse a bad submission before the app starts, so that mistakes answer at once."""
-        definition = self.tasks.registry.get(name)
-        definition.validate(kwargs)
-        definition.check_options(timeout, retries)
-        delays.run_at(utcnow(), delay=delay, at=at)
-        if key is not None:
-            check_key(key)
-        if wait and (delay is not None or at is not None):
+        self.tasks.registry.get(name).validate(kwargs)
+        if wait and (options.delay is not None or options.at is not None):
             raise CommandError(
                 "--wait runs the task here and now, so it does not go with --in or --at: "
                 "drop --wait to store it for a server sharing the store (then follow it "

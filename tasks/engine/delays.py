@@ -15,22 +15,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from ..errors import InvalidOptions, ShuttingDown, StoreUnavailable, TooManyScheduled
+from ..errors import ShuttingDown, StoreUnavailable, TooManyScheduled
 from ..records import State, TaskRecord, utcnow
 from ..store import Store
 
-__all__ = ["MAX_DELAY", "DueAlarm", "Names", "Runs", "check_room", "run_at", "take_due"]
+__all__ = ["DueAlarm", "Names", "Runs", "check_room", "take_due"]
 
 log = logging.getLogger("tasks")
-
-#: the longest delay, in seconds (about 31 years)
-MAX_DELAY = 1_000_000_000.0
-_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 class Names(Protocol):
@@ -70,36 +65,6 @@ class Runs(Protocol):
     def subscribe(self, listener: Callable[[TaskRecord], None]) -> Callable[[], None]: ...
 
     def enqueue(self, task: TaskRecord | str) -> None: ...
-
-
-def run_at(
-    created_at: datetime, *, delay: float | timedelta | None, at: datetime | None
-) -> datetime | None:
-    """When a task created at ``created_at`` is due; None when neither option is given.
-
-    ``InvalidOptions`` says what is wrong: both given, a negative or endless delay, or a
-    moment without a UTC offset (which would mean a different moment on every server).
-    """
-    if delay is not None and at is not None:
-        raise InvalidOptions("give a delay or a moment to run at (at), not both")
-    if at is not None:
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise InvalidOptions(
-                f"at must carry its UTC offset, such as 2030-01-01T09:00:00+01:00 or ...Z, "
-                f"not {at.isoformat()!r}"
-            )
-        try:
-            return at.astimezone(UTC)
-        except OverflowError:  # within a day of the calendar's ends
-            return _LATEST if at.year > 1 else created_at
-    if delay is None:
-        return None
-    seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_DELAY):
-        raise InvalidOptions(
-            f"delay must be a number of seconds from 0 to {MAX_DELAY:.0f}, not {delay!r}"
-        )
-    return created_at + timedelta(seconds=seconds)
 
 
 async def check_room(runner: Runs) -> None:

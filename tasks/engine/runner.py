@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from ..errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
-from ..idempotency import Submitted, check_key, replay
+from ..idempotency import Submitted, replay
+from ..options import OptionFields, SubmitOptions
 from ..ownership import new_owner_id
 from ..records import State, TaskRecord
 from ..registry import Registry
@@ -240,45 +240,31 @@ class Runner:
         self,
         name: str,
         kwargs: dict[str, Any] | None = None,
+        options: SubmitOptions | None = None,
         *,
-        timeout: float | None = None,
-        retries: int | None = None,
         enqueue: bool = True,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        **fields: Unpack[OptionFields],
     ) -> TaskRecord:
         """Check, store and dispatch a task; return its record once it is durable.
 
-        With ``enqueue=False`` the task is stored ``queued`` and held by nobody: whichever
-        runner sharing the store claims it first runs it. With ``delay`` (seconds) or ``at``
-        (a moment with its offset) still to come, it is stored ``scheduled`` (see
-        ``delays.py``). With ``key``, a task that already has that idempotency key is
-        returned instead of a new one (see :meth:`accept`, which also says which happened).
+        ``options`` (or its fields as keywords: ``timeout=30``) apply to this call. With
+        ``enqueue=False`` the task is stored ``queued`` and held by nobody: whichever runner
+        sharing the store claims it first runs it. With a ``delay`` or an ``at`` still to
+        come, it is stored ``scheduled`` (see ``delays.py``). With a ``key``, a task that
+        already has that idempotency key is returned instead of a new one (see
+        :meth:`accept`, which also says which happened).
         """
-        submitted = await self.accept(
-            name,
-            kwargs,
-            timeout=timeout,
-            retries=retries,
-            enqueue=enqueue,
-            delay=delay,
-            at=at,
-            key=key,
-        )
+        submitted = await self.accept(name, kwargs, options, enqueue=enqueue, **fields)
         return submitted.record
 
     async def accept(
         self,
         name: str,
         kwargs: dict[str, Any] | None = None,
+        options: SubmitOptions | None = None,
         *,
-        timeout: float | None = None,
-        retries: int | None = None,
         enqueue: bool = True,
-        delay: float | timedelta | None = None,
-        at: datetime | None = None,
-        key: str | None = None,
+        **fields: Unpack[OptionFields],
     ) -> Submitted:
         """:meth:`submit`, saying whether the idempotency key made it a replay.
 
@@ -287,14 +273,15 @@ class Runner:
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
-        definition.check_options(timeout, retries)
+        options = SubmitOptions.of(options, **fields)
+        retries = definition.retries.retries if options.retries is None else options.retries
         record = TaskRecord.new(
             name,
             arguments,
-            max_attempts=1 + (definition.retries.retries if retries is None else retries),
-            timeout=definition.timeout if timeout is None else timeout,
+            max_attempts=1 + retries,
+            timeout=definition.timeout if options.timeout is None else options.timeout,
         )
-        due = delays.run_at(record.created_at, delay=delay, at=at)
+        due = options.run_at(record.created_at)
         later = due is not None and due > record.created_at
         enqueue = enqueue and not later
         if later:
@@ -304,7 +291,7 @@ class Runner:
         record = record.replace(
             state=State.SCHEDULED if later else State.QUEUED,
             run_at=due,
-            idempotency_key=None if key is None else check_key(key),
+            idempotency_key=options.key,
             owner=self.owner if enqueue and self._dispatch.holds else None,
         )
         # Storing and dispatching happen apart from the caller, which only awaits them through

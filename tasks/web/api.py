@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from .. import codec
 from ..errors import TaskNotFinished, TaskNotFound
+from ..options import MAX_RETRIES, OptionFields, SubmitOptions
 from ..records import State
 from .base import blueprint, runner, task_url
 from .elsewhere import queued_elsewhere, waiting_for_runner
@@ -69,8 +70,7 @@ async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
     active.registry.get(name)  # 404 for an unknown name before reading the body
     key = idempotency_key()
     kwargs = await _json_object_body()
-    options = _submit_options()
-    submitted = await active.accept(name, kwargs, key=key, **options)
+    submitted = await active.accept(name, kwargs, _submit_options(key))
     headers = {"Location": task_url(submitted.record.id)}
     if submitted.replayed:
         headers[REPLAYED_HEADER] = "true"
@@ -117,14 +117,13 @@ async def rerun(task_id: str) -> tuple[Response, int, dict[str, str]]:
         )
     definition = active.registry.get(original.name)
     retries = original.max_attempts - 1
-    record = await active.submit(
-        original.name,
-        original.kwargs,
-        # Overrides only where the original had one: the task's own settings may be out of
-        # the range an override may take.
+    # Overrides only where the original had one: the task's own settings may be out of the
+    # range an override may take.
+    options = SubmitOptions(
         timeout=None if original.timeout == definition.timeout else original.timeout,
         retries=None if retries == definition.retries.retries else retries,
     )
+    record = await active.submit(original.name, original.kwargs, options)
     return jsonify(record.to_dict()), 202, {"Location": task_url(record.id)}
 
 
@@ -186,25 +185,26 @@ def _json_type(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
-def _submit_options() -> dict[str, Any]:
+def _submit_options(key: str | None) -> SubmitOptions:
+    """The options in the query, with the key that the request's header carried."""
     query = query_args(
         SUBMIT_OPTIONS,
         "task arguments go in the JSON body, and the query takes only timeout, retries, "
         "delay and at",
     )
-    options: dict[str, Any] = {}
+    options: OptionFields = {"key": key}
     # An empty value means "not given": the task's own setting applies.
     if timeout := query.get("timeout"):
         options["timeout"] = _seconds_arg("timeout", timeout)
     if retries := query.get("retries"):
-        options["retries"] = _int_arg("retries", retries, default=0, low=0, high=100)
+        options["retries"] = _int_arg("retries", retries, default=0, low=0, high=MAX_RETRIES)
     if (delay := query.get("delay")) and (at := query.get("at")):
         raise BadRequest(f"give delay or at, not both (delay={delay!r}, at={at!r})")
     if delay := query.get("delay"):
         options["delay"] = delay_arg(delay)
     if at := query.get("at"):
         options["at"] = at_arg(at)
-    return options
+    return SubmitOptions(**options)
 
 
 def query_args(allowed: set[str], hint: str) -> dict[str, str]:

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from quart import request
 
-from ..engine.delays import MAX_DELAY
 from ..errors import InvalidOptions
 from ..idempotency import MAX_KEY_LENGTH, check_key
+from ..options import MAX_DELAY
 from .errors import BadRequest
 from .numbers import decimal_number
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.delays import MAX_DELAY
 from ..idempotency import MAX_KEY_LENGTH
+from ..options import MAX_DELAY, MAX_RETRIES
 from .operations import Operation, error, json_answer, query
 
 __all__ = ["TEMPLATE", "submit"]
@@ -43,7 +43,7 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
             ),
             query(
                 "retries",
-                {"type": "integer", "minimum": 0, "maximum": 100},
+                {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES},
                 "extra attempts after a failure",
             ),
             query(
