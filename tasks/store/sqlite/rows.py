@@ -13,7 +13,7 @@ from collections.abc import Collection
 from ...records import TaskRecord
 from ..record_json import COLUMNS, dump, load
 
-__all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load", "named"]
+__all__ = ["COLUMNS", "dump", "hold_lease", "insert", "load", "named", "replace"]
 
 
 def insert(
@@ -66,3 +66,13 @@ def hold_lease(conn: sqlite3.Connection, owner: str, lease: float) -> None:
         "ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
         (owner, time.time() + lease),
     )
+
+
+def replace(conn: sqlite3.Connection, record: TaskRecord, owner: str, seq: int) -> bool:
+    """Write ``record`` over its live row if ``owner`` holds it; whether it did."""
+    cursor = conn.execute(
+        "UPDATE tasks SET state = ?, seq = ?, data = ? "
+        "WHERE id = ? AND owner = ? AND state IN ('queued', 'running')",
+        (record.state.value, seq, dump(record), record.id, owner),
+    )
+    return cursor.rowcount == 1

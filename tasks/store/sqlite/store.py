@@ -1,7 +1,8 @@
 """The embedded default store: one SQLite file in WAL mode, shared by every worker process.
 
-The SQL lives here and, by concept, in ``owners.py`` (leases and claims),
-``later.py`` (due tasks and schedule ticks) and ``sqlite_rows.py`` (rows as JSON).
+The SQL lives, by concept, in ``rows.py`` (rows as JSON, inserts), ``reads.py`` (records
+and the change log), ``owners.py`` (leases and claims), ``later.py`` (due tasks and schedule
+ticks) and ``retention.py``; ``files.py`` opens the file.
 Writes commit in batches on the event loop's thread (``loop_writer.py``), or on the store's
 own thread when another process holds the lock (``connection.py``); reads run on that thread.
 """
@@ -19,16 +20,14 @@ from typing import Any
 
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, owners, retention
+from . import later, owners, reads, retention
 from .connection import ConnectionThread, Operation
+from .files import open_file, set_wal
 from .loop_writer import Checkpointer, LoopWriter
-from .rows import COLUMNS, dump, hold_lease, insert, load
+from .rows import hold_lease, insert, replace
 from .schema import SCHEMA_VERSION, upgrade
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
-
-_LIVE = owners.LIVE
-_COLUMNS = COLUMNS
 
 
 class SQLiteStore:
@@ -119,19 +118,7 @@ class SQLiteStore:
         return pending.future
 
     def _replace(self, pending: _Update, conn: sqlite3.Connection) -> bool:
-        record = pending.record
-        cursor = conn.execute(
-            "UPDATE tasks SET state = ?, seq = ?, data = ? "
-            f"WHERE id = ? AND owner = ? AND state IN {_LIVE}",
-            (
-                record.state.value,
-                self._take_seq(conn),
-                dump(record),
-                record.id,
-                pending.owner,
-            ),
-        )
-        return cursor.rowcount == 1
+        return replace(conn, pending.record, pending.owner, self._take_seq(conn))
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         renew = partial(owners.renew, owner=owner, lease=lease)
@@ -260,11 +247,7 @@ class SQLiteStore:
         return [record for record in old if record.id in deleted]
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        def select(conn: sqlite3.Connection) -> TaskRecord | None:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            return load(*row) if row else None
-
-        result: TaskRecord | None = await self._run(select)
+        result: TaskRecord | None = await self._run(partial(reads.get, task_id=task_id))
         return result
 
     async def query(
@@ -275,52 +258,20 @@ class SQLiteStore:
         limit: int = 100,
         before: str | None = None,
     ) -> list[TaskRecord]:
-        clauses, params = [], []
-        if before is not None:  # a missing id compares with NULL: no rows
-            clauses.append("rowid < (SELECT rowid FROM tasks WHERE id = ?)")
-            params.append(before)
-        if state is not None:
-            clauses.append("state = ?")
-            params.append(state.value)
-        if name is not None:
-            clauses.append("name = ?")
-            params.append(name)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {_COLUMNS} FROM tasks {where} ORDER BY rowid DESC LIMIT ?"
-
-        def select(conn: sqlite3.Connection) -> list[TaskRecord]:
-            return [load(*row) for row in conn.execute(sql, (*params, limit))]
-
+        select = partial(reads.query, state=state, name=name, limit=limit, before=before)
         result: list[TaskRecord] = await self._run(select)
         return result
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
-        def select(conn: sqlite3.Connection) -> list[Change]:
-            rows = conn.execute(
-                f"SELECT seq, {_COLUMNS} FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit),
-            )
-            return [Change(seq, load(*row)) for seq, *row in rows]
-
-        result: list[Change] = await self._run(select)
+        result: list[Change] = await self._run(partial(reads.changes, after=after, limit=limit))
         return result
 
     async def latest_change(self, task_id: str) -> Change | None:
-        def select(conn: sqlite3.Connection) -> Change | None:
-            row = conn.execute(
-                f"SELECT seq, {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)
-            ).fetchone()
-            return None if row is None else Change(row[0], load(*row[1:]))
-
-        result: Change | None = await self._run(select)
+        result: Change | None = await self._run(partial(reads.latest_change, task_id=task_id))
         return result
 
     async def last_seq(self) -> int:
-        def select(conn: sqlite3.Connection) -> int:
-            value: int = conn.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()[0]
-            return value
-
-        result: int = await self._run(select)
+        result: int = await self._run(reads.last_seq)
         return result
 
     # -- on the connection thread -------------------------------------------------------
@@ -344,7 +295,7 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         conn = self._open()
         try:
-            _set_wal(conn, deadline=time.monotonic() + self._busy_timeout)
+            set_wal(conn, deadline=time.monotonic() + self._busy_timeout)
             upgrade(conn, self.path)
         except BaseException:
             conn.close()
@@ -355,13 +306,9 @@ class SQLiteStore:
         self, *, busy_timeout: float | None = None, autocheckpoint: bool = True
     ) -> sqlite3.Connection:
         timeout = self._busy_timeout if busy_timeout is None else busy_timeout
-        conn = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=True
+        return open_file(
+            self.path, timeout=timeout, synchronous=self._synchronous, autocheckpoint=autocheckpoint
         )
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        if not autocheckpoint:
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-        return conn
 
 
 class _Update:
@@ -371,16 +318,3 @@ class _Update:
         self.record = record
         self.owner = owner
         self.future: asyncio.Future[bool]
-
-
-def _set_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
-    """Switch the file to WAL mode. When several processes open a new file at once, the
-    switch can answer "database is locked" without waiting on the busy timeout: retry."""
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.01)  # another process holds the lock for a moment; nothing to wait on
