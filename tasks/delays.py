@@ -22,22 +22,15 @@ from typing import Protocol
 
 from .errors import InvalidOptions, ShuttingDown, StoreUnavailable, TooManyScheduled
 from .records import State, TaskRecord, utcnow
-from .store import Store
+from .store import RecordReader
 
-__all__ = ["MAX_DELAY", "DueAlarm", "Names", "Runs", "check_room", "run_at", "take_due"]
+__all__ = ["MAX_DELAY", "DueAlarm", "Runs", "check_room", "run_at"]
 
 log = logging.getLogger("tasks")
 
 #: the longest delay, in seconds (about 31 years)
 MAX_DELAY = 1_000_000_000.0
 _LATEST = datetime.max.replace(tzinfo=UTC)
-
-
-class Names(Protocol):
-    """The task names a runner can run (a :class:`~tasks.Registry`)."""
-
-    @property
-    def names(self) -> frozenset[str]: ...
 
 
 class Failures(Protocol):
@@ -49,14 +42,11 @@ class Failures(Protocol):
 class Runs(Protocol):
     """What delayed tasks need of the runner (a :class:`~tasks.Runner`)."""
 
-    store: Store
-    owner: str
-    lease: float
     max_running: int
     max_scheduled: int
 
     @property
-    def registry(self) -> Names: ...
+    def records(self) -> RecordReader: ...
 
     @property
     def store_health(self) -> Failures: ...
@@ -70,6 +60,8 @@ class Runs(Protocol):
     def subscribe(self, listener: Callable[[TaskRecord], None]) -> Callable[[], None]: ...
 
     def enqueue(self, task: TaskRecord | str) -> None: ...
+
+    async def take_due(self, limit: int) -> list[TaskRecord]: ...
 
 
 def run_at(
@@ -106,21 +98,12 @@ async def check_room(runner: Runs) -> None:
     """Refuse a delayed task while shutting down, or with ``max_scheduled`` already waiting."""
     if not runner.accepting:
         raise ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
-    if await runner.store.count(State.SCHEDULED) >= runner.max_scheduled:
+    if await runner.records.count(State.SCHEDULED) >= runner.max_scheduled:
         raise TooManyScheduled(
             f"{runner.max_scheduled} delayed tasks are already waiting for their time; "
             "retry later or raise TASKS_MAX_SCHEDULED",
             retry_after=60,
         )
-
-
-async def take_due(runner: Runs, limit: int) -> list[TaskRecord]:
-    """Take up to ``limit`` due scheduled tasks of names ``runner`` has: queued, held by it."""
-    if limit <= 0:
-        return []
-    return await runner.store.take_due(
-        runner.owner, runner.lease, now=utcnow(), limit=limit, names=runner.registry.names
-    )
 
 
 class DueAlarm:
@@ -197,7 +180,7 @@ class DueAlarm:
         if not runner.accepting:
             return
         try:
-            taken = await take_due(runner, min(runner.capacity, 2 * runner.max_running))
+            taken = await runner.take_due(min(runner.capacity, 2 * runner.max_running))
         except StoreUnavailable as exc:  # the upkeep round takes them once the store is back
             runner.store_health.failed(exc)  # it may have committed: reconciled later
             log.warning("taking due delayed tasks failed: %s", exc)
