@@ -72,10 +72,6 @@ class ErrorInfo:
     def to_dict(self) -> dict[str, str | None]:
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
 
-    @classmethod
-    def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        return cls(type(exc).__name__, str(exc) or repr(exc))
-
 
 @dataclass(frozen=True, slots=True)
 class TaskRecord:

@@ -18,10 +18,11 @@ import pytest
 from click.testing import Result
 from quart import Quart
 
-from tasks import SQLiteStore, State, TaskRecord
+from tasks import MemoryStore, Registry, SQLiteStore, State, TaskRecord
 from tasks.cli import parse_arguments, tasks_cli
 from tasks.cli.local import LocalBackend
 from tests.conftest import Invoke
+from tests.harness import app_with_registry
 from tests.quart_command import quart_command, read_until
 
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -200,6 +201,36 @@ def test_a_memory_store_refuses_to_store_a_task_that_would_vanish(cli: Invoke) -
 
     listed = cli("list", TASKS_DATABASE=":memory:")
     assert_one_line_error(listed, "':memory:'", "--url")
+
+
+class ScratchStore:
+    """A store class of its own whose records only this process sees, as a new in-memory
+    store would be: it says so (``process_local``) and is no ``MemoryStore``."""
+
+    process_local = True
+
+    def __init__(self) -> None:
+        self._records = MemoryStore()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._records, name)
+
+
+def test_any_store_that_only_this_process_sees_is_refused_like_memory() -> None:
+    registry = Registry()
+
+    @registry.task
+    async def noop() -> None:
+        return None
+
+    app = app_with_registry(registry, store=ScratchStore())
+    app.cli.add_command(tasks_cli)
+
+    def cli(*args: str) -> Result:
+        return app.test_cli_runner().invoke(args=["tasks", *args])
+
+    assert_one_line_error(cli("list"), "':memory:'", "--url")
+    assert_one_line_error(cli("run", "noop"), "':memory:'", "add --wait")
 
 
 def test_an_app_that_cannot_start_gives_one_line(cli: Invoke, tmp_path: Path) -> None:

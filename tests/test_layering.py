@@ -1,4 +1,5 @@
-"""The shape of the package: no import cycles in ``tasks``, which never imports ``quart_app``.
+"""The shape of the package: no import cycles in ``tasks``, which never imports ``quart_app``;
+what sits above the runner reaches the store only through it.
 
 Read from grimp's import graph, imports under ``if TYPE_CHECKING:`` and inside functions
 included. ``lint-imports`` (``[tool.importlinter]`` in pyproject.toml) checks the layers.
@@ -6,10 +7,14 @@ included. ``lint-imports`` (``[tool.importlinter]`` in pyproject.toml) checks th
 
 from __future__ import annotations
 
+import ast
 from functools import cache
+from pathlib import Path
 
 import grimp
 import pytest
+
+import tasks
 
 #: optional packages, and the only modules that may import them (each lazily, when configured)
 OPTIONAL = {
@@ -110,3 +115,25 @@ def test_the_broker_parts_load_only_through_the_chooser() -> None:
             "tasks.engine.worker",
             "tasks.app.extension",
         }, importers
+
+
+#: the parts that use the store itself; the others go through the runner (``Runner.records``
+#: to read, its methods to write)
+STORE_USERS = ("tasks.store", "tasks.engine", "tasks.app.extension")
+
+
+def test_nothing_above_the_runner_reaches_past_it_to_the_store() -> None:
+    """No ``runner.store``, ``active.store`` or ``feed.store`` outside the engine: an object
+    reads only its own ``store`` (as the CLI's backend, which opens one without a runner)."""
+    package = Path(tasks.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        module = ".".join(("tasks", *path.relative_to(package).with_suffix("").parts))
+        if any(module == part or module.startswith(f"{part}.") for part in STORE_USERS):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "store":
+                holder = ast.unparse(node.value)
+                if holder not in {"self", "backend"}:
+                    found.append(f"{module}:{node.lineno}: {holder}.store")
+    assert found == []

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from tasks import MemoryStore, Registry, Runner, State, TaskRecord, store_from_url
-from tasks.engine.delays import take_due
 from tasks.engine.distributed import broker_dispatch, broker_worker
 from tasks.records import utcnow
 from tests.brokers import BrokerConfig
@@ -111,7 +110,7 @@ async def test_a_due_delayed_task_of_another_app_is_not_taken(processes: Process
     await processes.stop(a)
 
     b = await processes.start(app_b(), max_running=1)
-    assert await take_due(b, 10) == []  # as a delayed task's alarm takes them
+    assert await b.take_due(10) == []  # as a delayed task's alarm takes them
     mine = await b.submit("b_task", {"n": 1}, delay=0.05)
     assert mine.state is State.SCHEDULED
     assert (await b.wait(mine.id)).state is State.SUCCEEDED  # taken when due, past A's

@@ -159,7 +159,7 @@ class Tasks:
         await store.open()
         loop = asyncio.get_running_loop()
         max_running = self._concurrency or settings.max_running
-        threads = settings.threads or max_running + 4
+        threads = settings.threads_for(max_running)
         loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="tasks-worker"))
         dispatch = None
         if settings.broker:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..definition import TaskDefinition
 from ..errors import StoreUnavailable
 from ..records import TaskRecord, utcnow
-from ..store import ScheduleMark, Store
+from ..store import RecordReader, ScheduleMark
 from ..timing.periodic import Schedule
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ async def keep_schedules(
 async def tick_once(runner: Runner, definitions: list[TaskDefinition], now: datetime) -> int:
     """Handle each schedule's latest tick at ``now``, if no process has; return the runs
     this call created."""
-    marks = {mark.name: mark for mark in await runner.store.schedule_marks()}
+    marks = {mark.name: mark for mark in await runner.records.schedule_marks()}
     created = 0
     for definition in definitions:
         schedule = _schedule(definition)
@@ -83,9 +83,7 @@ async def tick_once(runner: Runner, definitions: list[TaskDefinition], now: date
             continue  # handled, here or elsewhere
         if schedule.on_time(tick, now) or (mark is not None and schedule.catch_up):
             created += await _run(runner, definition, tick)
-        elif await runner.store.advance_schedule(
-            definition.name, tick, None, owner=None, lease=runner.lease
-        ):
+        elif await runner.advance_schedule(definition.name, tick, None):
             if mark is None:
                 log.info(
                     "periodic task %s: first seen; it starts with its next tick", definition.name
@@ -105,9 +103,7 @@ async def _run(runner: Runner, definition: TaskDefinition, tick: datetime) -> in
         timeout=definition.timeout,
         owner=owner,
     ).replace(schedule=definition.name, tick=tick)
-    if not await runner.store.advance_schedule(
-        definition.name, tick, record, owner=owner, lease=runner.lease
-    ):
+    if not await runner.advance_schedule(definition.name, tick, record):
         return 0  # another process created this tick's run
     log.info("periodic task %s: tick %s runs as %s", definition.name, tick, record.id)
     runner.announce(record)
@@ -117,10 +113,10 @@ async def _run(runner: Runner, definition: TaskDefinition, tick: datetime) -> in
 
 
 async def describe(
-    definitions: Iterable[TaskDefinition], store: Store, now: datetime
+    definitions: Iterable[TaskDefinition], records: RecordReader, now: datetime
 ) -> list[dict[str, Any]]:
     """Each schedule as JSON: its task, period or cron expression, last and next run."""
-    marks = {mark.name: mark for mark in await store.schedule_marks()}
+    marks = {mark.name: mark for mark in await records.schedule_marks()}
     described = []
     for definition in periodic(definitions):
         schedule = _schedule(definition)
@@ -128,17 +124,17 @@ async def describe(
             {
                 "name": definition.name,
                 **schedule.to_dict(),
-                "last_run": await _last_run(store, marks.get(definition.name)),
+                "last_run": await _last_run(records, marks.get(definition.name)),
                 "next_run": _iso(schedule.next_after(now)),
             }
         )
     return described
 
 
-async def _last_run(store: Store, mark: ScheduleMark | None) -> dict[str, Any] | None:
+async def _last_run(records: RecordReader, mark: ScheduleMark | None) -> dict[str, Any] | None:
     if mark is None:
         return None
-    record = await store.get(mark.task_id) if mark.task_id is not None else None
+    record = await records.get(mark.task_id) if mark.task_id is not None else None
     return {
         "tick": _iso(mark.tick),
         "task_id": mark.task_id,

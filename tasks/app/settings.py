@@ -113,7 +113,13 @@ class Settings(BaseModel):
 
     @property
     def thread_count(self) -> int:
-        return self.threads or self.max_running + 4
+        """The thread pool's size for ``max_running`` tasks at once (see :meth:`threads_for`)."""
+        return self.threads_for(self.max_running)
+
+    def threads_for(self, max_running: int) -> int:
+        """The thread pool's size for a process running ``max_running`` tasks at once:
+        ``threads``, or ``max_running + 4`` when that is 0."""
+        return self.threads or max_running + 4
 
 
 def _describe(error: Any) -> str:

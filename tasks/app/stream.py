@@ -32,7 +32,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 
 from ..records import TaskRecord
-from ..store import Change, ChangeNotifier, Store
+from ..store import Change, ChangeNotifier, RecordReader
 
 __all__ = ["ChangeFeed", "Subscribe"]
 
@@ -53,13 +53,16 @@ class _Follower:
 class ChangeFeed:
     """Yields the store's changes to any number of followers, waking them as writes happen.
 
+    ``records`` is the store to follow (``Runner.records``), ``subscribe`` what announces
+    this process's writes (``Runner.subscribe``).
+
     ``idle_interval`` is how long a follower stays silent before it yields ``None`` (a cue
     to send a keep-alive); ``batch`` bounds how many changes one store read returns.
     """
 
     def __init__(
         self,
-        store: Store,
+        records: RecordReader,
         subscribe: Subscribe | None = None,
         *,
         poll_interval: float = 0.5,
@@ -68,7 +71,7 @@ class ChangeFeed:
     ) -> None:
         if poll_interval <= 0 or idle_interval <= 0 or batch < 1:
             raise ValueError("poll_interval and idle_interval must be above 0, batch at least 1")
-        self.store = store
+        self.records = records
         self.poll_interval = poll_interval
         self.idle_interval = idle_interval
         self.batch = batch
@@ -93,10 +96,10 @@ class ChangeFeed:
         """Listen to local writes, and to other processes' writes (or start polling for them)."""
         if self._subscribe is not None:
             self._unsubscribe = self._subscribe(self._on_write)
-        if isinstance(self.store, ChangeNotifier):
-            self._unwatch = self.store.watch_changes(self._wake_all)
+        if isinstance(self.records, ChangeNotifier):
+            self._unwatch = self.records.watch_changes(self._wake_all)
             return
-        seen = await self.store.last_seq()
+        seen = await self.records.last_seq()
         self._poller = asyncio.get_running_loop().create_task(self._poll(seen))
 
     def stop(self) -> None:
@@ -120,13 +123,13 @@ class ChangeFeed:
 
     async def position(self, after: int | None = None) -> int:
         """Where to start following: ``after`` (capped at the latest write), or now."""
-        latest = await self.store.last_seq()
+        latest = await self.records.last_seq()
         return latest if after is None else min(after, latest)
 
     async def last_change(self, task_id: str, after: int) -> Change | None:
         """The latest write of one task after ``after``, or None if it has not changed since
         (or there is no such task). One read of that record, not of the changes since."""
-        change = await self.store.latest_change(task_id)
+        change = await self.records.latest_change(task_id)
         return change if change is not None and change.seq > after else None
 
     async def follow(
@@ -148,7 +151,7 @@ class ChangeFeed:
             while not self._closed:
                 follower.wake.clear()  # before reading, so a write during the read re-wakes
                 while True:
-                    changes = await self.store.changes(cursor, limit=self.batch)
+                    changes = await self.records.changes(cursor, limit=self.batch)
                     for change in changes:
                         cursor = change.seq
                         if task_id is None or change.record.id == task_id:
@@ -185,7 +188,7 @@ class ChangeFeed:
             await self._followed.wait()  # no polling while nobody follows
             await asyncio.sleep(self.poll_interval)
             try:
-                latest = await self.store.last_seq()
+                latest = await self.records.last_seq()
             except Exception:
                 log.exception("reading the task store's latest change failed; retrying")
                 continue

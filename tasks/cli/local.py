@@ -17,7 +17,7 @@ from ..errors import TaskAlreadyFinished, TaskNotFound
 from ..idempotency import Submitted
 from ..options import SubmitOptions
 from ..records import State, TaskRecord, utcnow
-from ..store import MemoryStore, Store
+from ..store import ProcessLocal, RecordReader, Store
 from .backends import CommandError, follow
 
 __all__ = ["LocalBackend", "uses_memory_store"]
@@ -27,7 +27,8 @@ CANCEL_WAIT = 3.0
 
 
 def uses_memory_store(app: Quart, tasks: Tasks) -> bool:
-    return isinstance(tasks.store_for(app), MemoryStore)
+    """Whether the app's store is one only this process sees (``:memory:``)."""
+    return isinstance(tasks.store_for(app), ProcessLocal)
 
 
 class LocalBackend:
@@ -43,7 +44,8 @@ class LocalBackend:
         self.serve = serve
         self._stack = AsyncExitStack()
         self._runner: Runner | None = None
-        self._store: Store | None = None
+        self._store: Store | None = None  # without serve: the store this backend opened
+        self._records: RecordReader | None = None
 
     async def __aenter__(self) -> LocalBackend:
         if uses_memory_store(self.app, self.tasks) and not self.serve:
@@ -85,7 +87,7 @@ class LocalBackend:
             ) from exc
         self._stack.push_async_callback(self.app.shutdown)
         self._runner = self.tasks.runner
-        self._store = self._runner.store
+        self._records = self._runner.records
 
     async def _open_store(self) -> None:
         # The app's store, without a runner that would run tasks.
@@ -97,13 +99,19 @@ class LocalBackend:
                 f"cannot open the task store {self.tasks.database(self.app)!r}: "
                 f"{type(exc).__name__}: {exc}; check TASKS_DATABASE"
             ) from exc
-        self._store = store
+        self._store = self._records = store
         self._stack.push_async_callback(store.close)
 
     @property
     def store(self) -> Store:
-        assert self._store is not None, "enter the backend first"
+        """The store this backend opened (not with ``serve``, where the runner holds it)."""
+        assert self._store is not None, "enter the backend without serve first"
         return self._store
+
+    @property
+    def records(self) -> RecordReader:
+        assert self._records is not None, "enter the backend first"
+        return self._records
 
     async def submit(
         self, name: str, kwargs: dict[str, Any], options: SubmitOptions, *, wait: bool
@@ -132,17 +140,20 @@ class LocalBackend:
             )
 
     async def get(self, task_id: str) -> TaskRecord:
-        record = await self.store.get(task_id)
+        record = await self.records.get(task_id)
         if record is None:
             raise TaskNotFound(f"no task has the id {task_id!r}")
         return record
 
     async def query(self, *, state: State | None, name: str | None, limit: int) -> list[TaskRecord]:
-        return await self.store.query(state=state, name=name, limit=limit)
+        return await self.records.query(state=state, name=name, limit=limit)
 
     async def cancel(self, task_id: str) -> TaskRecord:
-        """Cancel through the store: a task nobody holds ends at once; one a server holds is
-        flagged, and that server stops it within a poll round (waited for, briefly)."""
+        """Cancel through the store (with ``serve``, through this process's runner): a task
+        nobody holds ends at once; one a server holds is flagged, and that server stops it
+        within a poll round (waited for, briefly)."""
+        if self._runner is not None:  # serving: this process's runner may hold it
+            return await self._runner.cancel(task_id)
         record = await self.get(task_id)
         if record.state.terminal:
             raise TaskAlreadyFinished(
@@ -162,7 +173,7 @@ class LocalBackend:
         return [definition.to_dict() for definition in self.tasks.registry]
 
     async def schedules(self) -> list[dict[str, Any]]:
-        return await schedules.describe(self.tasks.registry, self.store, utcnow())
+        return await schedules.describe(self.tasks.registry, self.records, utcnow())
 
     async def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]:
         if self._runner is None:

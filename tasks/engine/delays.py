@@ -21,18 +21,11 @@ from typing import Protocol
 
 from ..errors import ShuttingDown, StoreUnavailable, TooManyScheduled
 from ..records import State, TaskRecord, utcnow
-from ..store import Store
+from ..store import RecordReader
 
-__all__ = ["DueAlarm", "Names", "Runs", "check_room", "take_due"]
+__all__ = ["DueAlarm", "Runs", "check_room"]
 
 log = logging.getLogger("tasks")
-
-
-class Names(Protocol):
-    """The task names a runner can run (a :class:`~tasks.Registry`)."""
-
-    @property
-    def names(self) -> frozenset[str]: ...
 
 
 class Failures(Protocol):
@@ -44,14 +37,11 @@ class Failures(Protocol):
 class Runs(Protocol):
     """What delayed tasks need of the runner (a :class:`~tasks.Runner`)."""
 
-    store: Store
-    owner: str
-    lease: float
     max_running: int
     max_scheduled: int
 
     @property
-    def registry(self) -> Names: ...
+    def records(self) -> RecordReader: ...
 
     @property
     def store_health(self) -> Failures: ...
@@ -66,26 +56,19 @@ class Runs(Protocol):
 
     def enqueue(self, task: TaskRecord | str) -> None: ...
 
+    async def take_due(self, limit: int) -> list[TaskRecord]: ...
+
 
 async def check_room(runner: Runs) -> None:
     """Refuse a delayed task while shutting down, or with ``max_scheduled`` already waiting."""
     if not runner.accepting:
         raise ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
-    if await runner.store.count(State.SCHEDULED) >= runner.max_scheduled:
+    if await runner.records.count(State.SCHEDULED) >= runner.max_scheduled:
         raise TooManyScheduled(
             f"{runner.max_scheduled} delayed tasks are already waiting for their time; "
             "retry later or raise TASKS_MAX_SCHEDULED",
             retry_after=60,
         )
-
-
-async def take_due(runner: Runs, limit: int) -> list[TaskRecord]:
-    """Take up to ``limit`` due scheduled tasks of names ``runner`` has: queued, held by it."""
-    if limit <= 0:
-        return []
-    return await runner.store.take_due(
-        runner.owner, runner.lease, now=utcnow(), limit=limit, names=runner.registry.names
-    )
 
 
 class DueAlarm:
@@ -162,7 +145,7 @@ class DueAlarm:
         if not runner.accepting:
             return
         try:
-            taken = await take_due(runner, min(runner.capacity, 2 * runner.max_running))
+            taken = await runner.take_due(min(runner.capacity, 2 * runner.max_running))
         except StoreUnavailable as exc:  # the upkeep round takes them once the store is back
             runner.store_health.failed(exc)  # it may have committed: reconciled later
             log.warning("taking due delayed tasks failed: %s", exc)

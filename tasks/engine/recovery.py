@@ -164,7 +164,7 @@ class Upkeep:
                 is_dead=self._is_dead,
                 names=self.definitions.names,
             )
-            records += claimed + await self._take_due(limit - len(claimed))
+            records += claimed + await self.take_due(limit - len(claimed))
         outcomes: dict[str, int] = {}
         for number, record in enumerate(records):
             try:
@@ -183,7 +183,7 @@ class Upkeep:
             log.info("claimed %d tasks: %s", len(records), summary)
         return len(records)
 
-    async def _take_due(self, limit: int) -> list[TaskRecord]:
+    async def take_due(self, limit: int) -> list[TaskRecord]:
         """Due delayed tasks, up to ``limit``: now queued and held here."""
         if limit <= 0:
             return []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any, Unpack
 
@@ -26,7 +27,7 @@ from ..options import OptionFields, SubmitOptions
 from ..ownership import new_owner_id
 from ..records import State, TaskRecord
 from ..registry import Registry
-from ..store import Store
+from ..store import RecordReader, Store
 from . import delays
 from .attempt import Attempts
 from .cancellation import Cancellation
@@ -73,6 +74,8 @@ class Runner:
             raise ValueError(f"poll_interval ({poll_interval}) must be above 0 and below the lease")
         self.registry = registry
         self.store = store
+        #: the store's reading part, for the layers above (API, dashboard, streams, CLI)
+        self.records: RecordReader = store
         self.owner = new_owner_id(host_id)
         self.max_running = max_running
         self.max_queued = max_queued
@@ -371,6 +374,18 @@ class Runner:
         if self._dispatch.claims_ahead:
             return min(self.capacity, 2 * self.max_running)
         return max(0, self.max_running - self._slots.running - self._slots.queued)
+
+    async def take_due(self, limit: int) -> list[TaskRecord]:
+        """Take up to ``limit`` due delayed tasks of names this runner runs: now queued and
+        held here, for the caller to enqueue."""
+        return await self._upkeep.take_due(limit)
+
+    async def advance_schedule(self, name: str, tick: datetime, run: TaskRecord | None) -> bool:
+        """Move schedule ``name`` to ``tick``, storing ``run`` (None: the tick is skipped),
+        held here if its ``owner`` is this runner, else by nobody; False if another process
+        handled that tick first (see :meth:`~tasks.store.Store.advance_schedule`)."""
+        owner = self.owner if run is not None and run.owner == self.owner else None
+        return await self.store.advance_schedule(name, tick, run, owner=owner, lease=self.lease)
 
     def announce(self, record: TaskRecord) -> None:
         """Tell the listeners of a record stored outside :meth:`submit` (a schedule's run)."""

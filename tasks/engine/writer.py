@@ -13,30 +13,19 @@ import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from ..errors import StoreUnavailable, TaskNotFound
 from ..records import TaskRecord
-from ..store import Store
+from ..store import QueuesWrites, Store
 from .resend import Resend
 from .store_health import StoreHealth
 
-__all__ = ["Listener", "QueuesWrites", "RecordWriter"]
+__all__ = ["Listener", "RecordWriter"]
 
 log = logging.getLogger("tasks")
 
 Listener = Callable[[TaskRecord], None]
-
-
-@runtime_checkable
-class QueuesWrites(Protocol):
-    """A store that can queue writes without a coroutine, committing them in call order."""
-
-    def create_soon(
-        self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> asyncio.Future[TaskRecord | None]: ...
-
-    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]: ...
 
 
 class RecordWriter:

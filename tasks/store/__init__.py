@@ -1,11 +1,21 @@
-"""Task stores: the :class:`Store` protocol and its implementations."""
+"""Task stores: the :class:`Store` protocol and its optional capabilities (``protocol.py``),
+its implementations, and :func:`store_from_url`, which chooses one by its URL scheme."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .memory import MemoryStore
-from .protocol import FINISHED_STATES, Change, ChangeNotifier, ScheduleMark, Store
+from .protocol import (
+    FINISHED_STATES,
+    Change,
+    ChangeNotifier,
+    ProcessLocal,
+    QueuesWrites,
+    RecordReader,
+    ScheduleMark,
+    Store,
+)
 from .record_json import is_damaged
 from .sqlite.store import SQLiteStore
 
@@ -14,6 +24,9 @@ __all__ = [
     "Change",
     "ChangeNotifier",
     "MemoryStore",
+    "ProcessLocal",
+    "QueuesWrites",
+    "RecordReader",
     "SQLiteStore",
     "ScheduleMark",
     "Store",

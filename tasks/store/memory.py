@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection
 from datetime import datetime
+from typing import Literal
 
 from ..records import State, TaskRecord
 from .protocol import FINISHED_STATES, LIVE_STATES, Change, ScheduleMark
@@ -22,6 +23,9 @@ class MemoryStore:
 
     To keep memory bounded, only the newest ``keep_finished`` terminal records are kept.
     """
+
+    #: only this process sees these records (:class:`~tasks.store.ProcessLocal`)
+    process_local: Literal[True] = True
 
     def __init__(self, keep_finished: int = 10_000) -> None:
         self._keep_finished = keep_finished

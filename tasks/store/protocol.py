@@ -1,15 +1,44 @@
-"""The one interface every task store implements."""
+"""The store contract: what every task store implements, and what a store may add.
+
+A store is any class with the methods of :class:`Store`: reading (:class:`RecordReader`),
+and holding and writing records. It needs no base class. ``store_from_url``
+(``tasks/store/__init__.py``) chooses one from a location, and the ``store`` fixture of
+``tests/conftest.py`` runs the contract suite (``tests/test_store_*.py``) on each.
+
+A store may also have one of the optional capabilities below. Each is a
+``runtime_checkable`` protocol, and the engine looks for it once, with ``isinstance``, when it
+starts using the store; a store has it by having its members, with nothing to declare
+elsewhere. Without it the engine does the same work a plainer way:
+
+- :class:`QueuesWrites`: writes queued without a coroutine, so the engine need not await
+  each commit (without: every write is awaited);
+- :class:`ChangeNotifier`: announces other processes' commits, so event streams need not
+  poll (without: one ``last_seq`` poll every ``EVENTS_POLL_INTERVAL`` while anyone follows);
+- :class:`ProcessLocal`: records only this process sees (without: the store is taken to be
+  shared by every process that opens the same location).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
 
-__all__ = ["FINISHED_STATES", "LIVE_STATES", "Change", "ChangeNotifier", "ScheduleMark", "Store"]
+__all__ = [
+    "FINISHED_STATES",
+    "LIVE_STATES",
+    "Change",
+    "ChangeNotifier",
+    "ProcessLocal",
+    "QueuesWrites",
+    "RecordReader",
+    "ScheduleMark",
+    "Store",
+]
 
 #: states in which a task still needs an owner to reach its end
 LIVE_STATES = (State.QUEUED, State.RUNNING)
@@ -37,41 +66,12 @@ class ScheduleMark:
     task_id: str | None
 
 
-@runtime_checkable
-class Store(Protocol):
-    """Where task records live, and who holds each live task.
+class RecordReader(Protocol):
+    """The reading part of a store: records, the change log and the schedules' marks.
 
-    Every call is async and must not block the event loop. A live (queued or running) task
-    is held by at most one owner at a time, under a lease the owner renews; ``owner`` and
-    ``cancel_requested`` on records read back come from the store, not from what was written.
-    A ``scheduled`` task is held by nobody until :meth:`take_due` makes it queued.
-
-    ``names``, where a call takes it, is the task names the caller can run: a task of any
-    other name is left where it is, as if it were not there, so that processes of different
-    apps (or the old and new version of one app) can share a store, each taking only its
-    own tasks, and such tasks never count against ``limit``. None: every name.
+    The API, the dashboard, event streams and schedules read records through this, as
+    ``Runner.records``: they leave holding and writing to the runner.
     """
-
-    async def open(self) -> None:
-        """Acquire resources (files, connections, threads). Called once before use."""
-
-    async def close(self) -> None:
-        """Flush and release resources. Pending writes complete first."""
-
-    async def create(
-        self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> TaskRecord | None:
-        """Store a new record durably, held by ``owner`` (None: by nobody yet) for ``lease``
-        seconds, and return None; a ``ValueError`` if its id exists.
-
-        A record whose ``idempotency_key`` another record already has is not stored: that
-        other record is returned instead (keys are unique in the store, whatever the task).
-        """
-
-    async def update(self, record: TaskRecord, *, owner: str) -> bool:
-        """Replace the record if ``owner`` still holds it; False (nothing written) if not.
-        A record written in a terminal state is no longer held by anyone (no later write
-        succeeds); its ``owner`` stays, naming the process that ended it."""
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """The record with that id, or None."""
@@ -95,6 +95,57 @@ class Store(Protocol):
 
     async def latest_change(self, task_id: str) -> Change | None:
         """The record with that id and the sequence number of its latest write, or None."""
+
+    async def count(self, state: State) -> int:
+        """How many records are in ``state``."""
+
+    async def count_by_name(self, state: State) -> dict[str, int]:
+        """How many records are in ``state``, by task name (names with none are left out)."""
+
+    async def schedule_marks(self) -> list[ScheduleMark]:
+        """The latest tick of every schedule that has had one."""
+
+
+@runtime_checkable
+class Store(RecordReader, Protocol):
+    """Where task records live, and who holds each live task.
+
+    Every call is async and must not block the event loop. A live (queued or running) task
+    is held by at most one owner at a time, under a lease the owner renews; ``owner`` and
+    ``cancel_requested`` on records read back come from the store, not from what was written.
+    A ``scheduled`` task is held by nobody until :meth:`take_due` makes it queued.
+
+    ``names``, where a call takes it, is the task names the caller can run: a task of any
+    other name is left where it is, as if it were not there, so that processes of different
+    apps (or the old and new version of one app) can share a store, each taking only its
+    own tasks, and such tasks never count against ``limit``. None: every name.
+
+    A store that fails (it cannot be reached, or its database refuses: busy, full,
+    read-only) raises :class:`~tasks.errors.StoreUnavailable`, never a driver's own error;
+    the engine then writes again later, or answers ``503``. A write that raised it may still
+    have committed.
+    """
+
+    async def open(self) -> None:
+        """Acquire resources (files, connections, threads). Called once before use."""
+
+    async def close(self) -> None:
+        """Flush and release resources. Pending writes complete first."""
+
+    async def create(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> TaskRecord | None:
+        """Store a new record durably, held by ``owner`` (None: by nobody yet) for ``lease``
+        seconds, and return None; a ``ValueError`` if its id exists.
+
+        A record whose ``idempotency_key`` another record already has is not stored: that
+        other record is returned instead (keys are unique in the store, whatever the task).
+        """
+
+    async def update(self, record: TaskRecord, *, owner: str) -> bool:
+        """Replace the record if ``owner`` still holds it; False (nothing written) if not.
+        A record written in a terminal state is no longer held by anyone (no later write
+        succeeds); its ``owner`` stays, naming the process that ended it."""
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         """Extend the lease on every live task ``owner`` holds; return the ids among them
@@ -152,12 +203,6 @@ class Store(Protocol):
         after ``now`` into queued ones held by ``owner``, earliest first; return them as now
         stored."""
 
-    async def count(self, state: State) -> int:
-        """How many records are in ``state``."""
-
-    async def count_by_name(self, state: State) -> dict[str, int]:
-        """How many records are in ``state``, by task name (names with none are left out)."""
-
     async def advance_schedule(
         self,
         name: str,
@@ -172,9 +217,6 @@ class Store(Protocol):
         schedule's latest tick is earlier. False if it is not (another process got there
         first): whatever the number of processes trying, one run per tick at most."""
 
-    async def schedule_marks(self) -> list[ScheduleMark]:
-        """The latest tick of every schedule that has had one."""
-
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
     ) -> list[TaskRecord]:
@@ -184,8 +226,49 @@ class Store(Protocol):
 
 
 @runtime_checkable
+class QueuesWrites(Protocol):
+    """A store that can queue writes without a coroutine, committing them in call order.
+
+    The engine's writer uses it for the writes of a task's life (submission, start, end,
+    progress): it queues them and goes on, and listeners hear of each once it has committed,
+    so that many writes share one commit. Without it, each write is awaited on its own.
+    Each future resolves as the coroutine of the same name would return, or raises as it
+    would raise.
+    """
+
+    def create_soon(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> asyncio.Future[TaskRecord | None]:
+        """Queue :meth:`Store.create`; its future resolves once the insert has committed."""
+
+    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
+        """Queue :meth:`Store.update`; its future resolves once the write has committed."""
+
+
+@runtime_checkable
 class ChangeNotifier(Protocol):
-    """A store that announces changes committed by any process, so followers need not poll."""
+    """A store that announces changes committed by any process, so followers need not poll.
+
+    Event streams (:class:`~tasks.ChangeFeed`) read the change log when it calls. Without
+    it they notice other processes' writes with a ``last_seq`` poll every
+    ``EVENTS_POLL_INTERVAL`` seconds (only while a stream is open); writes of this process
+    wake them at once either way.
+    """
 
     def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` after each committed change; returns the function that stops it."""
+
+
+@runtime_checkable
+class ProcessLocal(Protocol):
+    """A store whose records only this process sees, and that lose them when it exits.
+
+    Without it a store is taken to be shared by every process that opens the same location
+    (a file, a database). With it the ``tasks`` command refuses what would need another
+    process to see the records (a task stored for a server, reading a server's tasks,
+    ``tasks worker``) and says to use ``--url`` or a shared store instead.
+    """
+
+    @property
+    def process_local(self) -> Literal[True]:
+        """True: this member is the capability."""

@@ -47,7 +47,9 @@ async def healthz() -> tuple[Response, int]:
         worker=active.owner,
         store=active.store_health.to_dict(),
         waiting_for_runner=(
-            await queued_elsewhere(active.store, active.registry.names) if status == "ok" else None
+            await queued_elsewhere(active.records, active.registry.names)
+            if status == "ok"
+            else None
         ),
     )
     return body, 200 if status == "ok" else 503
@@ -94,14 +96,14 @@ async def listing() -> Response:
     query = query_args({"state", "name", "limit", "before"}, "use state, name, limit, before")
     state = _state_arg(query.get("state"))
     limit = _int_arg("limit", query.get("limit"), default=100, low=1, high=MAX_LIMIT)
-    store = runner().store
+    records = runner().records
     before = query.get("before") or None
-    if before is not None and await store.get(before) is None:
+    if before is not None and await records.get(before) is None:
         raise TaskNotFound(f"before: no task has the id {before!r}; page on from a listed task")
-    records = await store.query(
+    page = await records.query(
         state=state, name=query.get("name") or None, limit=limit, before=before
     )
-    return jsonify(tasks=[record.to_dict() for record in records])
+    return jsonify(tasks=[record.to_dict() for record in page])
 
 
 @blueprint.post("/tasks/<task_id>/rerun")

@@ -32,8 +32,8 @@ async def dashboard() -> Response:
     tasks = extension()
     runner = tasks.runner
     state, name = _filters(tasks)
-    after = await runner.store.last_seq()  # before the query: the stream resumes from here
-    records = await runner.store.query(state=state, name=name, limit=PAGE_SIZE)
+    after = await runner.records.last_seq()  # before the query: the stream resumes from here
+    records = await runner.records.query(state=state, name=name, limit=PAGE_SIZE)
     page = await render_template(
         "tasks/dashboard.html",
         base=url_for("tasks.dashboard"),

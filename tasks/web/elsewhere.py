@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from ..errors import StoreUnavailable
 from ..records import State, TaskRecord
-from ..store import Store
+from ..store import RecordReader
 
 __all__ = ["HEALTH_STORE_WAIT", "queued_elsewhere", "waiting_for_runner"]
 
@@ -40,7 +40,7 @@ def waiting_for_runner(record: TaskRecord, names: Collection[str]) -> str | None
     )
 
 
-async def queued_elsewhere(store: Store, names: Collection[str]) -> dict[str, int] | None:
+async def queued_elsewhere(records: RecordReader, names: Collection[str]) -> dict[str, int] | None:
     """How many queued tasks wait for a process that runs their name, by name; None if the
     store does not answer within :data:`HEALTH_STORE_WAIT`.
 
@@ -49,7 +49,7 @@ async def queued_elsewhere(store: Store, names: Collection[str]) -> dict[str, in
     """
     try:
         async with asyncio.timeout(HEALTH_STORE_WAIT):
-            counts = await store.count_by_name(State.QUEUED)
+            counts = await records.count_by_name(State.QUEUED)
     except (StoreUnavailable, TimeoutError) as exc:
         log.debug("health: the queued tasks could not be counted: %s", exc)
         return None

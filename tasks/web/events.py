@@ -76,7 +76,7 @@ async def open_feed() -> None:
     tasks = extension()
     active = tasks.runner
     feed = ChangeFeed(
-        active.store,
+        active.records,
         active.subscribe,
         poll_interval=_seconds(app.config, "EVENTS_POLL_INTERVAL"),
         idle_interval=_seconds(app.config, "EVENTS_KEEPALIVE_INTERVAL"),
@@ -118,7 +118,7 @@ async def task_events(task_id: str) -> Response:
     now = await streams.feed.position()  # read before the record: nothing falls between
     # The record with the number of its latest write: a resumed stream needs no search of
     # the change log for what this task missed, however far back ``requested`` is.
-    current = await streams.feed.store.latest_change(task_id)
+    current = await streams.feed.records.latest_change(task_id)
     if current is None:
         raise TaskNotFound(f"no task has the id {task_id!r}")
     first: Change | None = current

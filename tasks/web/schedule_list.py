@@ -16,5 +16,5 @@ __all__ = ["schedule_list"]
 async def schedule_list() -> Response:
     query_args(set(), "the list of schedules takes no query parameters")
     active = runner()
-    described = await schedules.describe(active.registry, active.store, utcnow())
+    described = await schedules.describe(active.registry, active.records, utcnow())
     return jsonify(schedules=described)
