@@ -10,6 +10,7 @@ and then ``quart --app "module:create_app()" tasks run NAME KEY=VALUE --wait``.
 """
 
 from . import maintenance, schedule_command, worker  # noqa: F401  (add prune, schedules, worker)
-from .commands import parse_arguments, tasks_cli
+from .arguments import parse_arguments
+from .commands import tasks_cli
 
 __all__ = ["parse_arguments", "tasks_cli"]

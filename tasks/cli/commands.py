@@ -7,7 +7,6 @@ a running server; each takes ``--json`` for machine-readable output.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,13 +15,14 @@ import click
 
 from ..options import MAX_RETRIES, SubmitOptions
 from ..records import State, TaskRecord
+from .arguments import parse_arguments
 from .backends import Backend, RemoteBackend
 from .display import format_names, format_record, format_table
 from .execution import Options, Output, execute, follow_to_end, report_outcome
 from .local import LocalBackend
 from .moments import duration_option, moment_option
 
-__all__ = ["common_options", "parse_arguments", "tasks_cli"]
+__all__ = ["common_options", "tasks_cli"]
 
 tasks_cli = click.Group(
     "tasks",
@@ -256,35 +256,6 @@ def names_command(options: Options) -> None:
         return 0
 
     execute(options, action)
-
-
-# -- arguments -----------------------------------------------------------------------------
-
-
-def parse_arguments(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs as keyword arguments; each value is JSON where it parses, else text."""
-    kwargs: dict[str, Any] = {}
-    for pair in pairs:
-        key, equals, raw = pair.partition("=")
-        if not equals or not key:
-            raise click.BadParameter(
-                f"{pair!r} is not KEY=VALUE; write each argument as n=5 or msg=hi",
-                param_hint="'[KEY=VALUE]...'",
-            )
-        if key in kwargs:
-            raise click.BadParameter(f"{key!r} is given twice", param_hint="'[KEY=VALUE]...'")
-        kwargs[key] = _json_or_text(raw)
-    return kwargs
-
-
-def _json_or_text(raw: str) -> Any:
-    def refuse(constant: str) -> Any:
-        raise ValueError(constant)  # NaN and Infinity are not JSON: keep them as text
-
-    try:
-        return json.loads(raw, parse_constant=refuse)
-    except ValueError:
-        return raw
 
 
 def _where_it_runs(backend: Backend, record: TaskRecord) -> str:
