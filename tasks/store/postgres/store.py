@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later
+from . import later, owners
 from .batches import Later, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
-from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, named, set_owner, written
+from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, written
 from .schema import prepare
 
 __all__ = ["PostgresStore"]
@@ -100,16 +101,7 @@ class PostgresStore:
         return result
 
     async def renew(self, owner: str, lease: float) -> list[str]:
-        async def extend(conn: Connection, sequence: Sequence) -> list[str]:
-            await hold_lease(conn, owner, lease)
-            cursor = await conn.execute(
-                f"SELECT id FROM quart_tasks WHERE owner = %s AND cancel_requested "
-                f"AND state IN {_LIVE}",
-                (owner,),
-            )
-            return [row[0] for row in await cursor.fetchall()]
-
-        result: list[str] = await self._batches.run(extend)
+        result: list[str] = await self._batches.run(partial(owners.renew, owner=owner, lease=lease))
         return result
 
     async def claim(
@@ -121,33 +113,11 @@ class PostgresStore:
         is_dead: Callable[[str], bool],
         names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        only, only_names = named(names)
-
-        async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
-            await hold_lease(conn, owner, lease)
-            if names is not None and not names:
-                return []
-            cursor = await conn.execute(
-                f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) < {_NOW} "
-                f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
-                f"WHERE t.state IN {_LIVE} AND t.owner IS NOT NULL AND t.owner != %s",
-                (owner,),
+        result: list[TaskRecord] = await self._batches.run(
+            partial(
+                owners.claim, owner=owner, lease=lease, limit=limit, is_dead=is_dead, names=names
             )
-            holders = await cursor.fetchall()
-            gone = [holder for holder, expired in holders if expired or is_dead(holder)]
-            cursor = await conn.execute(
-                f"SELECT id, {_COLUMNS} FROM quart_tasks WHERE state IN {_LIVE} "
-                f"AND (owner IS NULL OR owner = ANY(%s)){only} ORDER BY position LIMIT %s "
-                f"FOR UPDATE SKIP LOCKED",
-                (gone, *only_names, limit),
-            )
-            rows = await cursor.fetchall()
-            await set_owner(conn, [row[0] for row in rows], owner, sequence)
-            if gone:
-                await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = ANY(%s)", (gone,))
-            return [load(data, owner, flagged, *rest) for _, data, _, flagged, *rest in rows]
-
-        result: list[TaskRecord] = await self._batches.run(take)
+        )
         return result
 
     async def claim_task(
@@ -159,81 +129,32 @@ class PostgresStore:
         is_dead: Callable[[str], bool],
         names: Collection[str] | None = None,
     ) -> TaskRecord | None:
-        async def take(conn: Connection, sequence: Sequence) -> TaskRecord | None:
-            await hold_lease(conn, owner, lease)
-            cursor = await conn.execute(
-                f"SELECT t.data, t.owner, t.cancel_requested, "
-                f"coalesce(o.lease_until, 0) < {_NOW}, t.id, t.name, t.state "
-                f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
-                f"WHERE t.id = %s AND t.state IN {_LIVE} FOR UPDATE OF t SKIP LOCKED",
-                (task_id,),
+        result: TaskRecord | None = await self._batches.run(
+            partial(
+                owners.claim_task,
+                task_id=task_id,
+                owner=owner,
+                lease=lease,
+                is_dead=is_dead,
+                names=names,
             )
-            row = await cursor.fetchone()
-            if row is None:
-                return None  # no such live task, or another process is claiming it now
-            data, holder, flagged, expired, *columns = row
-            _, name, _ = columns
-            if names is not None and name not in names:
-                return None
-            if holder == owner or (holder is not None and not expired and not is_dead(holder)):
-                return None
-            await set_owner(conn, [task_id], owner, sequence)
-            return load(data, owner, flagged, *columns)
-
-        result: TaskRecord | None = await self._batches.run(take)
+        )
         return result
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
-        async def let_go(conn: Connection, sequence: Sequence) -> int:
-            cursor = await conn.execute(
-                f"SELECT id FROM quart_tasks WHERE owner = %s AND state IN {_LIVE} "
-                f"ORDER BY position FOR UPDATE",
-                (owner,),
-            )
-            released = [row[0] for row in await cursor.fetchall() if row[0] not in keep]
-            await set_owner(conn, released, None, sequence)
-            if not keep:
-                await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = %s", (owner,))
-            return len(released)
-
-        result: int = await self._batches.run(let_go)
+        result: int = await self._batches.run(partial(owners.release, owner=owner, keep=keep))
         return result
 
     async def release_task(self, task_id: str, owner: str) -> bool:
-        async def let_go(conn: Connection, sequence: Sequence) -> Later:
-            (seq,) = sequence.take()
-            cursor = await conn.execute(
-                "UPDATE quart_tasks SET owner = NULL, seq = %s "
-                f"WHERE id = %s AND owner = %s AND state IN {_LIVE} RETURNING seq",
-                (seq, task_id, owner),
-            )
-            return written(cursor)
-
-        result: bool = await self._batches.run(let_go)
+        result: bool = await self._batches.run(
+            partial(owners.release_task, task_id=task_id, owner=owner)
+        )
         return result
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
-        async def flag(conn: Connection, sequence: Sequence) -> TaskRecord | None:
-            cursor = await conn.execute(
-                f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s FOR UPDATE", (task_id,)
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                return None
-            record = load(*row)
-            if record.state.terminal:
-                return record
-            if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
-                record = record.finished(State.CANCELLED)
-            (seq,) = sequence.take()
-            await conn.execute(
-                "UPDATE quart_tasks SET state = %s, seq = %s, cancel_requested = true, data = %s "
-                "WHERE id = %s",
-                (record.state.value, seq, dump(record), task_id),
-            )
-            return record.replace(cancel_requested=True)
-
-        result: TaskRecord | None = await self._batches.run(flag)
+        result: TaskRecord | None = await self._batches.run(
+            partial(owners.request_cancel, task_id=task_id)
+        )
         return result
 
     async def prune(
