@@ -108,5 +108,5 @@ def test_the_broker_parts_load_only_through_the_chooser() -> None:
         assert importers <= {
             "tasks.engine.distributed",
             "tasks.engine.worker",
-            "tasks.extension",
+            "tasks.lifecycle",  # for types only
         }, importers
