@@ -47,6 +47,7 @@ log = logging.getLogger("tasks")
 HttpService = Callable[[Quart], AbstractAsyncContextManager[object]]
 #: ``app.extensions`` key of the app's HTTP services, in the order they were added
 HTTP_SERVICES = "tasks.http_services"
+_UNKNOWN = object()
 
 
 def add_http_service(app: Quart, name: str, service: HttpService) -> None:
@@ -85,14 +86,16 @@ async def open_store(stack: Services, store: Store) -> Store:
 def size_thread_pool(stack: Services, threads: int) -> None:
     """Make the loop's default executor ``threads`` wide; the host's own comes back at stop."""
     loop = asyncio.get_running_loop()
-    # The loop has no public getter for its default executor: this is the one way to keep
-    # the host's (None: the loop makes its own on first use).
-    previous = getattr(loop, "_default_executor", None)
+    # No loop has a public getter for its default executor. asyncio's keeps it in an
+    # attribute (None until first used); uvloop's is out of reach (_UNKNOWN).
+    previous = getattr(loop, "_default_executor", _UNKNOWN)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="tasks-worker")
     loop.set_default_executor(pool)
 
     async def restore() -> None:
-        if getattr(loop, "_default_executor", None) is pool:
+        if previous is _UNKNOWN:
+            loop.set_default_executor(ThreadPoolExecutor())  # as the loop makes on first use
+        elif getattr(loop, "_default_executor", None) is pool:
             setattr(loop, "_default_executor", previous)  # noqa: B010
         pool.shutdown(wait=False)  # a thread still busy with a task finishes it
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import uvloop
 from quart import Quart
 
 from tasks import MemoryStore, Registry, Tasks
@@ -110,6 +111,7 @@ async def test_the_blueprint_may_come_before_the_extension(tmp_path: Path) -> No
     async with app.test_app() as test_app:
         client = test_app.test_client()
         async with stream(client, "/jobs/events") as events:
+            await events.next()  # the stream's start: what is submitted from now on comes
             response = await client.post("/jobs/tasks/double", json={"n": 21})
             assert response.status_code == 202
             task_id = (await response.get_json())["id"]
@@ -144,3 +146,17 @@ async def test_a_loop_without_an_executor_gets_its_own_back(make_app: AppFactory
     async with app.test_app():
         assert (await loop.run_in_executor(None, thread_name)).startswith("tasks-worker")
     assert (await loop.run_in_executor(None, thread_name)).startswith("asyncio")
+
+
+def test_a_uvloop_loop_gets_a_default_executor_back(make_app: AppFactory) -> None:
+    """uvloop (Hypercorn's uvloop workers) keeps its executor out of reach: it gets a new one."""
+
+    async def names() -> tuple[str, str]:
+        loop = asyncio.get_running_loop()
+        async with make_app().test_app():
+            during = await loop.run_in_executor(None, thread_name)
+        return during, await asyncio.to_thread(thread_name)
+
+    during, after = uvloop.run(names())
+    assert during.startswith("tasks-worker")
+    assert not after.startswith("tasks-worker")
