@@ -41,7 +41,12 @@ async def web_runner(
 ) -> AsyncIterator[Runner]:
     """A runner that hands every task to the broker and runs none."""
     runner = Runner(
-        registry, store, claim=False, dispatch=dispatch_to(url, queue, store), **OPTIONS | options
+        registry,
+        store,
+        claim=False,
+        dispatch=dispatch_to(url, queue, store),
+        holds=False,
+        **OPTIONS | options,
     )
     await runner.start()
     try:
@@ -56,7 +61,9 @@ async def worker_runner(
 ) -> AsyncIterator[Runner]:
     """A runner that takes the broker's tasks (and claims from the store, unless told not to)."""
     dispatch = dispatch_to(url, queue, store, worker=True)
-    runner = Runner(registry, store, dispatch=dispatch, **OPTIONS | options)
+    runner = Runner(
+        registry, store, dispatch=dispatch, holds=False, claims_ahead=False, **OPTIONS | options
+    )
     receiver = broker_worker(dispatch, runner.take, concurrency=runner.max_running)
     await runner.start()
     receiver.start()

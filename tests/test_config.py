@@ -206,3 +206,21 @@ async def test_the_host_id_is_the_host_part_of_the_owner(monkeypatch: pytest.Mon
 def test_a_host_id_with_a_colon_is_refused() -> None:
     with pytest.raises(ValueError, match="TASKS_HOST_ID"):
         create_app({"TASKS_DATABASE": ":memory:", "TASKS_HOST_ID": "a:b"})
+
+
+def test_the_event_stream_settings_are_read_with_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = extension(create_app({"TASKS_DATABASE": ":memory:"})).settings
+    assert (defaults.events_poll_interval, defaults.events_keepalive_interval) == (0.5, 15.0)
+    monkeypatch.setenv("QUART_EVENTS_KEEPALIVE_INTERVAL", "3")
+    app = create_app({"TASKS_DATABASE": ":memory:", "EVENTS_POLL_INTERVAL": 0.2})
+
+    settings = extension(app).settings
+
+    assert (settings.events_poll_interval, settings.events_keepalive_interval) == (0.2, 3.0)
+
+
+def test_the_event_stream_settings_keep_their_names() -> None:
+    with pytest.raises(ValueError, match="unknown setting TASKS_EVENTS_POLL_INTERVAL"):
+        create_app({"TASKS_DATABASE": ":memory:", "TASKS_EVENTS_POLL_INTERVAL": 1})

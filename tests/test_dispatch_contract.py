@@ -82,9 +82,13 @@ async def broker_system(
             worker=worker,
         )
 
-    web = Runner(registry, store, claim=False, dispatch=dispatch(worker=False), **options)
+    web = Runner(
+        registry, store, claim=False, dispatch=dispatch(worker=False), holds=False, **options
+    )
     worker_dispatch = dispatch(worker=True)
-    worker = Runner(registry, store, dispatch=worker_dispatch, **options)
+    worker = Runner(
+        registry, store, dispatch=worker_dispatch, holds=False, claims_ahead=False, **options
+    )
     receiver = broker_worker(worker_dispatch, worker.take, concurrency=4)
     await web.start()
     await worker.start()

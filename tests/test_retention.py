@@ -40,7 +40,7 @@ async def test_old_records_disappear_while_running_ones_stay(serve: ServeFactory
 
 async def test_zero_keeps_every_record(serve: ServeFactory) -> None:
     async with serve(TASKS_RETENTION=0, TASKS_POLL_INTERVAL=0.1) as api:
-        assert api.app.extensions["tasks"]._pruner is None
+        assert "retention" not in api.app.extensions["tasks"].services
         done = await api.submit("noop")
         await api.finished(done["id"])
         assert await api.runner.store.get(done["id"]) is not None

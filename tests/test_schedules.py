@@ -191,4 +191,4 @@ async def test_a_process_that_does_not_claim_keeps_no_schedule(tmp_path: Path) -
     app.config.update(TASKS_DATABASE=":memory:", TASKS_CLAIM=False)
     Tasks(app, registry=registry)
     async with running(app) as harness:
-        assert harness.app.extensions["tasks"]._scheduler is None
+        assert "periodic clock" not in harness.app.extensions["tasks"].services

@@ -174,9 +174,10 @@ async def test_a_broker_message_for_another_apps_task_leaves_it_to_that_app(
             worker=worker,
         )  # fmt: skip
 
-    web = Runner(app_a(), store, claim=False, dispatch=dispatch(False), **options)
+    web = Runner(app_a(), store, claim=False, dispatch=dispatch(False), holds=False, **options)
     to_b = dispatch(True)
-    b = Runner(app_b(), store, claim=False, dispatch=to_b, **options)  # takes messages only
+    # takes messages only
+    b = Runner(app_b(), store, claim=False, dispatch=to_b, holds=False, **options)
     handled: asyncio.Queue[str] = asyncio.Queue()
 
     async def take(task_id: str) -> None:

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
 from ..admission import RefuseWhenFull
-from ..engine import delays
-from ..engine.distributed import broker_dispatch, broker_worker, check_broker
+from ..engine.distributed import check_broker
 from ..engine.runner import Runner
-from ..records import State
 from ..registry import Registry
 from ..store import Store, store_from_url
-from . import retention, schedules, supervisor
+from . import lifecycle
 from .json_provider import OrjsonProvider
 from .metrics import TaskMetrics
+from .role import Kind, Role, StartedAs
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from ..engine.worker import BrokerWorker
 
 __all__ = ["Tasks"]
 
@@ -39,11 +32,15 @@ class Tasks:
     with a cheap ``503`` before the app sees it, if the blueprint's guard would let the
     request through (``submit_prefix=None``: it does not).
 
-    On startup it opens the store, sizes the thread pool and starts a :class:`Runner` that
-    schedules through ``app.add_background_task``, and keeps the periodic tasks' ticks;
-    ``metrics`` then holds the app's :class:`~tasks.app.metrics.TaskMetrics` (None with
-    ``TASKS_METRICS = false``). When shutdown begins it drains (new tasks get 503); after
-    the background tasks are done it closes the runner and the store.
+    ``role`` (:class:`~tasks.app.role.Role`) says what this process does, from its settings and
+    how it was started: served (the default), a worker (:meth:`run_as_worker`) or a command
+    (:meth:`run_as_command`). On startup it starts the services of that role in order (see
+    :mod:`tasks.app.lifecycle`): it opens the store, sizes the thread pool, starts a
+    :class:`Runner` that schedules through ``app.add_background_task``, and keeps the
+    delayed and periodic tasks' clocks; ``metrics`` then holds the app's
+    :class:`~tasks.app.metrics.TaskMetrics` (None with ``TASKS_METRICS = false``). When shutdown
+    begins it drains (new tasks get 503); after the background tasks are done it stops the
+    services in reverse order, and gives the loop its default executor back.
 
     With ``TASKS_BROKER`` set, the runner hands each stored task to that broker instead of
     running it, and processes made workers with :meth:`run_as_worker` (``tasks worker``)
@@ -61,15 +58,11 @@ class Tasks:
         self.registry = registry
         self._store = store
         self.submit_prefix = submit_prefix
+        self._started_as = StartedAs.SERVER
+        self._concurrency: int | None = None  # a worker's, set by run_as_worker
         self._runner: Runner | None = None
         self.metrics: TaskMetrics | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._pruner: asyncio.Task[None] | None = None
-        self._sweeper: asyncio.Task[None] | None = None
-        self._worker: BrokerWorker | None = None
-        self._concurrency: int | None = None  # set by run_as_worker
-        self._scheduler: asyncio.Task[None] | None = None
-        self._alarm: delays.DueAlarm | None = None
+        self._services: lifecycle.Services | None = None  # the closes of what has started
         if app is not None:
             self.init_app(app)
 
@@ -106,12 +99,15 @@ class Tasks:
                 "a worker takes its tasks from a broker: set TASKS_BROKER "
                 "(QUART_TASKS_BROKER) to redis://… or amqp://…"
             )
-        self._concurrency = concurrency or self.settings.max_running
+        self._started_as, self._concurrency = StartedAs.WORKER, concurrency
+        self._decide_role()
 
-    @property
-    def is_worker(self) -> bool:
-        """Whether this process runs the tasks a broker delivers (see :meth:`run_as_worker`)."""
-        return self._concurrency is not None
+    def run_as_command(self) -> None:
+        """Make this process an in-process command (``quart tasks run``): once started, it
+        runs, or hands on to the broker, only what it submits itself, and claims nothing.
+        Call it before the app starts."""
+        self._started_as = StartedAs.COMMAND
+        self._decide_role()
 
     def _count_refusal(self, reason: str) -> None:
         if self.metrics is not None:
@@ -150,113 +146,61 @@ class Tasks:
                 check_broker(self.settings.broker)
             except ValueError as exc:
                 raise ValueError(f"TASKS_BROKER: {exc}") from None
+        self._decide_role()
         return self.settings
 
+    def _decide_role(self) -> None:
+        self.role = Role.decide(self.settings, self._started_as, concurrency=self._concurrency)
+
     async def start(self, app: Quart) -> None:
+        """Start the services of this process's role, in order (:mod:`tasks.app.lifecycle`)."""
         # Read again: settings changed after the app was built (as tests do) apply too.
-        settings = self._read_settings(app)
-        store = self.store_for(app)
-        await store.open()
-        loop = asyncio.get_running_loop()
-        max_running = self._concurrency or settings.max_running
-        threads = settings.threads_for(max_running)
-        loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="tasks-worker"))
-        dispatch = None
-        if settings.broker:
-            dispatch = broker_dispatch(
-                settings.broker,
-                queue=settings.broker_queue,
-                store=store,
-                poll_interval=settings.poll_interval,
-                prefetch=max_running,
-                worker=self.is_worker,
+        settings, role = self._read_settings(app), self.role
+        stack = self._services = lifecycle.Services()
+        stack.callback(self._forget_services)  # the last close
+        try:
+            store = await lifecycle.open_store(stack, self.store_for(app))
+            lifecycle.size_thread_pool(stack, role.threads)
+            dispatch = lifecycle.dispatch_for(settings, role, store)
+            runner = self._runner = lifecycle.runner_for(
+                self.registry, store, settings, role, dispatch, spawn=app.add_background_task
             )
-        self._runner = Runner(
-            self.registry,
-            store,
-            spawn=app.add_background_task,
-            max_running=max_running,
-            max_queued=settings.max_queued,
-            max_scheduled=settings.max_scheduled,
-            progress_interval=settings.progress_interval,
-            cancel_wait=settings.cancel_wait,
-            lease=settings.lease,
-            poll_interval=settings.poll_interval,
-            # With a broker, only workers run tasks: the web processes claim none.
-            claim=settings.claim and (dispatch is None or self.is_worker),
-            host_id=settings.host_id,
-            dispatch=dispatch,
-        )
-        self.metrics = None
-        if settings.metrics and not self.is_worker:
-            self.metrics = TaskMetrics([definition.name for definition in self.registry])
-            self._runner.subscribe(self.metrics.observe)
-        await self._runner.start()
-        if dispatch is not None and self.is_worker:
-            self._worker = broker_worker(dispatch, self._runner.take, concurrency=max_running)
-            self._worker.start()
-        if settings.retention:
-            every = retention.interval(settings.retention, settings.poll_interval)
-            self._pruner = loop.create_task(
-                retention.keep_pruning(store, self.registry, settings.retention, every)
-            )
-        elif self.registry.sweepers:  # no retention rounds: the sweepers run at startup only
-            self._sweeper = loop.create_task(retention.sweep(self.registry, store.get))
-        # A process that claims nothing (a web with a broker, TASKS_CLAIM = false) takes no
-        # due task and starts no periodic run either.
-        if self._runner.claims:
-            self._alarm = delays.DueAlarm(self._runner)
-            self._alarm.start()
-        periodic = schedules.periodic(self.registry)
-        if periodic and self._runner.claims:
-            self._scheduler = loop.create_task(schedules.keep_schedules(self._runner, periodic))
-        if not self.is_worker:
-            supervisor.forward_sigterm(loop)
-        self._watcher = loop.create_task(self._drain_on_shutdown(app, self._runner))
+            if role.metrics:
+                self.metrics = lifecycle.keep_metrics(stack, runner)
+            await lifecycle.start_runner(stack, runner)
+            worker = None
+            if role.takes_from_broker:
+                worker = lifecycle.start_worker_loop(stack, dispatch, runner)
+            if role.retention:
+                lifecycle.keep_retention(stack, store, self.registry, settings)
+            if role.clocks:
+                lifecycle.start_clocks(stack, runner)
+            if role.serves_http:
+                await lifecycle.start_http_services(stack, app)
+            lifecycle.watch_shutdown(stack, app, runner, worker, self.metrics)
+            if role.forwards_sigterm:
+                lifecycle.forward_sigterm(stack)
+        except BaseException:
+            await self.stop()  # what has started, closed in reverse
+            raise
         log.info(
             "tasks %s: store %s, %s, %d running at most, %d waiting at most",
-            "worker ready" if self.is_worker else "ready",
+            "worker ready" if role.kind is Kind.WORKER else "ready",
             type(store).__name__,
-            _where_tasks_run(dispatch is not None, self.is_worker),
-            max_running,
+            role.where_tasks_run,
+            role.max_running,
             settings.max_queued,
         )
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        pruner, self._pruner = self._pruner, None
-        sweeper, self._sweeper = self._sweeper, None
-        scheduler, self._scheduler = self._scheduler, None
-        for task in (pruner, sweeper, scheduler):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        alarm, self._alarm = self._alarm, None
-        if alarm is not None:
-            await alarm.stop()
-        if self._watcher is not None:
-            if runner is None or runner.accepting:
-                self._watcher.cancel()  # stopped without a shutdown: nothing is draining
-            await asyncio.gather(self._watcher, return_exceptions=True)
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            await worker.close()  # its last acknowledgements, while the broker is connected
-        if runner is not None:
-            await runner.close()
-            await runner.store.close()
-        if self.metrics is not None:
-            self.metrics.release()  # this process holds nothing any more
+        """Stop what :meth:`start` started, the last started first."""
+        if self._services is not None:
+            await self._services.aclose()
 
-    async def _drain_on_shutdown(self, app: Quart, runner: Runner) -> None:
-        await app.shutdown_event.wait()  # type: ignore[attr-defined]
-        if self._worker is not None:
-            self._worker.stop_taking()
-        await runner.drain()
-        if self.metrics is not None:
-            self.metrics.release(State.QUEUED)  # handed back to the store
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The names of the services running now, in the order they started."""
+        return () if self._services is None else tuple(self._services.names)
 
-
-def _where_tasks_run(broker: bool, worker: bool) -> str:
-    if not broker:
-        return "tasks run in this process"
-    return "taking tasks from the broker" if worker else "tasks handed to the broker's workers"
+    def _forget_services(self) -> None:
+        self._services = self._runner = self.metrics = None

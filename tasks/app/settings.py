@@ -5,11 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "config_key"]
 
 PREFIX = "TASKS_"
+#: settings whose configuration key has no ``TASKS_`` prefix: field → key
+UNPREFIXED = {
+    "events_poll_interval": "EVENTS_POLL_INTERVAL",
+    "events_keepalive_interval": "EVENTS_KEEPALIVE_INTERVAL",
+}
+
+
+def config_key(field: str) -> str:
+    """The configuration key of a field: ``max_running`` → ``TASKS_MAX_RUNNING``."""
+    return UNPREFIXED.get(field) or f"{PREFIX}{field.upper()}"
 
 
 class Settings(BaseModel):
@@ -73,6 +91,11 @@ class Settings(BaseModel):
     max_streams: int = Field(200, ge=1, le=100_000)
     #: seconds a finished record is kept; 0 keeps every record
     retention: float = Field(7 * 86_400, ge=0)
+    #: (``EVENTS_POLL_INTERVAL``) seconds between two checks of the event streams for changes
+    #: written by other processes
+    events_poll_interval: float = 0.5
+    #: (``EVENTS_KEEPALIVE_INTERVAL``) seconds of silence before a stream's keep-alive comment
+    events_keepalive_interval: float = 15.0
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -84,18 +107,29 @@ class Settings(BaseModel):
             return tuple(str(host).strip().lower() for host in value)
         return value
 
+    @field_validator(*UNPREFIXED, mode="before")
+    @classmethod
+    def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            key = config_key(str(info.field_name))
+            raise ValueError(f"{key} must be a number of seconds above 0, not {value!r}")
+        return value
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Read ``TASKS_*`` keys; a ``ValueError`` names any key that is out of range."""
+        """Read the ``TASKS_*`` keys (and ``EVENTS_*``); a ``ValueError`` names any key that
+        is unknown or out of range."""
         values = {
             key.removeprefix(PREFIX).lower(): value
             for key, value in config.items()
             if key.startswith(PREFIX)
         }
-        unknown = sorted(f"{PREFIX}{key.upper()}" for key in values if key not in cls.model_fields)
+        prefixed = [field for field in cls.model_fields if field not in UNPREFIXED]
+        unknown = sorted(f"{PREFIX}{key.upper()}" for key in values if key not in prefixed)
         if unknown:
-            known = ", ".join(f"{PREFIX}{key.upper()}" for key in cls.model_fields)
+            known = ", ".join(config_key(field) for field in prefixed)
             raise ValueError(f"unknown setting {', '.join(unknown)}; known settings: {known}")
+        values.update({field: config[key] for field, key in UNPREFIXED.items() if key in config})
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
@@ -123,6 +157,10 @@ class Settings(BaseModel):
 
 
 def _describe(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
     if not error["loc"]:
-        return str(error["msg"]).removeprefix("Value error, ")
-    return f"{PREFIX}{str(error['loc'][0]).upper()}: {error['msg']} (got {error['input']!r})"
+        return message
+    key = config_key(str(error["loc"][0]))
+    if message.startswith(key):  # the message names the key itself
+        return message
+    return f"{key}: {message} (got {error['input']!r})"

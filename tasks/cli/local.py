@@ -76,8 +76,7 @@ class LocalBackend:
         await self._stack.aclose()
 
     async def _start_app(self) -> None:
-        # Run only what this command submits, never tasks stored for the servers.
-        self.app.config["TASKS_CLAIM"] = False  # read by the extension at startup
+        self.tasks.run_as_command()  # run only what it submits, never tasks stored for servers
         try:
             await self.app.startup()
         except Exception as exc:

@@ -176,9 +176,6 @@ class BrokerDispatch:
     running no tasks can see.
     """
 
-    holds = False
-    claims_ahead = False
-
     def __init__(
         self,
         connection: BrokerConnection,

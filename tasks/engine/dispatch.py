@@ -1,9 +1,9 @@
 """Where a stored submission goes: this process's own slots, or a broker's workers.
 
 A runner stores each task it accepts, then hands it to its :class:`Dispatch`. The default,
-:class:`InProcess`, holds the task here and queues it for one of this process's slots
-(which run through ``app.add_background_task``). A broker dispatch (:mod:`.broker`) stores
-the task held by nobody and sends its id to a broker, whose worker processes take it.
+:class:`InProcess`, queues the task (held by this runner) for one of this process's slots
+(which run through ``app.add_background_task``). A broker dispatch (:mod:`.broker`) sends
+the id of a task stored held by nobody to a broker, whose worker processes take it.
 """
 
 from __future__ import annotations
@@ -18,21 +18,11 @@ __all__ = ["Dispatch", "InProcess"]
 
 @runtime_checkable
 class Dispatch(Protocol):
-    """How a runner hands on the tasks it has stored."""
+    """How a runner hands on the tasks it has stored.
 
-    @property
-    def holds(self) -> bool:
-        """Whether the submitting runner holds (and runs) what it submits."""
-        ...
-
-    @property
-    def claims_ahead(self) -> bool:
-        """Whether a claiming round may take more than the free slots can start at once.
-
-        False where a broker shares the work between workers: each claims only what it can
-        start, and leaves the rest to the others.
-        """
-        ...
+    Whether the runner holds what it submits, and how much it claims at once, is its role's
+    to say (:mod:`tasks.app.role`), not the dispatch's.
+    """
 
     @property
     def backlog(self) -> int:
@@ -55,8 +45,6 @@ class Dispatch(Protocol):
 class InProcess:
     """Runs submissions here: each one is queued for a slot of this process."""
 
-    holds = True
-    claims_ahead = True
     backlog = 0
 
     def __init__(self, enqueue: Callable[[TaskRecord], None]) -> None:

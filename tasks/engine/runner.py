@@ -46,7 +46,10 @@ log = logging.getLogger("tasks")
 class Runner:
     """Runs registered tasks with bounded concurrency, timeouts, retries and cancellation.
 
-    ``dispatch`` is where stored submissions go (default: this process's slots).
+    ``dispatch`` is where stored submissions go (default: this process's slots). With
+    ``holds=False`` a submission is stored held by nobody, for the dispatch's workers (a
+    broker's) to take; with ``claims_ahead=False`` a claiming round takes only what the free
+    slots can start now, leaving the rest to the other workers (see :mod:`tasks.app.role`).
     """
 
     def __init__(
@@ -65,7 +68,11 @@ class Runner:
         claim: bool = True,
         host_id: str = "",
         dispatch: Dispatch | None = None,
+        holds: bool = True,
+        claims_ahead: bool = True,
     ) -> None:
+        if dispatch is None and not holds:
+            raise ValueError("a runner without a dispatch runs what it accepts: it must hold it")
         if max_running < 1:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
         if max_queued < 0:
@@ -84,6 +91,8 @@ class Runner:
         self.lease = lease
         self.poll_interval = poll_interval
         self.claims = claim
+        self.holds = holds
+        self.claims_ahead = claims_ahead
         self.store_health = StoreHealth()
         self._writer = RecordWriter(store, self.owner, lease, self.store_health)
         self.progress = ProgressWriter(self._writer.write, progress_interval)
@@ -295,7 +304,7 @@ class Runner:
             state=State.SCHEDULED if later else State.QUEUED,
             run_at=due,
             idempotency_key=options.key,
-            owner=self.owner if enqueue and self._dispatch.holds else None,
+            owner=self.owner if enqueue and self.holds else None,
         )
         # Storing and dispatching happen apart from the caller, which only awaits them through
         # a shield: a client that goes away cancels the request during the insert, which
@@ -370,8 +379,8 @@ class Runner:
     def _claim_limit(self) -> int:
         """One claiming round takes at most twice what the runner can run at once, so that
         several processes starting together share the backlog instead of one taking all of
-        it. A worker fed by a broker takes only what its free slots can start now."""
-        if self._dispatch.claims_ahead:
+        it. A worker sharing the work with others takes only what its free slots can start."""
+        if self.claims_ahead:
             return min(self.capacity, 2 * self.max_running)
         return max(0, self.max_running - self._slots.running - self._slots.queued)
 

@@ -8,8 +8,8 @@
 serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/schedules``, ``/jobs/healthz``),
 the event streams (``/jobs/events``, ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``),
 the metrics (``/jobs/metrics``) and the API's description (``/jobs/openapi.json``,
-``/jobs/docs``). The app needs :class:`tasks.Tasks` attached first. Every request to it
-passes :func:`guard` (allowed hosts, cross-site refusal, the API token);
+``/jobs/docs``). The app needs :class:`tasks.Tasks`, attached before or after. Every request
+to it passes :func:`guard` (allowed hosts, cross-site refusal, the API token);
 ``other_blueprint.before_request(guard)`` applies the same rules to an app's own routes.
 """
 

@@ -53,7 +53,7 @@ blueprint.before_request(guard)
 @blueprint.before_app_serving
 async def say_who_may_call() -> None:
     tasks = extension()
-    if not tasks.settings.api_token and not tasks.is_worker:  # a worker serves no HTTP
+    if tasks.role.serves_http and not tasks.settings.api_token:
         log.warning(
             "TASKS_API_TOKEN is not set: the tasks API answers any client on this machine "
             "(and only this machine); set QUART_TASKS_API_TOKEN before exposing it"

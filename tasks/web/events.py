@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from quart import Quart, Response, current_app, request
 from quart.blueprints import BlueprintSetupState
 
+from ..app.lifecycle import add_http_service
+from ..app.settings import Settings, config_key
 from ..app.stream import ChangeFeed
 from ..errors import ShuttingDown, TaskNotFound
 from ..records import TaskRecord
@@ -34,9 +36,13 @@ from .shutdown_signal import SignalWatch
 
 __all__ = ["DEFAULTS"]
 
-#: The event streams' settings: seconds between two checks for changes written by other
-#: processes, and seconds of silence before a keep-alive comment.
-DEFAULTS = {"EVENTS_POLL_INTERVAL": 0.5, "EVENTS_KEEPALIVE_INTERVAL": 15}
+#: The event streams' settings (read with the other settings, see :class:`~tasks.Settings`)
+#: and their defaults: seconds between two checks for changes written by other processes,
+#: and seconds of silence before a keep-alive comment.
+DEFAULTS = {
+    config_key(field): Settings.model_fields[field].default
+    for field in ("events_poll_interval", "events_keepalive_interval")
+}
 EXTENSION = "task_events"
 #: how long a browser waits before reconnecting a dropped stream, in milliseconds
 RECONNECT_MS = 1000
@@ -50,56 +56,44 @@ HEADERS = {
 
 @dataclass
 class EventStreams:
-    """The app's change feed, what ends its streams when shutdown begins, and how many of
-    them are open (at most ``limit``)."""
+    """The app's change feed, and how many streams of it are open (at most ``limit``)."""
 
     feed: ChangeFeed
-    watcher: asyncio.Task[None]
-    signals: SignalWatch
     limit: int
     open: int = 0
 
 
 @blueprint.record_once
-def check_config(state: BlueprintSetupState) -> None:
-    """Refuse bad settings when the app is built, not when the first stream opens."""
-    for key, default in DEFAULTS.items():
-        state.app.config.setdefault(key, default)
-        _seconds(state.app.config, key)
+def serve_event_streams(state: BlueprintSetupState) -> None:
+    """Run the event feed with the app's Tasks extension, whichever is set up first."""
+    add_http_service(cast(Quart, state.app), "event feed", _event_feed)
 
 
-@blueprint.before_app_serving
-async def open_feed() -> None:
-    if extension().is_worker:
-        return  # a worker process serves no event streams
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+@asynccontextmanager
+async def _event_feed(app: Quart) -> AsyncIterator[None]:
+    """The feed of the app's streams, from the runner's start to its stop; it ends every
+    stream as soon as shutdown begins."""
     tasks = extension()
-    active = tasks.runner
+    settings, active = tasks.settings, tasks.runner
     feed = ChangeFeed(
         active.records,
         active.subscribe,
-        poll_interval=_seconds(app.config, "EVENTS_POLL_INTERVAL"),
-        idle_interval=_seconds(app.config, "EVENTS_KEEPALIVE_INTERVAL"),
+        poll_interval=settings.events_poll_interval,
+        idle_interval=settings.events_keepalive_interval,
     )
-    await feed.start()
-    watcher = asyncio.get_running_loop().create_task(_close_on_shutdown(app, feed))
-    # Hypercorn sets shutdown_event only after open connections end (or graceful_timeout):
-    # the signal itself is the earliest notice, so streams end before that wait.
-    signals = SignalWatch(feed.stop)
-    signals.install()
-    app.extensions[EXTENSION] = EventStreams(
-        feed, watcher, signals, limit=tasks.settings.max_streams
-    )
-
-
-@blueprint.after_app_serving
-async def close_feed() -> None:
-    streams: EventStreams | None = current_app.extensions.pop(EXTENSION, None)
-    if streams is not None:
-        streams.signals.uninstall()
-        streams.watcher.cancel()
-        await asyncio.gather(streams.watcher, return_exceptions=True)
-        await streams.feed.close()
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(feed.close)
+        await feed.start()
+        watcher = asyncio.get_running_loop().create_task(_close_on_shutdown(app, feed))
+        stack.push_async_callback(_cancel, watcher)
+        # Hypercorn sets shutdown_event only after open connections end (or graceful_timeout):
+        # the signal itself is the earliest notice, so streams end before that wait.
+        signals = SignalWatch(feed.stop)
+        signals.install()
+        stack.callback(signals.uninstall)
+        app.extensions[EXTENSION] = EventStreams(feed, limit=settings.max_streams)
+        stack.callback(app.extensions.pop, EXTENSION, None)
+        yield
 
 
 @blueprint.get("/events")
@@ -242,13 +236,11 @@ def _streams() -> EventStreams:
     return streams
 
 
-def _seconds(config: Mapping[str, Any], key: str) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{key} must be a number of seconds above 0, not {value!r}")
-    return float(value)
-
-
 async def _close_on_shutdown(app: Quart, feed: ChangeFeed) -> None:
     await app.shutdown_event.wait()  # type: ignore[attr-defined]
     await feed.close()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
