@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any, Unpack
 
 from ..errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
@@ -32,6 +31,7 @@ from . import delays
 from .attempt import Attempts
 from .cancellation import Cancellation
 from .dispatch import Dispatch, InProcess
+from .intake import Intake
 from .progress import ProgressWriter
 from .recovery import Upkeep
 from .slots import Slots, Spawn
@@ -126,9 +126,7 @@ class Runner:
             health=self.store_health,
             in_flight=self._in_flight,
         )
-        self._submitting: set[asyncio.Future[Any]] = set()
-        self._creating: dict[asyncio.Future[Any], str] = {}  # the id each create stores
-        self._reserved = 0  # submissions between the queue check and their dispatch
+        self._intake = Intake(self._writer, self._dispatch, self.store_health)
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -160,7 +158,7 @@ class Runner:
         handed_back = self._slots.drain()
         # Submissions already storing end dispatched (enqueueing nothing here any more), so
         # that the release below hands them back.
-        await asyncio.gather(*self._submitting, return_exceptions=True)
+        await self._intake.settled()
         await self._dispatch.drain()
         running = self._slots.running_ids()
         await self._release(running)
@@ -206,12 +204,12 @@ class Runner:
         """Tasks held here that are not running: queued, due for a retry, or being stored;
         with a broker, also the tasks waiting for a worker."""
         slots = self._slots
-        return slots.queued + slots.retrying + self._reserved + self._dispatch.backlog
+        return slots.queued + slots.retrying + self._intake.reserved + self._dispatch.backlog
 
     @property
     def capacity(self) -> int:
         """How many more tasks the waiting queue can take."""
-        taken = self._slots.queued + self._reserved + self._dispatch.backlog
+        taken = self._slots.queued + self._intake.reserved + self._dispatch.backlog
         return max(0, self.max_queued - taken)
 
     @property
@@ -306,34 +304,11 @@ class Runner:
             idempotency_key=options.key,
             owner=self.owner if enqueue and self.holds else None,
         )
-        # Storing and dispatching happen apart from the caller, which only awaits them through
-        # a shield: a client that goes away cancels the request during the insert, which
-        # commits anyway, and a record that is stored must also be dispatched.
-        self._reserved += enqueue
-        stored = self._writer.create(record)
-        self._submitting.add(stored)
-        self._creating[stored] = record.id
-        stored.add_done_callback(partial(self._stored, record, enqueue))
+        stored = self._intake.store(record, enqueue=enqueue)  # apart from the caller
         existing = await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
         if existing is not None:
             return replay(name, arguments, existing)
         return Submitted(record)
-
-    def _stored(self, record: TaskRecord, enqueue: bool, stored: asyncio.Future[Any]) -> None:
-        self._submitting.discard(stored)
-        del self._creating[stored]
-        self._reserved -= enqueue
-        if stored.cancelled():
-            return
-        if (error := stored.exception()) is not None:
-            if isinstance(error, StoreUnavailable):  # it may have committed: reconcile later
-                self.store_health.failed(error)
-            return  # the caller, if still there, gets the error
-        if stored.result() is not None:
-            return  # a replay; the caller, if still there, gets the existing record
-        self._writer.notify(record)
-        if enqueue:
-            self._dispatch.send(record)
 
     async def get(self, task_id: str) -> TaskRecord:
         return await self._writer.get(task_id)
@@ -374,7 +349,7 @@ class Runner:
         """Tasks this runner holds, or may hold, that are not in its slots: being stored,
         claimed records not yet adopted, and records still to be written."""
         unadopted = {record.id for record in self._upkeep.unadopted}
-        return frozenset(self._creating.values()) | unadopted | self._writer.unsettled
+        return self._intake.in_flight() | unadopted | self._writer.unsettled
 
     def _claim_limit(self) -> int:
         """One claiming round takes at most twice what the runner can run at once, so that
