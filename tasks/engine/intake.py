@@ -13,13 +13,36 @@ import asyncio
 from functools import partial
 from typing import Any
 
+from ..definition import TaskDefinition
 from ..errors import StoreUnavailable
-from ..records import TaskRecord
+from ..options import SubmitOptions
+from ..records import State, TaskRecord
 from .dispatch import Dispatch
 from .store_health import StoreHealth
 from .writer import RecordWriter
 
-__all__ = ["Intake"]
+__all__ = ["Intake", "new_record"]
+
+
+def new_record(
+    definition: TaskDefinition, arguments: dict[str, Any], options: SubmitOptions
+) -> TaskRecord:
+    """The record of a submission of checked ``arguments``: ``scheduled`` if ``options`` ask
+    for a moment still to come, else ``queued``; held by nobody yet."""
+    retries = definition.retries.retries if options.retries is None else options.retries
+    record = TaskRecord.new(
+        definition.name,
+        arguments,
+        max_attempts=1 + retries,
+        timeout=definition.timeout if options.timeout is None else options.timeout,
+    )
+    due = options.run_at(record.created_at)
+    later = due is not None and due > record.created_at
+    return record.replace(
+        state=State.SCHEDULED if later else State.QUEUED,
+        run_at=due,
+        idempotency_key=options.key,
+    )
 
 
 class Intake:

@@ -31,7 +31,7 @@ from . import delays
 from .attempt import Attempts
 from .cancellation import Cancellation
 from .dispatch import Dispatch, InProcess
-from .intake import Intake
+from .intake import Intake, new_record
 from .progress import ProgressWriter
 from .recovery import Upkeep
 from .slots import Slots, Spawn
@@ -283,27 +283,14 @@ class Runner:
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
-        options = SubmitOptions.of(options, **fields)
-        retries = definition.retries.retries if options.retries is None else options.retries
-        record = TaskRecord.new(
-            name,
-            arguments,
-            max_attempts=1 + retries,
-            timeout=definition.timeout if options.timeout is None else options.timeout,
-        )
-        due = options.run_at(record.created_at)
-        later = due is not None and due > record.created_at
+        record = new_record(definition, arguments, SubmitOptions.of(options, **fields))
+        later = record.state is State.SCHEDULED
         enqueue = enqueue and not later
         if later:
             await delays.check_room(self)
         elif enqueue and (refusal := self.refusal()) is not None:
             raise refusal
-        record = record.replace(
-            state=State.SCHEDULED if later else State.QUEUED,
-            run_at=due,
-            idempotency_key=options.key,
-            owner=self.owner if enqueue and self.holds else None,
-        )
+        record = record.replace(owner=self.owner if enqueue and self.holds else None)
         stored = self._intake.store(record, enqueue=enqueue)  # apart from the caller
         existing = await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
         if existing is not None:
