@@ -28,15 +28,11 @@ from ..records import State, TaskRecord
 from ..registry import Registry
 from ..store import RecordReader, Store
 from . import delays
-from .attempt import Attempts
-from .cancellation import Cancellation
-from .dispatch import Dispatch, InProcess
-from .intake import Intake, new_record
-from .progress import ProgressWriter
-from .recovery import Upkeep
-from .slots import Slots, Spawn
-from .store_health import StoreHealth
-from .writer import Listener, RecordWriter
+from .assembly import Limits, assemble
+from .dispatch import Dispatch
+from .intake import new_record
+from .slots import Spawn
+from .writer import Listener
 
 __all__ = ["Runner", "Spawn"]
 
@@ -93,40 +89,28 @@ class Runner:
         self.claims = claim
         self.holds = holds
         self.claims_ahead = claims_ahead
-        self.store_health = StoreHealth()
-        self._writer = RecordWriter(store, self.owner, lease, self.store_health)
-        self.progress = ProgressWriter(self._writer.write, progress_interval)
-        attempts = Attempts(
+        limits = Limits(
+            max_running, progress_interval, cancel_wait, lease, poll_interval, claims=claim
+        )
+        parts = assemble(
+            self,
             registry,
             store,
-            self._writer,
             owner=self.owner,
-            report=self.progress.report,
-            forget=self.progress.forget,
-        )
-        self._slots = Slots(attempts.execute, spawn=spawn, max_running=max_running)
-        self._cancellation = Cancellation(
-            store,
-            self._slots,
-            self._writer,
-            wait_for=lambda task_id, every: self.wait(task_id, poll_interval=every),
-            cancel_wait=cancel_wait,
-            poll_interval=poll_interval,
-        )
-        self._dispatch: Dispatch = dispatch or InProcess(self.enqueue)
-        self._upkeep = Upkeep(
-            store,
-            registry,
-            self._writer,
-            self._slots,
-            self._cancellation,
-            poll_interval=poll_interval,
-            claims=claim,
+            limits=limits,
+            spawn=spawn,
+            dispatch=dispatch,
             claim_limit=self._claim_limit,
-            health=self.store_health,
             in_flight=self._in_flight,
         )
-        self._intake = Intake(self._writer, self._dispatch, self.store_health)
+        self.store_health = parts.health
+        self.progress = parts.progress
+        self._writer, self._slots, self._dispatch = parts.writer, parts.slots, parts.dispatch
+        self._cancellation, self._upkeep, self._intake = (
+            parts.cancellation,
+            parts.upkeep,
+            parts.intake,
+        )
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle --------------------------------------------------------------------

@@ -1,0 +1,106 @@
+"""Putting a runner's parts together: each part gets the parts below it, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..records import TaskRecord
+from ..registry import Registry
+from ..store import Store
+from .attempt import Attempts
+from .cancellation import Cancellation
+from .dispatch import Dispatch, InProcess
+from .intake import Intake
+from .progress import ProgressWriter
+from .recovery import Upkeep
+from .slots import Slots, Spawn
+from .store_health import StoreHealth
+from .writer import RecordWriter
+
+__all__ = ["Limits", "Parts", "RunnerHooks", "assemble"]
+
+
+class RunnerHooks(Protocol):
+    """What the parts call back on the runner that owns them."""
+
+    def enqueue(self, task: TaskRecord | str) -> None: ...
+
+    def wait(self, task_id: str, *, poll_interval: float = ...) -> Awaitable[TaskRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The numbers a runner's parts work with (see :class:`~tasks.engine.runner.Runner`)."""
+
+    max_running: int
+    progress_interval: float
+    cancel_wait: float
+    lease: float
+    poll_interval: float
+    claims: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """A runner's parts, from the bottom up."""
+
+    health: StoreHealth
+    writer: RecordWriter
+    progress: ProgressWriter
+    slots: Slots
+    cancellation: Cancellation
+    dispatch: Dispatch
+    upkeep: Upkeep
+    intake: Intake
+
+
+def assemble(
+    runner: RunnerHooks,
+    registry: Registry,
+    store: Store,
+    *,
+    owner: str,
+    limits: Limits,
+    spawn: Spawn | None,
+    dispatch: Dispatch | None,
+    claim_limit: Callable[[], int],
+    in_flight: Callable[[], frozenset[str]],
+) -> Parts:
+    """The parts of ``runner``, wired; ``dispatch`` None: this process's own slots."""
+    health = StoreHealth()
+    writer = RecordWriter(store, owner, limits.lease, health)
+    progress = ProgressWriter(writer.write, limits.progress_interval)
+    attempts = Attempts(
+        registry,
+        store,
+        writer,
+        owner=owner,
+        report=progress.report,
+        forget=progress.forget,
+    )
+    slots = Slots(attempts.execute, spawn=spawn, max_running=limits.max_running)
+    cancellation = Cancellation(
+        store,
+        slots,
+        writer,
+        wait_for=lambda task_id, every: runner.wait(task_id, poll_interval=every),
+        cancel_wait=limits.cancel_wait,
+        poll_interval=limits.poll_interval,
+    )
+    dispatch = dispatch or InProcess(runner.enqueue)
+    upkeep = Upkeep(
+        store,
+        registry,
+        writer,
+        slots,
+        cancellation,
+        poll_interval=limits.poll_interval,
+        claims=limits.claims,
+        claim_limit=claim_limit,
+        health=health,
+        in_flight=in_flight,
+    )
+    intake = Intake(writer, dispatch, health)
+    return Parts(health, writer, progress, slots, cancellation, dispatch, upkeep, intake)
