@@ -17,7 +17,7 @@ from tests.browser import DESKTOP, browser
 from tests.conftest import ServeFactory
 from tests.harness import Served
 from tests.servers import Server, running_server
-from tests.test_own_app import own_app
+from tests.unit.test_own_app import own_app
 
 __all__ = ["browser", "own_app"]  # the fixtures, used by name
 

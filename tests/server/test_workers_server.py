@@ -24,7 +24,7 @@ import pytest
 from tests.brokers import BrokerConfig
 from tests.servers import Server
 from tests.sse import events
-from tests.test_durability import all_ended, post, post_many, wait_until
+from tests.server.test_durability import all_ended, post, post_many, wait_until
 from tests.workers import Worker
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]

@@ -15,7 +15,7 @@ from tasks.client import TasksClient
 from tests.browser import DESKTOP, WAIT_MS, browser, open_dashboard, start_task, task_row
 from tests.conftest import AppFactory
 from tests.servers import Server, running_server
-from tests.test_cli_http import assert_one_line_error
+from tests.server.test_cli_http import assert_one_line_error
 
 __all__ = ["browser"]  # the fixture, used by name
 
