@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 from click.testing import Result
 
+from tests import loopback
 from tests.conftest import AppFactory
 from tests.servers import Server, running_server
 
@@ -43,11 +43,11 @@ def test_run_in_and_key_through_a_server(make_app: AppFactory, server: Server) -
         return app.test_cli_runner().invoke(args=["tasks", *args, "--url", server.url])
 
     task_id = printed_id(invoke("run", "noop", "--in", "0.5"))
-    on_server = httpx.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
+    on_server = loopback.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
     assert on_server["state"] in {"scheduled", "queued", "running", "succeeded"}
     watched = invoke("watch", task_id)
     assert watched.exit_code == 0, watched.output
-    final = httpx.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
+    final = loopback.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
     assert final["state"] == "succeeded"
     started = datetime.fromisoformat(final["started_at"])
     assert started - datetime.fromisoformat(final["created_at"]) >= timedelta(seconds=0.5)

@@ -16,6 +16,7 @@ import pytest
 
 from quart_app.jobs import registry
 from tasks import Runner, TaskRecord, store_from_url
+from tests import loopback
 from tests.servers import Server, running_server
 from tests.sse import TERMINAL, Event, aevents, check_promise
 
@@ -28,7 +29,7 @@ async def open_stream(
 ) -> AsyncIterator[AsyncIterator[Event]]:
     """A connected stream (its first chunk, the retry field, already read)."""
     async with (
-        httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client,
+        loopback.async_client(timeout=httpx.Timeout(10.0, read=30.0)) as client,
         client.stream("GET", url, headers=headers) as response,
     ):
         assert response.status_code == 200
@@ -56,7 +57,7 @@ async def collect(
 
 
 async def post(server: Server, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10.0) as client:  # a new connection each time
+    async with loopback.async_client(timeout=10.0) as client:  # a new connection each time
         response = await client.post(f"{server.url}{path}", json=body or {})
     assert response.status_code == 202, response.text
     record: dict[str, Any] = response.json()
@@ -64,7 +65,7 @@ async def post(server: Server, path: str, body: dict[str, Any] | None = None) ->
 
 
 async def delete(server: Server, path: str) -> None:
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with loopback.async_client(timeout=10.0) as client:
         response = await client.delete(f"{server.url}{path}")
     assert response.status_code in {200, 202}, response.text
 
@@ -151,7 +152,7 @@ async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(
         assert missed.record == final.record
         assert missed.seq > int(last_id)
 
-        async with httpx.AsyncClient() as client:
+        async with loopback.async_client() as client:
             over = await client.get(
                 f"{server.url}/tasks/{record['id']}/events",
                 headers={"Last-Event-ID": str(missed.seq)},

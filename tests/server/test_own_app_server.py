@@ -8,10 +8,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests import loopback
 from tests.browser import DESKTOP, WAIT_MS, browser, open_dashboard, start_task, task_row
 from tests.readme_examples import write_own_app
 from tests.servers import Server, running_server
@@ -50,14 +50,14 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.mark.server
 def test_hypercorn_serves_the_app_and_its_prefixed_api(own_server: Server) -> None:
-    started = httpx.post(f"{own_server.url}/reports/5", timeout=10)
+    started = loopback.post(f"{own_server.url}/reports/5", timeout=10)
     assert started.status_code == 202
     task_id = started.json()["id"]
     url = f"{own_server.url}/jobs/tasks/{task_id}/events"
-    with httpx.stream("GET", url, timeout=30) as events:
+    with loopback.stream("GET", url, timeout=30) as events:
         lines = [line for line in events.iter_lines() if line.startswith("data:")]
     assert '"state":"succeeded"' in lines[-1]
-    assert httpx.get(f"{own_server.url}/jobs/tasks/{task_id}", timeout=10).json()["result"] == {
+    assert loopback.get(f"{own_server.url}/jobs/tasks/{task_id}", timeout=10).json()["result"] == {
         "user_id": 5,
         "format": "pdf",
     }
@@ -74,7 +74,7 @@ def test_the_dashboard_works_under_the_prefix_in_a_browser(
         expect(row.locator(".outcome")).to_have_text('{"user_id": 42, "format": "pdf"}')
         assert row.locator("a.task-id").get_attribute("href") == f"/jobs/tasks/{task_id}"
         # a task started elsewhere reaches the page through the prefixed event stream
-        other = httpx.post(f"{own_server.url}/reports/43", timeout=10).json()["id"]
+        other = loopback.post(f"{own_server.url}/reports/43", timeout=10).json()["id"]
         expect(task_row(page, other)).to_have_attribute("data-state", "succeeded", timeout=WAIT_MS)
         page.select_option("#filter-name", "send_report")  # the filter form's action
         page.wait_for_url("**/jobs/?state=&name=send_report")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tasks import SQLiteStore, State, TaskRecord
+from tests import loopback
 from tests.servers import running_server
 
 pytestmark = pytest.mark.server
@@ -56,7 +57,7 @@ def client(tmp_path: Path) -> Iterator[httpx.Client]:
     """A client of a real server, its store in the test's folder."""
     with (
         running_server(tmp_path) as server,
-        httpx.Client(base_url=server.url, timeout=10.0) as client,
+        loopback.client(base_url=server.url, timeout=10.0) as client,
     ):
         yield client
 
@@ -80,7 +81,7 @@ def test_the_202_arrives_long_before_a_2_second_task_ends(client: httpx.Client) 
 
 def test_start_task_then_a_graceful_stop_lets_it_finish(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
-        with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        with loopback.client(base_url=server.url, timeout=10.0) as client:
             response, elapsed = timed(lambda: client.get("/start_task?value=1"))
             assert response.status_code == 202
             assert elapsed < 0.5, f"the answer took {elapsed:.3f} s"
