@@ -189,27 +189,34 @@ async def test_two_workers_deliver_changes_made_by_any_process(
                 assert await ids_until(events, wanted) >= wanted
 
 
+#: longer than the test can take: a stream that read the store only on its own clock would
+#: send nothing in time (BENCHMARKS.md measures how fast the notification comes)
+QUIET = 600
+
+
 async def test_a_change_from_another_process_reaches_the_stream_fast_on_postgres(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    """LISTEN/NOTIFY: no poll interval between a commit elsewhere and the event."""
-    with running_server(tmp_path, {"QUART_TASKS_DATABASE": postgres_url}) as server:
+    """LISTEN/NOTIFY: no poll interval between a commit elsewhere and the event. Nothing
+    else here wakes the stream: no keep-alive, no poll, and no runner of this task's name
+    writes it."""
+    env = {
+        "QUART_TASKS_DATABASE": postgres_url,
+        "QUART_EVENTS_POLL_INTERVAL": str(QUIET),
+        "QUART_EVENTS_KEEPALIVE_INTERVAL": str(QUIET),
+    }
+    with running_server(tmp_path, env) as server:
         store = store_from_url(postgres_url)
         await store.open()
         try:
             async with open_stream(f"{server.url}/events") as events:
-                delays = []
                 for _ in range(5):
-                    record = TaskRecord.new("noop", {})
-                    started = time.monotonic()
+                    record = TaskRecord.new("run_by_nobody_here", {})
                     await store.create(record, owner=None, lease=30)
-                    await collect(events, until=lambda r, i=record.id: r["id"] == i, timeout=5)
-                    delays.append(time.monotonic() - started)
+                    found = await collect(events, until=lambda r, i=record.id: r["id"] == i)
+                    assert found[-1].record["state"] == "queued"
         finally:
             await store.close()
-    # about 10 ms here; the bound leaves room for a loaded machine, and is still far below
-    # the SQLite poll interval (EVENTS_POLL_INTERVAL, 0.5 s)
-    assert sorted(delays)[len(delays) // 2] < 0.25, delays
 
 
 def cpu_seconds(pid: int) -> float:
@@ -232,9 +239,12 @@ async def test_idle_streams_do_not_spin_the_cpu(tmp_path: Path) -> None:
 
 
 async def test_streams_end_cleanly_as_soon_as_shutdown_begins(tmp_path: Path) -> None:
-    # Hypercorn waits up to graceful_timeout (5 s in hypercorn.toml) for open connections
-    # before the app hears of the shutdown; the streams must not make it wait that long.
-    with running_server(tmp_path) as server:
+    # Hypercorn waits up to graceful_timeout (5 s in hypercorn.toml, a minute here, so that
+    # a slow machine cannot be mistaken for it) for open connections before the app hears
+    # of the shutdown; the streams must not make it wait that long.
+    graceful = 60
+    extra = ("--graceful-timeout", str(graceful))
+    with running_server(tmp_path, extra_args=extra) as server:
         async with AsyncExitStack() as stack:
             streams = [
                 await stack.enter_async_context(open_stream(f"{server.url}/events"))
@@ -245,4 +255,4 @@ async def test_streams_end_cleanly_as_soon_as_shutdown_begins(tmp_path: Path) ->
             for events in streams:
                 assert await collect(events, timeout=10) == []  # ends without an error
             assert await asyncio.to_thread(server.wait, 10) == 0
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < graceful / 2
