@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests import loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = "quart_app:create_app()"
 
@@ -149,7 +151,7 @@ class Server(ChildProcess):
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"the server exited early:\n{self.log()}")
             try:
-                if _serving(httpx.get(f"{self.url}{self.health_path}", timeout=5.0)):
+                if _serving(loopback.get(f"{self.url}{self.health_path}", timeout=5.0)):
                     return
             except httpx.TransportError:
                 time.sleep(0.05)  # polling a process we do not control: nothing to wait on
@@ -205,7 +207,7 @@ def connection_to_each_worker(server: Server, workers: int) -> dict[str, httpx.C
     """One keep-alive connection per worker process, told apart by /healthz."""
     clients: dict[str, httpx.Client] = {}
     for _ in range(200):
-        client = httpx.Client(base_url=server.url, timeout=10)
+        client = loopback.client(base_url=server.url, timeout=10)
         worker = client.get("/healthz").json()["worker"]
         if worker in clients:
             client.close()

@@ -9,10 +9,10 @@ import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import Result
 
+from tests import loopback
 from tests.conftest import AppFactory
 from tests.quart_command import quart_command, read_until
 from tests.servers import Server, running_server
@@ -42,7 +42,7 @@ def cli(make_app: AppFactory, server: Server, monkeypatch: pytest.MonkeyPatch) -
 
 
 def on_server(server: Server, task_id: str) -> dict[str, Any]:
-    record: dict[str, Any] = httpx.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
+    record: dict[str, Any] = loopback.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
     return record
 
 

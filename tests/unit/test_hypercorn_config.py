@@ -17,7 +17,7 @@ from hypercorn.config import Config
 
 from quart_app.config import DEFAULTS
 
-HYPERCORN_TOML = Path(__file__).resolve().parent.parent / "hypercorn.toml"
+HYPERCORN_TOML = Path(__file__).resolve().parents[2] / "hypercorn.toml"
 
 #: Seconds the app needs after its background tasks are done: the store's last writes and close.
 SHUTDOWN_MARGIN = 5

@@ -16,6 +16,7 @@ import pytest
 
 from quart_app.jobs import registry
 from tasks import Runner, TaskRecord, store_from_url
+from tests import loopback
 from tests.servers import Server, running_server
 from tests.sse import TERMINAL, Event, aevents, check_promise
 
@@ -28,7 +29,7 @@ async def open_stream(
 ) -> AsyncIterator[AsyncIterator[Event]]:
     """A connected stream (its first chunk, the retry field, already read)."""
     async with (
-        httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=30.0)) as client,
+        loopback.async_client(timeout=httpx.Timeout(10.0, read=30.0)) as client,
         client.stream("GET", url, headers=headers) as response,
     ):
         assert response.status_code == 200
@@ -56,7 +57,7 @@ async def collect(
 
 
 async def post(server: Server, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10.0) as client:  # a new connection each time
+    async with loopback.async_client(timeout=10.0) as client:  # a new connection each time
         response = await client.post(f"{server.url}{path}", json=body or {})
     assert response.status_code == 202, response.text
     record: dict[str, Any] = response.json()
@@ -64,7 +65,7 @@ async def post(server: Server, path: str, body: dict[str, Any] | None = None) ->
 
 
 async def delete(server: Server, path: str) -> None:
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with loopback.async_client(timeout=10.0) as client:
         response = await client.delete(f"{server.url}{path}")
     assert response.status_code in {200, 202}, response.text
 
@@ -151,7 +152,7 @@ async def test_a_reconnect_with_last_event_id_gets_the_missed_changes(
         assert missed.record == final.record
         assert missed.seq > int(last_id)
 
-        async with httpx.AsyncClient() as client:
+        async with loopback.async_client() as client:
             over = await client.get(
                 f"{server.url}/tasks/{record['id']}/events",
                 headers={"Last-Event-ID": str(missed.seq)},
@@ -188,27 +189,34 @@ async def test_two_workers_deliver_changes_made_by_any_process(
                 assert await ids_until(events, wanted) >= wanted
 
 
+#: longer than the test can take: a stream that read the store only on its own clock would
+#: send nothing in time (BENCHMARKS.md measures how fast the notification comes)
+QUIET = 600
+
+
 async def test_a_change_from_another_process_reaches_the_stream_fast_on_postgres(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    """LISTEN/NOTIFY: no poll interval between a commit elsewhere and the event."""
-    with running_server(tmp_path, {"QUART_TASKS_DATABASE": postgres_url}) as server:
+    """LISTEN/NOTIFY: no poll interval between a commit elsewhere and the event. Nothing
+    else here wakes the stream: no keep-alive, no poll, and no runner of this task's name
+    writes it."""
+    env = {
+        "QUART_TASKS_DATABASE": postgres_url,
+        "QUART_EVENTS_POLL_INTERVAL": str(QUIET),
+        "QUART_EVENTS_KEEPALIVE_INTERVAL": str(QUIET),
+    }
+    with running_server(tmp_path, env) as server:
         store = store_from_url(postgres_url)
         await store.open()
         try:
             async with open_stream(f"{server.url}/events") as events:
-                delays = []
                 for _ in range(5):
-                    record = TaskRecord.new("noop", {})
-                    started = time.monotonic()
+                    record = TaskRecord.new("run_by_nobody_here", {})
                     await store.create(record, owner=None, lease=30)
-                    await collect(events, until=lambda r, i=record.id: r["id"] == i, timeout=5)
-                    delays.append(time.monotonic() - started)
+                    found = await collect(events, until=lambda r, i=record.id: r["id"] == i)
+                    assert found[-1].record["state"] == "queued"
         finally:
             await store.close()
-    # about 10 ms here; the bound leaves room for a loaded machine, and is still far below
-    # the SQLite poll interval (EVENTS_POLL_INTERVAL, 0.5 s)
-    assert sorted(delays)[len(delays) // 2] < 0.25, delays
 
 
 def cpu_seconds(pid: int) -> float:
@@ -231,9 +239,12 @@ async def test_idle_streams_do_not_spin_the_cpu(tmp_path: Path) -> None:
 
 
 async def test_streams_end_cleanly_as_soon_as_shutdown_begins(tmp_path: Path) -> None:
-    # Hypercorn waits up to graceful_timeout (5 s in hypercorn.toml) for open connections
-    # before the app hears of the shutdown; the streams must not make it wait that long.
-    with running_server(tmp_path) as server:
+    # Hypercorn waits up to graceful_timeout (5 s in hypercorn.toml, a minute here, so that
+    # a slow machine cannot be mistaken for it) for open connections before the app hears
+    # of the shutdown; the streams must not make it wait that long.
+    graceful = 60
+    extra = ("--graceful-timeout", str(graceful))
+    with running_server(tmp_path, extra_args=extra) as server:
         async with AsyncExitStack() as stack:
             streams = [
                 await stack.enter_async_context(open_stream(f"{server.url}/events"))
@@ -244,4 +255,4 @@ async def test_streams_end_cleanly_as_soon_as_shutdown_begins(tmp_path: Path) ->
             for events in streams:
                 assert await collect(events, timeout=10) == []  # ends without an error
             assert await asyncio.to_thread(server.wait, 10) == 0
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < graceful / 2

@@ -12,7 +12,6 @@ from quart import Quart
 
 from quart_app import create_app
 from tasks import MemoryStore, SQLiteStore, Tasks
-from tasks.store.postgres import PostgresStore
 
 
 @pytest.fixture(autouse=True)
@@ -169,21 +168,6 @@ def test_the_default_store_is_a_file_in_the_instance_folder() -> None:
 def test_an_unsupported_store_url_stops_the_app_at_once() -> None:
     with pytest.raises(ValueError, match="TASKS_DATABASE: unsupported task store 'redis'"):
         create_app({"TASKS_DATABASE": "redis://db/tasks"})
-
-
-@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
-async def test_a_postgres_url_selects_the_postgres_store(
-    monkeypatch: pytest.MonkeyPatch, postgres_url: str, scheme: str
-) -> None:
-    url = postgres_url.replace("postgresql://", f"{scheme}://", 1)
-    monkeypatch.setenv("QUART_TASKS_DATABASE", url)
-    monkeypatch.setenv("QUART_TASKS_POSTGRES_POOL_SIZE", "3")
-    app = create_app()
-
-    async with app.test_app():
-        store = extension(app).runner.store
-        assert isinstance(store, PostgresStore)
-        assert store.url == url
 
 
 def test_a_postgres_url_without_the_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from click.testing import Result
 from playwright.sync_api import Browser, expect
 
 from tasks import AuthenticationRequired
 from tasks.client import TasksClient
+from tests import loopback
 from tests.browser import DESKTOP, WAIT_MS, browser, open_dashboard, start_task, task_row
 from tests.conftest import AppFactory
+from tests.server.test_cli_http import assert_one_line_error
 from tests.servers import Server, running_server
-from tests.test_cli_http import assert_one_line_error
 
 __all__ = ["browser"]  # the fixture, used by name
 
@@ -37,13 +37,13 @@ def cli(make_app: AppFactory, server: Server, *args: str) -> Result:
 
 
 def test_curl_style_calls_need_the_token(server: Server) -> None:
-    refused = httpx.post(f"{server.url}/tasks/noop", timeout=10)
+    refused = loopback.post(f"{server.url}/tasks/noop", timeout=10)
     assert refused.status_code == 401
     assert refused.headers["WWW-Authenticate"] == "Bearer"
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    accepted = httpx.post(f"{server.url}/tasks/noop", headers=auth, timeout=10)
+    accepted = loopback.post(f"{server.url}/tasks/noop", headers=auth, timeout=10)
     assert accepted.status_code == 202
-    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert loopback.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
 def test_the_command_line_sends_its_token(

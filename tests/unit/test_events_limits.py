@@ -13,7 +13,7 @@ from tasks import MemoryStore, Registry
 from tasks.store import Change
 from tests.conftest import AppFactory, RegistryAppFactory
 from tests.harness import WAIT
-from tests.test_events import FAST, stream, submit
+from tests.unit.test_events import FAST, stream, submit
 
 
 async def test_head_of_a_stream_answers_its_headers_and_ends(make_app: AppFactory) -> None:

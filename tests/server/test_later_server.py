@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import loopback
 from tests.readme_examples import write_periodic_app
 from tests.servers import Server, running_server
 
@@ -45,7 +46,7 @@ def wait_for(read: Callable[[], Any], done: Callable[[Any], bool], *, timeout: f
 
 
 def record(server: Server, task_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = httpx.get(f"{server.url}/tasks/{task_id}", timeout=10).json()
+    found: dict[str, Any] = loopback.get(f"{server.url}/tasks/{task_id}", timeout=10).json()
     return found
 
 
@@ -54,7 +55,7 @@ def test_a_delayed_task_reads_scheduled_and_runs_after_a_restart(
 ) -> None:
     env = {"QUART_TASKS_DATABASE": database_url, **FAST_UPKEEP}
     with running_server(tmp_path, env) as server:
-        response = httpx.post(f"{server.url}/tasks/noop?delay=2", timeout=10)
+        response = loopback.post(f"{server.url}/tasks/noop?delay=2", timeout=10)
         assert response.status_code == 202, response.text
         created = response.json()
         assert created["state"] == "scheduled"
@@ -68,7 +69,7 @@ def test_a_delayed_task_reads_scheduled_and_runs_after_a_restart(
 
 
 def heartbeats(server: Server) -> list[dict[str, Any]]:
-    response = httpx.get(
+    response = loopback.get(
         f"{server.url}/tasks", params={"name": "heartbeat", "limit": 1000}, timeout=10
     )
     found: list[dict[str, Any]] = response.json()["tasks"]
@@ -97,7 +98,7 @@ def test_a_periodic_task_on_two_workers_makes_one_record_per_tick(tmp_path: Path
         ticks = assert_one_record_per_tick(runs)
         # consecutive: no tick left out while the server ran
         assert [b - a for a, b in itertools.pairwise(ticks)] == [PERIOD] * (len(ticks) - 1)
-        schedules = httpx.get(f"{server.url}/schedules", timeout=10).json()["schedules"]
+        schedules = loopback.get(f"{server.url}/schedules", timeout=10).json()["schedules"]
         beat = next(item for item in schedules if item["name"] == "heartbeat")
         assert beat["every"] == 2.0
         assert moment(beat["last_run"]["tick"]) >= ticks[-1]
@@ -123,7 +124,7 @@ def test_twenty_concurrent_posts_with_one_key_on_two_workers_create_one_task(
     with running_server(tmp_path, FAST_UPKEEP, workers=2) as server:
 
         def post(_: int) -> httpx.Response:
-            return httpx.post(
+            return loopback.post(
                 f"{server.url}/tasks/count",
                 json={"n": 1, "interval": 0},
                 headers={"Idempotency-Key": "burst-of-twenty"},
@@ -138,5 +139,5 @@ def test_twenty_concurrent_posts_with_one_key_on_two_workers_create_one_task(
         assert all(
             a.headers.get("Idempotent-Replayed") == "true" for a in answers if a.status_code == 200
         )
-        listed = httpx.get(f"{server.url}/tasks", params={"name": "count"}, timeout=10).json()
+        listed = loopback.get(f"{server.url}/tasks", params={"name": "count"}, timeout=10).json()
         assert len(listed["tasks"]) == 1

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests import loopback
 from tests.browser import DESKTOP, PHONE, WAIT_MS, browser, open_dashboard, start_task, task_row
 from tests.servers import ROOT, Server, running_server
 
@@ -110,8 +110,8 @@ def test_filters_keep_applying_to_live_changes(page: Page, server: Server) -> No
     expect(page.locator("#live")).to_have_attribute("data-status", "open", timeout=WAIT_MS)
     names = page.locator("tr.task").evaluate_all("rows => rows.map(row => row.dataset.name)")
     assert set(names) <= {"fail"}
-    skipped = httpx.post(f"{server.url}/tasks/noop").json()["id"]
-    shown = httpx.post(f"{server.url}/tasks/fail", json={"message": "filtered"}).json()["id"]
+    skipped = loopback.post(f"{server.url}/tasks/noop").json()["id"]
+    shown = loopback.post(f"{server.url}/tasks/fail", json={"message": "filtered"}).json()["id"]
     # Events arrive in write order: once the later task is shown, the earlier one was seen.
     expect(task_row(page, shown)).to_have_attribute("data-state", "failed", timeout=WAIT_MS)
     expect(task_row(page, skipped)).to_have_count(0)
@@ -124,7 +124,7 @@ def test_a_stream_refused_for_too_many_open_is_opened_again(
         context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
         page = context.new_page()
         try:
-            with httpx.stream("GET", f"{limited.url}/events", timeout=WAIT_MS / 1000) as held:
+            with loopback.stream("GET", f"{limited.url}/events", timeout=WAIT_MS / 1000) as held:
                 lines = held.iter_lines()  # kept: a dropped iterator closes the response
                 assert next(lines).startswith("retry:")  # the only place is taken
                 page.goto(limited.url)
@@ -133,7 +133,7 @@ def test_a_stream_refused_for_too_many_open_is_opened_again(
                 )
             # The held stream is closed: the page's next try (after 5 s) gets the place.
             expect(page.locator("#live")).to_have_attribute("data-status", "open", timeout=WAIT_MS)
-            task_id = httpx.post(f"{limited.url}/tasks/noop").json()["id"]
+            task_id = loopback.post(f"{limited.url}/tasks/noop").json()["id"]
             expect(task_row(page, task_id)).to_have_attribute(
                 "data-state", "succeeded", timeout=WAIT_MS
             )
@@ -158,14 +158,15 @@ def test_screenshot(browser: Browser, tmp_path: Path) -> None:
     """A representative page: tasks waiting, running, done, failed and cancelled."""
     settings = {"QUART_TASKS_MAX_RUNNING": "3", "QUART_BACKGROUND_TASK_SHUTDOWN_TIMEOUT": "1"}
     with running_server(tmp_path, settings) as server:
-        api = httpx.Client(base_url=server.url, timeout=10)
+        api = loopback.client(base_url=server.url, timeout=10)
 
         def submit(name: str, body: dict[str, Any] | None = None, query: str = "") -> str:
             task_id: str = api.post(f"/tasks/{name}{query}", json=body or {}).json()["id"]
             return task_id
 
         def finished(task_id: str) -> None:
-            with httpx.stream("GET", f"{server.url}/tasks/{task_id}/events", timeout=30) as stream:
+            url = f"{server.url}/tasks/{task_id}/events"
+            with loopback.stream("GET", url, timeout=30) as stream:
                 for _ in stream.iter_lines():  # the stream ends after the terminal state
                     pass
 

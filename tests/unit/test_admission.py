@@ -4,6 +4,7 @@ blueprint's guard would let it through; its body is read within bounds, or left 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ TOKEN = "correct horse battery staple"
 
 
 def app_seeing_requests(
-    submit_prefix: str | None = "/tasks/", **config: Any
+    folder: Path, submit_prefix: str | None = "/tasks/", **config: Any
 ) -> tuple[Quart, list[str]]:
+    """An app whose one slot is taken and whose queue holds nothing, its store in ``folder``."""
     registry = Registry()
     release = asyncio.Event()
 
@@ -30,7 +32,15 @@ def app_seeing_requests(
 
     app = Quart(__name__)
     app.config.update(
-        load_config({"TESTING": True, "TASKS_MAX_RUNNING": 1, "TASKS_MAX_QUEUED": 0, **config})
+        load_config(
+            {
+                "TESTING": True,
+                "TASKS_DATABASE": str(folder / "tasks.sqlite3"),  # not the checkout's instance
+                "TASKS_MAX_RUNNING": 1,
+                "TASKS_MAX_QUEUED": 0,
+                **config,
+            }
+        )
     )
     Tasks(app, registry=registry, submit_prefix=submit_prefix)
     register_error_handlers(app)
@@ -44,8 +54,8 @@ def app_seeing_requests(
     return app, seen
 
 
-async def test_a_refused_submission_never_reaches_the_app() -> None:
-    app, seen = app_seeing_requests()
+async def test_a_refused_submission_never_reaches_the_app(tmp_path: Path) -> None:
+    app, seen = app_seeing_requests(tmp_path)
     async with serving(app) as api:
         refused = await api.client.post("/tasks/hold", json={})
         assert refused.status_code == 503
@@ -59,8 +69,8 @@ async def test_a_refused_submission_never_reaches_the_app() -> None:
     assert seen == ["/tasks/nothing-of-that-name"]
 
 
-async def test_without_a_prefix_the_view_refuses() -> None:
-    app, seen = app_seeing_requests(submit_prefix=None)
+async def test_without_a_prefix_the_view_refuses(tmp_path: Path) -> None:
+    app, seen = app_seeing_requests(tmp_path, submit_prefix=None)
     async with serving(app) as api:
         refused = await api.client.post("/tasks/hold", json={})
         assert refused.status_code == 503
@@ -79,9 +89,9 @@ async def test_without_a_prefix_the_view_refuses() -> None:
     ],
 )
 async def test_a_caller_the_guard_refuses_learns_nothing_of_the_queue(
-    options: dict[str, Any], status: int, code: str
+    options: dict[str, Any], status: int, code: str, tmp_path: Path
 ) -> None:
-    app, seen = app_seeing_requests()
+    app, seen = app_seeing_requests(tmp_path)
     async with serving(app) as api:
         response = await api.client.post("/tasks/hold", json={}, **options)
         assert response.status_code == status
@@ -89,8 +99,8 @@ async def test_a_caller_the_guard_refuses_learns_nothing_of_the_queue(
     assert seen == ["/tasks/hold"]  # answered by the app's own checks
 
 
-async def test_with_a_token_only_a_caller_with_it_gets_the_cheap_refusal() -> None:
-    app, seen = app_seeing_requests(TASKS_API_TOKEN=TOKEN)
+async def test_with_a_token_only_a_caller_with_it_gets_the_cheap_refusal(tmp_path: Path) -> None:
+    app, seen = app_seeing_requests(tmp_path, TASKS_API_TOKEN=TOKEN)
     async with serving(app) as api:
         anonymous = await api.client.post("/tasks/hold", json={})
         assert anonymous.status_code == 401
@@ -103,8 +113,8 @@ async def test_with_a_token_only_a_caller_with_it_gets_the_cheap_refusal() -> No
     assert seen == ["/tasks/hold", "/tasks/nothing-of-that-name"]
 
 
-async def test_a_body_over_max_content_length_is_left_to_the_app() -> None:
-    app, seen = app_seeing_requests(MAX_CONTENT_LENGTH=1000)
+async def test_a_body_over_max_content_length_is_left_to_the_app(tmp_path: Path) -> None:
+    app, seen = app_seeing_requests(tmp_path, MAX_CONTENT_LENGTH=1000)
     async with serving(app) as api:
         response = await api.client.post(
             "/tasks/hold", data=b"x" * 1001, headers={"Content-Length": "1001"}
@@ -154,8 +164,8 @@ async def answer_to(app: Quart, scope: HTTPScope, body: list[ASGIReceiveEvent]) 
     return {"status": start["status"], "headers": dict(start["headers"])}
 
 
-async def test_a_body_that_stops_arriving_is_given_up_after_body_timeout() -> None:
-    app, _ = app_seeing_requests(BODY_TIMEOUT=0.05)
+async def test_a_body_that_stops_arriving_is_given_up_after_body_timeout(tmp_path: Path) -> None:
+    app, _ = app_seeing_requests(tmp_path, BODY_TIMEOUT=0.05)
     async with serving(app):
         chunk: ASGIReceiveEvent = {"type": "http.request", "body": b"x", "more_body": True}
         answer = await answer_to(app, submission((b"content-length", b"1000")), [chunk])
@@ -163,8 +173,10 @@ async def test_a_body_that_stops_arriving_is_given_up_after_body_timeout() -> No
     assert answer["headers"][b"connection"] == b"close"
 
 
-async def test_a_body_without_a_length_is_read_only_up_to_max_content_length() -> None:
-    app, _ = app_seeing_requests(MAX_CONTENT_LENGTH=10_000)
+async def test_a_body_without_a_length_is_read_only_up_to_max_content_length(
+    tmp_path: Path,
+) -> None:
+    app, _ = app_seeing_requests(tmp_path, MAX_CONTENT_LENGTH=10_000)
     chunks: list[ASGIReceiveEvent] = [
         {"type": "http.request", "body": b"x" * 1000, "more_body": True} for _ in range(1000)
     ]
@@ -175,8 +187,8 @@ async def test_a_body_without_a_length_is_read_only_up_to_max_content_length() -
     assert len(chunks) >= 1000 - 11  # read no further than the limit
 
 
-async def test_a_body_read_to_its_end_keeps_the_connection() -> None:
-    app, _ = app_seeing_requests()
+async def test_a_body_read_to_its_end_keeps_the_connection(tmp_path: Path) -> None:
+    app, _ = app_seeing_requests(tmp_path)
     async with serving(app):
         whole: ASGIReceiveEvent = {"type": "http.request", "body": b"{}", "more_body": False}
         answer = await answer_to(app, submission((b"content-length", b"2")), [whole])

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests import loopback
 from tests.browser import DESKTOP, WAIT_MS, browser, open_dashboard, task_row
 from tests.servers import Server, running_server
 
@@ -25,21 +25,21 @@ MARKER = "waiting for a process that runs a_task"
 
 
 def post(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    answer = httpx.post(f"{server.url}{path}", json=body, timeout=10)
+    answer = loopback.post(f"{server.url}{path}", json=body, timeout=10)
     assert answer.status_code == 202, answer.text
     record: dict[str, Any] = answer.json()
     return record
 
 
 def read(server: Server, path: str) -> Any:
-    answer = httpx.get(f"{server.url}{path}", timeout=10)
+    answer = loopback.get(f"{server.url}{path}", timeout=10)
     assert answer.status_code in (200, 503), answer.text
     return answer.json()
 
 
 def ended(server: Server, task_id: str) -> dict[str, Any]:
     """The task's record once it has ended: its event stream closes after the last state."""
-    with httpx.stream("GET", f"{server.url}/tasks/{task_id}/events", timeout=30) as events:
+    with loopback.stream("GET", f"{server.url}/tasks/{task_id}/events", timeout=30) as events:
         for _ in events.iter_lines():
             pass
     record: dict[str, Any] = read(server, f"/tasks/{task_id}")

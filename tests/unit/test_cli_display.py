@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import pty
-import select
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +15,6 @@ from tasks.cli.display import (
     render_bar,
     render_line,
 )
-from tests.quart_command import quart_command
 
 RECORD = TaskRecord.new("count", {"n": 20}).started()
 
@@ -165,50 +158,3 @@ def test_names_show_parameters_and_descriptions() -> None:
         "greet(who: str, times: int = 1)  Say hello.",
         "noop()",
     ]
-
-
-# -- a real terminal -------------------------------------------------------------------------
-
-
-def read_terminal(leader: int, process: subprocess.Popen[bytes]) -> bytes:
-    """Everything written to the pseudo-terminal until the command closes it (30 s at most)."""
-    received = b""
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 1.0)
-            if not ready:
-                if process.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # Linux: the terminal closed when the command exited
-                break
-            if not chunk:
-                break
-            received += chunk
-    finally:
-        os.close(leader)
-    return received
-
-
-def test_a_terminal_gets_a_moving_bar_and_stdout_the_result(tmp_path: Path) -> None:
-    """The real ``quart`` command, its stderr on a pseudo-terminal and stdout on a pipe."""
-    leader, follower = pty.openpty()
-    with quart_command(
-        *("tasks", "run", "count", "n=6", "interval=0.05", "--wait"),
-        env={"QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3")},
-        stdout=subprocess.PIPE,
-        stderr=follower,
-    ) as process:
-        os.close(follower)
-        terminal = read_terminal(leader, process)
-        stdout, _ = process.communicate(timeout=10)
-
-    assert process.returncode == 0, terminal.decode(errors="replace")
-    assert stdout == b"6\n"
-    frames = terminal.decode().split("\r")
-    bars = [frame for frame in frames if "[" in frame and "/6" in frame]
-    assert len({frame.count("#") for frame in bars}) >= 2  # the bar moved
-    assert any("6/6 100% succeeded" in frame for frame in bars)

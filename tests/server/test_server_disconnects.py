@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import loopback
 from tests.servers import running_server
 
 pytestmark = pytest.mark.server
@@ -47,7 +48,7 @@ def test_connections_cut_mid_request_leave_no_task_queued(tmp_path: Path) -> Non
     env = {"QUART_TASKS_POLL_INTERVAL": str(POLL_INTERVAL), "QUART_TASKS_MAX_QUEUED": "100000"}
     with (
         running_server(tmp_path, env) as server,
-        httpx.Client(base_url=server.url, timeout=10.0) as client,
+        loopback.client(base_url=server.url, timeout=10.0) as client,
     ):
         with ThreadPoolExecutor(CLIENTS) as pool:
             jobs = [

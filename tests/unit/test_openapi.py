@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from openapi_spec_validator import validate
-from playwright.sync_api import Browser, Request
 from quart import Quart
 from werkzeug.routing import Rule
 
 from tasks.testing import running
 from tasks.web.security import CONTENT_SECURITY_POLICY
-from tests.browser import DESKTOP, browser
 from tests.conftest import ServeFactory
 from tests.harness import Served
-from tests.servers import Server, running_server
-from tests.test_own_app import own_app
+from tests.unit.test_own_app import own_app
 
-__all__ = ["browser", "own_app"]  # the fixtures, used by name
+__all__ = ["own_app"]  # the fixture, used by name
 
 METHODS = {"get", "post", "delete", "put", "patch"}
 
@@ -123,42 +118,3 @@ async def test_sign_in_and_out_are_described_where_the_app_serves_them(serve: Se
         assert "post" in described["paths"]["/sign-out"]
         docs = await api.client.get("/docs")
         assert "application/x-www-form-urlencoded" in await docs.get_data(as_text=True)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("docs")) as started:
-        yield started
-
-
-@pytest.mark.server
-def test_the_docs_page_loads_with_no_request_to_another_host(
-    browser: Browser, server: Server
-) -> None:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    requested: list[str] = []
-    problems: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
-    page.on("requestfailed", lambda request: problems.append(_failed(request)))
-    page.on("console", lambda message: problems.append(message.text))
-    try:
-        response = page.goto(f"{server.url}/docs")
-        assert response is not None
-        assert response.status == 200
-        assert page.locator("#submit_count h2").inner_text() == "POST /tasks/count"
-        assert "integer" in page.locator("#submit_count table").first.inner_text()
-        assert page.locator("#schema-Task pre").count() == 1
-        stylesheet = page.evaluate(
-            "getComputedStyle(document.querySelector('.operation')).borderRadius"
-        )
-        assert stylesheet == "8px"  # the page's own stylesheet applied
-    finally:
-        context.close()
-    assert requested
-    assert all(url.startswith(server.url) for url in requested), requested
-    assert problems == []
-
-
-def _failed(request: Request) -> str:
-    return f"failed: {request.url} {request.failure}"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import Result
 from quart import Quart
@@ -17,9 +15,8 @@ from quart import Quart
 from tasks import Registry, SQLiteStore, State, TaskRecord
 from tasks.cli import tasks_cli
 from tasks.cli.moments import parse_duration
-from tests.conftest import AppFactory, Invoke
+from tests.conftest import Invoke
 from tests.harness import app_with_registry
-from tests.servers import Server, running_server
 
 TASK_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -159,36 +156,3 @@ def test_schedules_of_an_app_without_periodic_tasks(cli: Invoke) -> None:
     assert result.exit_code == 0
     assert result.stdout == ""
     assert "no periodic tasks" in result.stderr
-
-
-# -- with --url -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {"QUART_TASKS_POLL_INTERVAL": "0.1"}
-    with running_server(tmp_path_factory.mktemp("server"), env) as served:
-        yield served
-
-
-@pytest.mark.server
-def test_run_in_and_key_through_a_server(make_app: AppFactory, server: Server) -> None:
-    def invoke(*args: str) -> Result:
-        app = make_app(TASKS_DATABASE=":memory:")
-        return app.test_cli_runner().invoke(args=["tasks", *args, "--url", server.url])
-
-    task_id = printed_id(invoke("run", "noop", "--in", "0.5"))
-    on_server = httpx.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
-    assert on_server["state"] in {"scheduled", "queued", "running", "succeeded"}
-    watched = invoke("watch", task_id)
-    assert watched.exit_code == 0, watched.output
-    final = httpx.get(f"{server.url}/tasks/{task_id}", timeout=5).json()
-    assert final["state"] == "succeeded"
-    started = datetime.fromisoformat(final["started_at"])
-    assert started - datetime.fromisoformat(final["created_at"]) >= timedelta(seconds=0.5)
-    first = printed_id(invoke("run", "noop", "--key", "url-key"))
-    again = invoke("run", "noop", "--key", "url-key")
-    assert printed_id(again) == first
-    assert "already had the key" in again.stderr
-    listed = invoke("schedules", "--json")
-    assert json.loads(listed.stdout) == {"schedules": []}

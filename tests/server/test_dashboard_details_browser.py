@@ -6,10 +6,10 @@ import json
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from tests import loopback
 from tests.browser import DESKTOP, WAIT_MS, browser, open_dashboard, start_task, task_row
 from tests.servers import Server, running_server
 
@@ -63,7 +63,7 @@ def test_the_detail_shows_every_field_and_the_attempts(page: Page) -> None:
 
 
 def test_a_retried_task_shows_its_earlier_attempts(page: Page, server: Server) -> None:
-    task_id = httpx.post(f"{server.url}/tasks/fail?retries=1", json={}).json()["id"]
+    task_id = loopback.post(f"{server.url}/tasks/fail?retries=1", json={}).json()["id"]
     row = task_row(page, task_id)
     expect(row).to_have_attribute("data-state", "failed", timeout=WAIT_MS)
     row.locator("button.details").click()
@@ -74,7 +74,7 @@ def test_a_retried_task_shows_its_earlier_attempts(page: Page, server: Server) -
 
 
 def test_a_traceback_is_shown_as_text(page: Page, server: Server) -> None:
-    task_id = httpx.post(f"{server.url}/tasks/fail", json={}).json()["id"]
+    task_id = loopback.post(f"{server.url}/tasks/fail", json={}).json()["id"]
     row = task_row(page, task_id)
     expect(row).to_have_attribute("data-state", "failed", timeout=WAIT_MS)
     trace = (
@@ -139,7 +139,7 @@ def test_load_older_pages_back_beyond_the_newest_100(
     browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     with running_server(tmp_path_factory.mktemp("older")) as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with loopback.client(base_url=server.url, timeout=10) as client:
             made = [client.post("/tasks/noop").json()["id"] for _ in range(130)]
             deadline = time.monotonic() + 30
             while (
@@ -158,7 +158,7 @@ def test_load_older_pages_back_beyond_the_newest_100(
             shown = page.locator("tr.task").evaluate_all("rows => rows.map(row => row.dataset.id)")
             assert shown == made[::-1]
             # a new task still comes in at the top, and the older rows stay
-            newest = httpx.post(f"{server.url}/tasks/noop").json()["id"]
+            newest = loopback.post(f"{server.url}/tasks/noop").json()["id"]
             expect(task_row(page, newest)).to_have_attribute(
                 "data-state", "succeeded", timeout=WAIT_MS
             )

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests import loopback
 from tests.servers import Server, connection_to_each_worker, running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(180)]
@@ -22,7 +22,7 @@ FAST_UPKEEP = {"QUART_TASKS_POLL_INTERVAL": "0.2"}
 
 def post(server: Server, name: str, body: dict[str, Any]) -> str:
     """Submit through a new connection, so that several workers share the load."""
-    response = httpx.post(f"{server.url}/tasks/{name}", json=body, timeout=10)
+    response = loopback.post(f"{server.url}/tasks/{name}", json=body, timeout=10)
     assert response.status_code == 202, response.text
     task_id: str = response.json()["id"]
     return task_id
@@ -36,7 +36,7 @@ def post_many(server: Server, name: str, body: dict[str, Any], count: int) -> li
 
 
 def records(server: Server) -> dict[str, dict[str, Any]]:
-    response = httpx.get(f"{server.url}/tasks", params={"limit": 1000}, timeout=10)
+    response = loopback.get(f"{server.url}/tasks", params={"limit": 1000}, timeout=10)
     return {record["id"]: record for record in response.json()["tasks"]}
 
 

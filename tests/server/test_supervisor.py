@@ -8,10 +8,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tasks.app.supervisor import SigtermForwarder, _server_shutdown_event
+from tests import loopback
 from tests.servers import connection_to_each_worker, running_server
 
 FORWARDED = "shutting the server down gracefully"
@@ -90,7 +90,7 @@ def test_sigterm_to_one_worker_stops_the_whole_server_after_its_drain(tmp_path: 
         log = server.log()
     assert log.count(FORWARDED) == 1, log
     with running_server(tmp_path) as again:
-        record = httpx.get(f"{again.url}/tasks/{created['id']}").json()
+        record = loopback.get(f"{again.url}/tasks/{created['id']}").json()
     assert (record["state"], record["attempts"]) == ("succeeded", 1)
 
 

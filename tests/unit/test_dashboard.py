@@ -11,7 +11,7 @@ from tasks import ErrorInfo, Progress, State, TaskRecord
 from tasks.web.dashboard import format_seconds, outcome, percent, progress_text
 from tests.conftest import AppFactory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_the_page_lists_tasks_with_their_data_escaped(make_app: AppFactory) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests import loopback
 from tests.outage import Relay
 from tests.servers import Server, running_server
 
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
 
 
 def answer(server: Server, method: str, path: str, **options: object) -> httpx.Response:
-    return httpx.request(method, f"{server.url}{path}", timeout=30, **options)  # type: ignore[arg-type]
+    return loopback.request(method, f"{server.url}{path}", timeout=30, **options)
 
 
 def until_accepted(server: Server, timeout: float = 30) -> httpx.Response:

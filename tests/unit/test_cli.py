@@ -6,9 +6,7 @@ import asyncio
 import json
 import logging
 import re
-import signal
 import socket
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,6 @@ from tasks.cli import parse_arguments, tasks_cli
 from tasks.cli.local import LocalBackend
 from tests.conftest import Invoke
 from tests.harness import app_with_registry
-from tests.quart_command import quart_command, read_until
 
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -61,15 +58,6 @@ def store_records(path: Path, *records: TaskRecord) -> None:
     asyncio.run(write())
 
 
-async def read_record(path: Path, task_id: str) -> TaskRecord | None:
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        return await store.get(task_id)
-    finally:
-        await store.close()
-
-
 def assert_one_line_error(result: Result, *fragments: str) -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
@@ -91,17 +79,6 @@ def test_run_wait_prints_the_result_and_exits_0(cli: Invoke) -> None:
     lines = result.stderr.splitlines()
     assert re.fullmatch(r"started count: [0-9a-f]{32}", lines[0])
     assert lines[-1].endswith("count succeeded")
-
-
-def test_run_wait_then_list_on_each_durable_store(cli: Invoke, database_url: str) -> None:
-    result = cli("run", "count", "n=3", "interval=0", "--wait", TASKS_DATABASE=database_url)
-    assert result.exit_code == 0, result.output
-    assert result.stdout == "3\n"
-
-    listed = cli("list", TASKS_DATABASE=database_url)
-    assert listed.exit_code == 0, listed.output
-    (row,) = listed.stdout.splitlines()[1:]
-    assert row.split()[1:3] == ["count", "succeeded"]
 
 
 def test_run_wait_of_a_failing_task_prints_the_error_and_exits_1(cli: Invoke) -> None:
@@ -257,32 +234,6 @@ def test_task_failures_stay_out_of_the_log_unless_verbose(
     assert failures
     assert failures[0].exc_info is not None
     assert logging.getLogger("tasks").level == logging.INFO  # restored afterwards
-
-
-def test_ctrl_c_cancels_the_task_the_command_runs(tmp_path: Path) -> None:
-    database = tmp_path / "tasks.sqlite3"
-    with quart_command(
-        *("tasks", "run", "sleep", "seconds=30", "--wait"),
-        env={"QUART_TASKS_DATABASE": str(database)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as command:
-        assert command.stderr is not None
-        lines = read_until(command.stderr, "running")  # plain lines: one per state
-        task_id = lines[0].removeprefix("started sleep: ").strip()
-
-        command.send_signal(signal.SIGINT)
-        _, rest = command.communicate(timeout=20)
-
-    assert command.returncode == 130
-    assert rest.splitlines()[-1] == (
-        f"interrupted: task {task_id} cancelled as this command was interrupted"
-    )
-    assert "Traceback" not in rest
-    record = asyncio.run(read_record(database, task_id))
-    assert record is not None
-    assert record.state is State.CANCELLED
 
 
 # -- watch, status, list, cancel, names --------------------------------------------------

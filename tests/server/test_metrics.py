@@ -10,12 +10,12 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tasks import Registry
 from tasks.app.metrics_files import forget_dead_processes
+from tests import loopback
 from tests.conftest import RegistryAppFactory, ServeFactory
 from tests.harness import Served, serving
 from tests.servers import ROOT, running_server
@@ -175,13 +175,13 @@ def test_every_scrape_of_a_two_worker_server_shows_every_task(tmp_path: Path) ->
     expected = ("tasks_finished_total", frozenset({("task", "noop"), ("state", "succeeded")}))
     with running_server(tmp_path, workers=2) as server:
         # A new connection per request: the kernel spreads connections over both workers.
-        workers = {httpx.get(f"{server.url}/healthz").json()["worker"] for _ in range(30)}
+        workers = {loopback.get(f"{server.url}/healthz").json()["worker"] for _ in range(30)}
         assert len(workers) == 2
         for _ in range(tasks):
-            assert httpx.post(f"{server.url}/tasks/noop").status_code == 202
+            assert loopback.post(f"{server.url}/tasks/noop").status_code == 202
 
         def finished() -> float:
-            return parse(httpx.get(f"{server.url}/metrics").text).get(expected, 0)
+            return parse(loopback.get(f"{server.url}/metrics").text).get(expected, 0)
 
         deadline = time.monotonic() + 20
         while finished() < tasks:

@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import loopback
 from tests.brokers import BrokerConfig
+from tests.server.test_durability import all_ended, post, post_many, wait_until
 from tests.servers import Server
 from tests.sse import events
-from tests.test_durability import all_ended, post, post_many, wait_until
 from tests.workers import Worker
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(240)]
@@ -65,7 +66,7 @@ class Watch:
 
     def _read(self) -> None:
         with (
-            httpx.Client(timeout=httpx.Timeout(10, read=1.0)) as client,
+            loopback.client(timeout=httpx.Timeout(10, read=1.0)) as client,
             client.stream("GET", f"{self.url}/events") as response,
         ):
             self._ready.set()
@@ -125,7 +126,7 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 60, what: str) -
 
 def test_the_workers_run_the_tasks_and_report_to_the_web(deployment: Deployment) -> None:
     web, pids = deployment.web, deployment.worker_pids()
-    web_owner = httpx.get(f"{web.url}/healthz", timeout=10).json()["worker"]
+    web_owner = loopback.get(f"{web.url}/healthz", timeout=10).json()["worker"]
 
     with Watch(web.url) as watch:
         ids = post_many(web, "whoami", {"seconds": 0.3}, 40)
@@ -142,7 +143,7 @@ def test_the_workers_run_the_tasks_and_report_to_the_web(deployment: Deployment)
 
     # Progress written by a worker reaches the web's stream of that task.
     task_id = post(web, "count", {"n": 8, "interval": 0.15})
-    with httpx.stream("GET", f"{web.url}/tasks/{task_id}/events", timeout=30) as response:
+    with loopback.stream("GET", f"{web.url}/tasks/{task_id}/events", timeout=30) as response:
         streamed = [event.record for event in events(response.iter_lines()) if event.data]
     running = [record for record in streamed if record["state"] == "running"]
     assert any(0 < record["progress"]["current"] < 8 for record in running if record["progress"])
@@ -153,7 +154,7 @@ def test_the_workers_run_the_tasks_and_report_to_the_web(deployment: Deployment)
     task_id = post(web, "sleep", {"seconds": 120})
     wait_until(web, lambda seen: seen[task_id]["state"] == "running", timeout=30)
     asked = time.monotonic()
-    assert httpx.delete(f"{web.url}/tasks/{task_id}", timeout=10).status_code == 202
+    assert loopback.delete(f"{web.url}/tasks/{task_id}", timeout=10).status_code == 202
     wait_until(web, lambda seen: seen[task_id]["state"] == "cancelled", timeout=10)
     assert time.monotonic() - asked < 5
 

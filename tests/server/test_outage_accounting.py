@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests import loopback
 from tests.outage import Relay
 from tests.servers import Server, running_server
 
@@ -28,7 +29,7 @@ def post(server: Server, number: int) -> tuple[int, str | None, dict[str, object
     """Submit one task; its status, its id if accepted, and the body sent."""
     name, body = TASKS[number % len(TASKS)]
     started = time.monotonic()
-    response = httpx.post(f"{server.url}/tasks/{name}", json=body, timeout=ANSWER_WITHIN + 5)
+    response = loopback.post(f"{server.url}/tasks/{name}", json=body, timeout=ANSWER_WITHIN + 5)
     took = time.monotonic() - started
     assert took < ANSWER_WITHIN, f"a submission took {took:.1f} s"
     assert response.status_code in {202, 503}, response.text
@@ -46,7 +47,7 @@ def burst(server: Server, count: int, first: int) -> list[tuple[str, dict[str, o
 
 
 def health(server: Server) -> httpx.Response:
-    return httpx.get(f"{server.url}/healthz", timeout=ANSWER_WITHIN)
+    return loopback.get(f"{server.url}/healthz", timeout=ANSWER_WITHIN)
 
 
 def until(check: object, what: str, within: float = 30.0) -> None:
@@ -89,7 +90,7 @@ def test_every_accepted_task_ends_once_across_a_store_outage(
 
 def _ended(server: Server, task_id: str, deadline: float) -> dict[str, object]:
     while True:
-        response = httpx.get(f"{server.url}/tasks/{task_id}", timeout=ANSWER_WITHIN)
+        response = loopback.get(f"{server.url}/tasks/{task_id}", timeout=ANSWER_WITHIN)
         assert response.status_code == 200, response.text
         record: dict[str, object] = response.json()
         if record["state"] in {"succeeded", "failed", "cancelled"}:
