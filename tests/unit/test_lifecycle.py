@@ -18,7 +18,7 @@ from tasks import MemoryStore, Registry, Tasks
 from tasks.app.lifecycle import add_http_service
 from tasks.web import blueprint
 from tests.conftest import AppFactory
-from tests.test_events import stream
+from tests.unit.test_events import stream
 
 STANDALONE = [
     "store",
