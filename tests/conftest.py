@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -22,6 +23,28 @@ ServeFactory = Callable[..., AbstractAsyncContextManager[Served]]
 RegistryAppFactory = Callable[..., Quart]
 
 Invoke = Callable[..., Result]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (in pyproject.toml): two processes per core, eight at most. The server tier
+    mostly waits on its child processes (tasks that sleep, servers that start and stop), and a
+    second process per core fills that time; past eight, the PostgreSQL tests (up to ten
+    connections each) would near a default server's limit of 100."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cores or 1), 8)
+
+
+#: The tiers in the order they run: the long child-process tests first, so that under ``-n``
+#: the short in-process tests fill the gaps they leave instead of waiting behind them.
+TIER_ORDER = ("server", "contract", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def tier(item: pytest.Item) -> int:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        return TIER_ORDER.index(parts[0]) if parts[0] in TIER_ORDER else len(TIER_ORDER)
+
+    items.sort(key=tier)  # stable: the order within a tier stays
 
 
 @pytest.fixture

@@ -20,6 +20,18 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = "quart_app:create_app()"
 
 
+def tool_environment() -> dict[str, str]:
+    """The environment for a child process that runs a tool (mypy, schemathesis, the
+    benchmark suite, a user's own pytest) rather than the code under test: without coverage's
+    start-up variables, so that a run with ``--cov`` does not trace it (that doubles its time,
+    for nothing), and without the options given to this pytest run (``PYTEST_ADDOPTS``)."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("COVERAGE_") and key != "PYTEST_ADDOPTS"
+    }
+
+
 class ChildProcess:
     """A process of ours in a session of its own, its output in a log file."""
 

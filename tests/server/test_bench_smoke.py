@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT
+from tests.servers import ROOT, tool_environment
 
 PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores", "pace"}
 PLOTTED = PARTS - {"pace"}
@@ -29,6 +29,7 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
         cwd=ROOT,
+        env=tool_environment(),
         capture_output=True,
         text=True,
         timeout=140,
@@ -57,6 +58,7 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
     redrawn = subprocess.run(
         [sys.executable, "-m", "bench", "--replot", str(tmp_path)],
         cwd=ROOT,
+        env=tool_environment(),
         capture_output=True,
         text=True,
         timeout=60,

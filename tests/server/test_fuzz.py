@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, running_server
+from tests.servers import ROOT, running_server, tool_environment
 
 pytestmark = pytest.mark.server
 
@@ -54,6 +54,7 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
         result = subprocess.run(
             fuzz_command(server.url),
             cwd=tmp_path,
+            env=tool_environment(),
             capture_output=True,
             text=True,
             timeout=360,

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, expect
 from tests import loopback
 from tests.browser import DESKTOP, WAIT_MS, browser, open_dashboard, start_task, task_row
 from tests.readme_examples import write_own_app
-from tests.servers import Server, running_server
+from tests.servers import Server, running_server, tool_environment
 
 __all__ = ["browser"]  # the fixture, used by name
 
@@ -25,6 +25,7 @@ def test_the_readmes_pytest_example_passes_as_written(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_myapp.py"],
         cwd=folder,
+        env=tool_environment(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.servers import ROOT
+from tests.servers import ROOT, tool_environment
 
 SNIPPET = """
 from tasks import Registry, TaskRecord
@@ -48,7 +48,8 @@ def test_mypy_checks_submit_against_the_tasks_signature(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
          str(tmp_path / "cache"), str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+        cwd=ROOT, env=tool_environment(), capture_output=True, text=True, timeout=180,
+        check=False,
     )  # fmt: skip
     errors = sorted(
         int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error:" in line
