@@ -174,9 +174,13 @@ def test_every_scrape_of_a_two_worker_server_shows_every_task(tmp_path: Path) ->
     tasks = 40
     expected = ("tasks_finished_total", frozenset({("task", "noop"), ("state", "succeeded")}))
     with running_server(tmp_path, workers=2) as server:
-        # A new connection per request: the kernel spreads connections over both workers.
-        workers = {loopback.get(f"{server.url}/healthz").json()["worker"] for _ in range(30)}
-        assert len(workers) == 2
+        # A new connection per request: the kernel spreads connections over both workers,
+        # once both have started to accept (on a busy machine one may start late).
+        workers: set[str] = set()
+        deadline = time.monotonic() + 30
+        while len(workers) < 2:
+            assert time.monotonic() < deadline, f"only {workers} answered within 30 s"
+            workers.add(loopback.get(f"{server.url}/healthz").json()["worker"])
         for _ in range(tasks):
             assert loopback.post(f"{server.url}/tasks/noop").status_code == 202
 
