@@ -1,4 +1,4 @@
-"""Run ``N`` noop tasks in this process, then print /metrics (for tests/test_metrics.py)."""
+"""Run ``N`` noop tasks in this process, then print /metrics (for tests/server/test_metrics.py)."""
 
 from __future__ import annotations
 

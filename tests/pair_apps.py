@@ -1,4 +1,4 @@
-"""Two apps with different tasks, served on one store in tests/test_shared_store_server.py.
+"""Two apps with different tasks, served on one store in tests/server/test_shared_store_server.py.
 
 ``tests.pair_apps:create_a()`` registers ``a_task``, ``tests.pair_apps:create_b()``
 ``b_task``: as two apps sharing a database, or two versions of one app during a deploy.

@@ -1,7 +1,7 @@
 """The shapes of the API's JSON, as pydantic models: the source of the OpenAPI schemas.
 
 The views build their JSON from the records themselves (``TaskRecord.to_dict``); these models
-only describe it, and tests/test_openapi.py checks that real answers fit them.
+only describe it, and tests/unit/test_openapi.py checks that real answers fit them.
 """
 
 from __future__ import annotations
