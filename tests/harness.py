@@ -62,9 +62,43 @@ class Served(Harness):
 
 @asynccontextmanager
 async def serving(app: Quart) -> AsyncIterator[Served]:
-    """Run the app's startup and shutdown around the block (``tasks.testing.running``)."""
-    async with running(app) as harness:
-        yield Served(app, harness.client)
+    """Run the app's startup and shutdown around the block (``tasks.testing.running``).
+
+    A shutdown that overruns fails with the stack of every task still pending, so that the
+    failure names what it waited for.
+    """
+    stopping = False
+    try:
+        async with running(app) as harness:
+            yield Served(app, harness.client)
+            stopping = True
+    except TimeoutError as exc:
+        if not stopping:
+            raise
+        raise TimeoutError(f"the app did not stop in time; pending:\n{pending_stacks()}") from exc
+
+
+def pending_stacks() -> str:
+    """Where each pending asyncio task of this loop waits: its chain of awaits, outermost
+    first."""
+    lines = []
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            lines.append(f"  {task.get_name()}: {' -> '.join(_awaits(task.get_coro()))}")
+    return "\n".join(sorted(lines))
+
+
+def _awaits(awaitable: object) -> list[str]:
+    where = []
+    while awaitable is not None and len(where) < 30:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            where.append(repr(awaitable)[:120])  # a future, or a finished coroutine
+            break
+        path = "/".join(frame.f_code.co_filename.rsplit("/", 2)[-2:])
+        where.append(f"{frame.f_code.co_name} ({path}:{frame.f_lineno})")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
+    return where
 
 
 def app_with_registry(registry: Registry, *, store: Store | None = None, **config: Any) -> Quart:
