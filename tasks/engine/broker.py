@@ -158,11 +158,7 @@ class BrokerConnection:
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)
         if self.connected.is_set():
-            self.connected.clear()
-            try:
-                await self.broker.shutdown()
-            except Exception as exc:
-                log.warning("closing the task broker failed: %s", exc)
+            await self.abort()
 
 
 class BrokerDispatch:
