@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from ..records import TaskRecord
@@ -15,6 +16,7 @@ from .dispatch import Dispatch, InProcess
 from .intake import Intake
 from .progress import ProgressWriter
 from .recovery import Upkeep
+from .room import Room
 from .slots import Slots, Spawn
 from .store_health import StoreHealth
 from .writer import RecordWriter
@@ -35,11 +37,21 @@ class Limits:
     """The numbers a runner's parts work with (see :class:`~tasks.engine.runner.Runner`)."""
 
     max_running: int
+    max_queued: int
     progress_interval: float
     cancel_wait: float
     lease: float
     poll_interval: float
     claims: bool
+    claims_ahead: bool
+
+    def __post_init__(self) -> None:
+        if self.max_queued < 0:
+            raise ValueError(f"max_queued must be 0 or more, not {self.max_queued}")
+        if not 0 < self.poll_interval < self.lease:
+            raise ValueError(
+                f"poll_interval ({self.poll_interval}) must be above 0 and below the lease"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +64,9 @@ class Parts:
     slots: Slots
     cancellation: Cancellation
     dispatch: Dispatch
-    upkeep: Upkeep
     intake: Intake
+    room: Room
+    upkeep: Upkeep
 
 
 def assemble(
@@ -65,8 +78,6 @@ def assemble(
     limits: Limits,
     spawn: Spawn | None,
     dispatch: Dispatch | None,
-    claim_limit: Callable[[], int],
-    in_flight: Callable[[], frozenset[str]],
 ) -> Parts:
     """The parts of ``runner``, wired; ``dispatch`` None: this process's own slots."""
     health = StoreHealth()
@@ -90,6 +101,8 @@ def assemble(
         poll_interval=limits.poll_interval,
     )
     dispatch = dispatch or InProcess(runner.enqueue)
+    intake = Intake(writer, dispatch, health)
+    room = Room(slots, intake, dispatch, max_queued=limits.max_queued)
     upkeep = Upkeep(
         store,
         registry,
@@ -98,9 +111,10 @@ def assemble(
         cancellation,
         poll_interval=limits.poll_interval,
         claims=limits.claims,
-        claim_limit=claim_limit,
+        claim_limit=partial(
+            room.claim_limit, ahead=limits.claims_ahead, max_running=limits.max_running
+        ),
         health=health,
-        in_flight=in_flight,
+        in_flight=lambda: intake.in_flight() | writer.unsettled,
     )
-    intake = Intake(writer, dispatch, health)
-    return Parts(health, writer, progress, slots, cancellation, dispatch, upkeep, intake)
+    return Parts(health, writer, progress, slots, cancellation, dispatch, intake, room, upkeep)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..definition import TaskDefinition
 from ..errors import StoreUnavailable
+from ..idempotency import Submitted, replay
 from ..options import SubmitOptions
 from ..records import State, TaskRecord
 from .dispatch import Dispatch
@@ -55,6 +56,15 @@ class Intake:
         self._storing: dict[asyncio.Future[Any], str] = {}  # each insert, and its task's id
         #: submissions between the queue check and their dispatch
         self.reserved = 0
+
+    async def accept(self, record: TaskRecord, *, enqueue: bool) -> Submitted:
+        """Store ``record`` (dispatching it if ``enqueue``) and wait until it is durable; a
+        record that already has its idempotency key comes back instead, if it is a replay."""
+        stored = self.store(record, enqueue=enqueue)  # apart from the caller
+        existing = await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
+        if existing is not None:
+            return replay(record.name, record.kwargs, existing)
+        return Submitted(record)
 
     def store(self, record: TaskRecord, *, enqueue: bool) -> asyncio.Future[Any]:
         """Insert ``record``; dispatch it once stored if ``enqueue``. The future resolves to

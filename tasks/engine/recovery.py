@@ -114,7 +114,7 @@ class Upkeep:
     async def reconcile(self) -> int:
         """Let go of every live task the store says this runner holds but it does not know
         (waiting, running, being stored or written); returns how many."""
-        keep = self.slots.known_ids() | self._in_flight()
+        keep = self.slots.known_ids() | self._in_flight() | {r.id for r in self.unadopted}
         try:
             count = await self.store.release(self.owner, keep=keep)
         except StoreUnavailable as exc:

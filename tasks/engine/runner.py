@@ -1,15 +1,10 @@
 """The runner: accepts tasks, bounds how many run and wait, and drives each one to an end.
 
-Each submission is checked, stored, then handed to the runner's dispatch: by default this
-process's own slots (:mod:`tasks.engine.slots`), which run it through ``spawn`` (in a Quart
-app, ``app.add_background_task``) after the response has gone out; or a broker, whose
-worker processes run it (:mod:`tasks.engine.broker`).
-
-Each runner is an owner in the store: it holds the tasks it accepted or claimed under a
-lease it renews, and it regularly claims live tasks that nobody holds (stored by another
-process, released at a shutdown, or left by a process that died). See
-:mod:`tasks.engine.recovery`. The parts are put together here; none of them knows this
-class.
+Each submission is checked, stored, then dispatched: to this process's own slots
+(:mod:`.slots`, which run it through ``spawn``, in a Quart app ``app.add_background_task``),
+or to a broker's workers (:mod:`.broker`). The runner is an owner in the store: it holds
+what it accepted or claimed under a lease it renews, and claims live tasks nobody holds
+(:mod:`.recovery`). Its parts are put together in :mod:`.assembly`; none of them knows it.
 """
 
 from __future__ import annotations
@@ -20,8 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Unpack
 
-from ..errors import QueueFull, ShuttingDown, StoreUnavailable, Unavailable
-from ..idempotency import Submitted, replay
+from ..errors import StoreUnavailable, Unavailable
+from ..idempotency import Submitted
 from ..options import OptionFields, SubmitOptions
 from ..ownership import new_owner_id
 from ..records import State, TaskRecord
@@ -69,12 +64,6 @@ class Runner:
     ) -> None:
         if dispatch is None and not holds:
             raise ValueError("a runner without a dispatch runs what it accepts: it must hold it")
-        if max_running < 1:
-            raise ValueError(f"max_running must be at least 1, not {max_running}")
-        if max_queued < 0:
-            raise ValueError(f"max_queued must be 0 or more, not {max_queued}")
-        if not 0 < poll_interval < lease:
-            raise ValueError(f"poll_interval ({poll_interval}) must be above 0 and below the lease")
         self.registry = registry
         self.store = store
         #: the store's reading part, for the layers above (API, dashboard, streams, CLI)
@@ -85,12 +74,17 @@ class Runner:
         self.max_scheduled = max_scheduled
         self.cancel_wait = cancel_wait
         self.lease = lease
-        self.poll_interval = poll_interval
         self.claims = claim
         self.holds = holds
-        self.claims_ahead = claims_ahead
         limits = Limits(
-            max_running, progress_interval, cancel_wait, lease, poll_interval, claims=claim
+            max_running,
+            max_queued,
+            progress_interval,
+            cancel_wait,
+            lease,
+            poll_interval,
+            claims=claim,
+            claims_ahead=claims_ahead,
         )
         parts = assemble(
             self,
@@ -100,17 +94,12 @@ class Runner:
             limits=limits,
             spawn=spawn,
             dispatch=dispatch,
-            claim_limit=self._claim_limit,
-            in_flight=self._in_flight,
         )
         self.store_health = parts.health
         self.progress = parts.progress
         self._writer, self._slots, self._dispatch = parts.writer, parts.slots, parts.dispatch
-        self._cancellation, self._upkeep, self._intake = (
-            parts.cancellation,
-            parts.upkeep,
-            parts.intake,
-        )
+        self._cancellation, self._upkeep = parts.cancellation, parts.upkeep
+        self._intake, self._room = parts.intake, parts.room
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -185,16 +174,13 @@ class Runner:
 
     @property
     def waiting(self) -> int:
-        """Tasks held here that are not running: queued, due for a retry, or being stored;
-        with a broker, also the tasks waiting for a worker."""
-        slots = self._slots
-        return slots.queued + slots.retrying + self._intake.reserved + self._dispatch.backlog
+        """Tasks held here that are not running, and those a broker's workers have not taken."""
+        return self._room.waiting
 
     @property
     def capacity(self) -> int:
         """How many more tasks the waiting queue can take."""
-        taken = self._slots.queued + self._intake.reserved + self._dispatch.backlog
-        return max(0, self.max_queued - taken)
+        return self._room.capacity
 
     @property
     def unadopted(self) -> list[TaskRecord]:
@@ -203,26 +189,15 @@ class Runner:
 
     def refusal(self) -> Unavailable | None:
         """Why a task submitted now would be refused (shutting down, queue full), or None."""
-        if not self._slots.accepting:
-            return ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
-        if self.capacity == 0:
-            return QueueFull(
-                f"{self.max_queued} tasks are already waiting; "
-                "retry later or raise TASKS_MAX_QUEUED"
-            )
-        return None
+        return self._room.refusal()
 
     async def join(self) -> None:
         """Wait until nothing is running, waiting or due for a retry, and every write is in."""
         while True:
             await self._slots.idle()
             await self._writer.flushed()
-            if self._writer.pending == 0 and not self._slots_busy():
+            if self._writer.pending == 0 and not self._slots.busy:
                 return
-
-    def _slots_busy(self) -> bool:
-        slots = self._slots
-        return bool(slots.running or slots.queued or slots.retrying)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every record this runner writes; returns an unsubscribe."""
@@ -242,11 +217,9 @@ class Runner:
         """Check, store and dispatch a task; return its record once it is durable.
 
         ``options`` (or its fields as keywords: ``timeout=30``) apply to this call. With
-        ``enqueue=False`` the task is stored ``queued`` and held by nobody: whichever runner
-        sharing the store claims it first runs it. With a ``delay`` or an ``at`` still to
-        come, it is stored ``scheduled`` (see ``delays.py``). With a ``key``, a task that
-        already has that idempotency key is returned instead of a new one (see
-        :meth:`accept`, which also says which happened).
+        ``enqueue=False`` it is stored held by nobody, for whichever runner claims it first;
+        with a ``delay`` or ``at`` still to come, stored ``scheduled``; with a ``key`` that a
+        task already has, that task comes back instead (:meth:`accept` says which).
         """
         submitted = await self.accept(name, kwargs, options, enqueue=enqueue, **fields)
         return submitted.record
@@ -275,11 +248,7 @@ class Runner:
         elif enqueue and (refusal := self.refusal()) is not None:
             raise refusal
         record = record.replace(owner=self.owner if enqueue and self.holds else None)
-        stored = self._intake.store(record, enqueue=enqueue)  # apart from the caller
-        existing = await asyncio.shield(stored)  # its callbacks, so the dispatch, have run by now
-        if existing is not None:
-            return replay(name, arguments, existing)
-        return Submitted(record)
+        return await self._intake.accept(record, enqueue=enqueue)
 
     async def get(self, task_id: str) -> TaskRecord:
         return await self._writer.get(task_id)
@@ -316,23 +285,8 @@ class Runner:
         if self._slots.accepting and await self._upkeep.take(task_id):
             await self._slots.settled(task_id)
 
-    def _in_flight(self) -> frozenset[str]:
-        """Tasks this runner holds, or may hold, that are not in its slots: being stored,
-        claimed records not yet adopted, and records still to be written."""
-        unadopted = {record.id for record in self._upkeep.unadopted}
-        return self._intake.in_flight() | unadopted | self._writer.unsettled
-
-    def _claim_limit(self) -> int:
-        """One claiming round takes at most twice what the runner can run at once, so that
-        several processes starting together share the backlog instead of one taking all of
-        it. A worker sharing the work with others takes only what its free slots can start."""
-        if self.claims_ahead:
-            return min(self.capacity, 2 * self.max_running)
-        return max(0, self.max_running - self._slots.running - self._slots.queued)
-
     async def take_due(self, limit: int) -> list[TaskRecord]:
-        """Take up to ``limit`` due delayed tasks of names this runner runs: now queued and
-        held here, for the caller to enqueue."""
+        """Take up to ``limit`` due delayed tasks, now queued and held here, to enqueue."""
         return await self._upkeep.take_due(limit)
 
     async def advance_schedule(self, name: str, tick: datetime, run: TaskRecord | None) -> bool:

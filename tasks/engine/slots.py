@@ -69,6 +69,11 @@ class Slots:
         """Tasks waiting out a retry's backoff."""
         return len(self._retries)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a task runs, waits for a slot, or waits out a retry's backoff here."""
+        return bool(self._running or self._waiting or self._retries)
+
     def execution(self, task_id: str) -> Execution | None:
         """The running execution of the task, if it runs here."""
         return self._running.get(task_id)
