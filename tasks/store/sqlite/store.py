@@ -16,18 +16,20 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
 from . import later, owners, reads, retention
-from .connection import ConnectionThread, Operation
+from .connection import ConnectionThread
 from .files import open_file, set_wal
 from .loop_writer import Checkpointer, LoopWriter
 from .rows import hold_lease, insert, replace
 from .schema import SCHEMA_VERSION, upgrade
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+T = TypeVar("T")
 
 
 class SQLiteStore:
@@ -78,8 +80,7 @@ class SQLiteStore:
     async def create(
         self, record: TaskRecord, *, owner: str | None, lease: float
     ) -> TaskRecord | None:
-        existing: TaskRecord | None = await self.create_soon(record, owner=owner, lease=lease)
-        return existing
+        return await self.create_soon(record, owner=owner, lease=lease)
 
     def create_soon(
         self, record: TaskRecord, *, owner: str | None, lease: float
@@ -97,8 +98,7 @@ class SQLiteStore:
         return future
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
-        result: bool = await self.update_soon(record, owner=owner)
-        return result
+        return await self.update_soon(record, owner=owner)
 
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
         """Queue an update and return its future at once; writes stay in call order.
@@ -122,8 +122,7 @@ class SQLiteStore:
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         renew = partial(owners.renew, owner=owner, lease=lease)
-        result: list[str] = await self._run(renew, write=True)
-        return result
+        return await self._write(renew)
 
     async def claim(
         self,
@@ -143,8 +142,7 @@ class SQLiteStore:
             is_dead=is_dead,
             names=names,
         )
-        result: list[TaskRecord] = await self._run(claim, write=True)
-        return result
+        return await self._write(claim)
 
     async def claim_task(
         self,
@@ -164,25 +162,21 @@ class SQLiteStore:
             is_dead=is_dead,
             names=names,
         )
-        result: TaskRecord | None = await self._run(claim, write=True)
-        return result
+        return await self._write(claim)
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         release = partial(owners.release, take_seq=self._take_seq, owner=owner, keep=keep)
-        result: int = await self._run(release, write=True)
-        return result
+        return await self._write(release)
 
     async def release_task(self, task_id: str, owner: str) -> bool:
         release = partial(
             owners.release_task, take_seq=self._take_seq, task_id=task_id, owner=owner
         )
-        result: bool = await self._run(release, write=True)
-        return result
+        return await self._write(release)
 
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         flag = partial(owners.request_cancel, take_seq=self._take_seq, task_id=task_id)
-        result: TaskRecord | None = await self._run(flag, write=True)
-        return result
+        return await self._write(flag)
 
     async def take_due(
         self,
@@ -194,18 +188,13 @@ class SQLiteStore:
         names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         take = partial(later.take_due, take_seq=self._take_seq, owner=owner, lease=lease, now=now)
-        result: list[TaskRecord] = await self._run(
-            partial(take, limit=limit, names=names), write=True
-        )
-        return result
+        return await self._write(partial(take, limit=limit, names=names))
 
     async def count(self, state: State) -> int:
-        result: int = await self._run(partial(later.count, state=state))
-        return result
+        return await self._read(partial(later.count, state=state))
 
     async def count_by_name(self, state: State) -> dict[str, int]:
-        result: dict[str, int] = await self._run(partial(later.count_by_name, state=state))
-        return result
+        return await self._read(partial(later.count_by_name, state=state))
 
     async def advance_schedule(
         self,
@@ -225,12 +214,10 @@ class SQLiteStore:
             owner=owner,
             lease=lease,
         )
-        result: bool = await self._run(advance, write=True)
-        return result
+        return await self._write(advance)
 
     async def schedule_marks(self) -> list[ScheduleMark]:
-        result: list[ScheduleMark] = await self._run(later.schedule_marks)
-        return result
+        return await self._read(later.schedule_marks)
 
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
@@ -239,16 +226,15 @@ class SQLiteStore:
         if not wanted:
             return []
         select = partial(retention.old_finished, states=wanted, before=before, limit=limit)
-        old: list[TaskRecord] = await self._run(select)  # read and decoded off the loop
+        old = await self._read(select)  # read and decoded off the loop
         if not old:
             return []
         delete = partial(retention.delete_finished, ids=[r.id for r in old], states=wanted)
-        deleted: set[str] = await self._run(delete, write=True)
+        deleted = await self._write(delete)
         return [record for record in old if record.id in deleted]
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        result: TaskRecord | None = await self._run(partial(reads.get, task_id=task_id))
-        return result
+        return await self._read(partial(reads.get, task_id=task_id))
 
     async def query(
         self,
@@ -259,27 +245,26 @@ class SQLiteStore:
         before: str | None = None,
     ) -> list[TaskRecord]:
         select = partial(reads.query, state=state, name=name, limit=limit, before=before)
-        result: list[TaskRecord] = await self._run(select)
-        return result
+        return await self._read(select)
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
-        result: list[Change] = await self._run(partial(reads.changes, after=after, limit=limit))
-        return result
+        return await self._read(partial(reads.changes, after=after, limit=limit))
 
     async def latest_change(self, task_id: str) -> Change | None:
-        result: Change | None = await self._run(partial(reads.latest_change, task_id=task_id))
-        return result
+        return await self._read(partial(reads.latest_change, task_id=task_id))
 
     async def last_seq(self) -> int:
-        result: int = await self._run(reads.last_seq)
-        return result
+        return await self._read(reads.last_seq)
 
     # -- on the connection thread -------------------------------------------------------
 
-    async def _run(self, operation: Operation, *, write: bool = False, single: bool = False) -> Any:
-        if write:
-            return await self._writer.submit(operation, single=single)
-        return await self._connection.run(operation)
+    async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await self._connection.run(operation)
+        return result
+
+    async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await self._writer.submit(operation, single=False)
+        return result
 
     def _take_seq(self, conn: sqlite3.Connection) -> int:
         """The next store-wide sequence number; exact because writes hold the database lock."""
