@@ -8,7 +8,6 @@ from pathlib import Path
 from quart import Quart
 from quart.json.provider import DefaultJSONProvider
 
-from ..admission import RefuseWhenFull
 from ..engine.distributed import check_broker
 from ..engine.runner import Runner
 from ..registry import Registry
@@ -28,9 +27,9 @@ class Tasks:
     """The tasks extension for a Quart app.
 
     It installs :class:`OrjsonProvider` as the app's JSON provider unless the app has its
-    own, and answers a ``POST <submit_prefix><task name>`` that the runner would refuse
-    with a cheap ``503`` before the app sees it, if the blueprint's guard would let the
-    request through (``submit_prefix=None``: it does not).
+    own. Where the tasks blueprint is mounted, a submission that the runner would refuse is
+    answered with a cheap ``503`` before the app sees it (:mod:`tasks.web.admission`);
+    ``submit_prefix=None`` turns that off.
 
     ``role`` (:class:`~tasks.app.role.Role`) says what this process does, from its settings and
     how it was started: served (the default), a worker (:meth:`run_as_worker`) or a command
@@ -71,16 +70,6 @@ class Tasks:
         app.extensions["tasks"] = self
         if type(app.json) is DefaultJSONProvider:  # an app's own provider stays
             app.json = OrjsonProvider(app)
-        if self.submit_prefix is not None:
-            refuse = RefuseWhenFull(
-                app.asgi_app,
-                lambda: self._runner,
-                self.submit_prefix,
-                self._count_refusal,
-                settings=lambda: self.settings,
-                config=app.config,
-            )
-            app.asgi_app = refuse  # type: ignore[method-assign]
 
         @app.before_serving
         async def start_tasks() -> None:
@@ -109,9 +98,10 @@ class Tasks:
         self._started_as = StartedAs.COMMAND
         self._decide_role()
 
-    def _count_refusal(self, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.refuse(reason)
+    @property
+    def started_runner(self) -> Runner | None:
+        """The runner once the app has started (None before, and after it stops)."""
+        return self._runner
 
     @property
     def runner(self) -> Runner:

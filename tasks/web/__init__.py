@@ -14,7 +14,17 @@ to it passes :func:`guard` (allowed hosts, cross-site refusal, the API token);
 """
 
 # each module adds its routes to the blueprint
-from . import access, api, dashboard, docs, events, metrics, openapi, schedule_list  # noqa: F401
+from . import (  # noqa: F401
+    access,
+    admission,
+    api,
+    dashboard,
+    docs,
+    events,
+    metrics,
+    openapi,
+    schedule_list,
+)
 from .access import guard
 from .base import blueprint
 from .errors import BadRequest, register_error_handlers

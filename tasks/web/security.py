@@ -25,8 +25,8 @@ import time
 from quart import request
 from werkzeug.sansio.response import Response
 
-from ..access_rules import SESSION_COOKIE, check, check_same_site, session_signature, token_matches
 from ..app.settings import Settings
+from .access_rules import SESSION_COOKIE, check, check_same_site, session_signature, token_matches
 
 __all__ = [
     "PAGE_HEADERS",

@@ -7,7 +7,14 @@ import time
 import pytest
 from werkzeug.datastructures import Headers
 
-from tasks.access_rules import (
+from tasks.app.settings import Settings
+from tasks.errors import (
+    AuthenticationRequired,
+    CrossSiteRequest,
+    ForbiddenHost,
+    RemoteAccessRefused,
+)
+from tasks.web.access_rules import (
     SESSION_COOKIE,
     check,
     check_same_site,
@@ -15,13 +22,6 @@ from tasks.access_rules import (
     proxied,
     session_signature,
     session_valid,
-)
-from tasks.app.settings import Settings
-from tasks.errors import (
-    AuthenticationRequired,
-    CrossSiteRequest,
-    ForbiddenHost,
-    RemoteAccessRefused,
 )
 
 TOKEN = "correct horse battery staple"

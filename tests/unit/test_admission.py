@@ -194,3 +194,39 @@ async def test_a_body_read_to_its_end_keeps_the_connection(tmp_path: Path) -> No
         answer = await answer_to(app, submission((b"content-length", b"2")), [whole])
     assert answer["status"] == 503
     assert b"connection" not in answer["headers"]
+
+
+async def test_the_refusal_follows_the_blueprint_s_mount_and_either_order(
+    tmp_path: Path,
+) -> None:
+    registry = Registry()
+
+    @registry.task()
+    async def hold() -> None: ...
+
+    app = Quart(__name__)
+    app.config.update(
+        load_config(
+            {
+                "TESTING": True,
+                "TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"),
+                "TASKS_MAX_QUEUED": 0,
+            }
+        )
+    )
+    app.register_blueprint(blueprint, url_prefix="/jobs")  # before the extension
+    Tasks(app, registry=registry)
+    register_error_handlers(app)
+    seen: list[str] = []
+
+    @app.before_request
+    async def note() -> None:
+        seen.append(request.path)
+
+    async with serving(app) as api:
+        refused = await api.client.post("/jobs/tasks/hold", json={})
+        assert refused.status_code == 503
+        assert (await refused.get_json())["error"]["code"] == "queue_full"
+        elsewhere = await api.client.post("/tasks/hold", json={})
+        assert elsewhere.status_code == 404  # not a submission URL of this mount
+    assert seen == ["/tasks/hold"]

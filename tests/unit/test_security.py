@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from tasks.access_rules import SESSION_COOKIE, session_signature
+from tasks.web.access_rules import SESSION_COOKIE, session_signature
 from tests.conftest import ServeFactory
 from tests.harness import Served
 

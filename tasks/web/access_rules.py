@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.http import parse_cookie
 
-from .errors import AuthenticationRequired, CrossSiteRequest, ForbiddenHost, RemoteAccessRefused
+from ..errors import AuthenticationRequired, CrossSiteRequest, ForbiddenHost, RemoteAccessRefused
 
 __all__ = [
     "SESSION_COOKIE",

@@ -2,14 +2,15 @@
 
 Under overload most submissions are refused. Answered by the view, a refusal costs about
 what an accepted request does (request context, routing, reading the body, error handlers),
-CPU that the accepted tasks then lack. This ASGI middleware answers ``POST <prefix><name>``
+CPU that the accepted tasks then lack. This ASGI middleware, which the blueprint puts in
+front of each app it is registered on, answers ``POST <blueprint prefix>/tasks/<name>``
 for a registered task itself while the runner would refuse it, with the same JSON body and
 ``Retry-After`` as the API; everything else goes to the app unchanged. A full queue does not
 refuse a submission for later (``delay`` or ``at``): such a task waits as a row, and the
 view applies its own bound (``TASKS_MAX_SCHEDULED``).
 
 It answers only a request the blueprint's guard would let through (allowed ``Host``, not
-cross-site, the token or a local caller: :mod:`tasks.access_rules`), so a ``503`` tells no
+cross-site, the token or a local caller: :mod:`.access_rules`), so a ``503`` tells no
 one else which tasks exist or how full the queue is; any other request, and a body declared
 larger than ``MAX_CONTENT_LENGTH``, goes to the app, whose checks answer. It reads the body
 of a request it refuses only up to ``MAX_CONTENT_LENGTH`` and within ``BODY_TIMEOUT``; a body
@@ -19,46 +20,48 @@ not read to its end gets ``Connection: close``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import orjson
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from quart import Quart
+from quart.blueprints import BlueprintSetupState
 from werkzeug.datastructures import Headers
 
-from .access_rules import AccessSettings, check
-from .engine.runner import Runner
-from .errors import QueueFull, TasksError, Unavailable
+from ..app.extension import Tasks
+from ..errors import QueueFull, TasksError, Unavailable
+from .access_rules import check
+from .base import blueprint
 
-__all__ = ["RefuseWhenFull"]
+__all__ = ["RefuseWhenFull", "install"]
 
 ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Any]
 
 
-class RefuseWhenFull:
-    """Wraps an app's ``asgi_app``; ``runner`` gives the runner, or None before startup.
+def install(state: BlueprintSetupState) -> None:
+    """Put :class:`RefuseWhenFull` in front of the app the blueprint is registered on, for
+    the submission URLs under the prefix of that registration."""
+    app = cast(Quart, state.app)
+    prefix = (state.url_prefix or "").rstrip("/") + "/tasks/"
+    app.asgi_app = RefuseWhenFull(app.asgi_app, app, prefix)  # type: ignore[method-assign]
 
-    ``settings`` gives the access settings the blueprint applies, ``config`` is the app's
-    config (``MAX_CONTENT_LENGTH``, ``BODY_TIMEOUT``, ``SERVER_NAME``), read per refusal.
+
+class RefuseWhenFull:
+    """Wraps ``app``'s ``asgi_app``; refuses ``POST <prefix><name>`` while the runner would.
+
+    The app's :class:`~tasks.Tasks` is looked up per request (it may be attached after the
+    blueprint); without one, before it starts, or with ``submit_prefix=None``, every request
+    goes to the app. The app's config (``MAX_CONTENT_LENGTH``, ``BODY_TIMEOUT``,
+    ``SERVER_NAME``) is read per refusal.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        runner: Callable[[], Runner | None],
-        prefix: str,
-        on_refuse: Callable[[str], None] | None = None,
-        *,
-        settings: Callable[[], AccessSettings],
-        config: Mapping[str, Any],
-    ) -> None:
-        self.app = app
-        self._runner = runner
+    def __init__(self, asgi_app: ASGIApp, app: Quart, prefix: str) -> None:
+        self.app = asgi_app
+        self._quart = app
         self.prefix = prefix
-        self._on_refuse = on_refuse  # told the error code of each refusal (for metrics)
-        self._settings = settings
-        self._config = config
+        self._config = app.config
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -72,9 +75,10 @@ class RefuseWhenFull:
 
     def _refusal(self, scope: HTTPScope) -> Unavailable | None:
         """The refusal to answer here, or None to hand the request to the app."""
-        runner = self._runner()
+        tasks: Tasks | None = self._quart.extensions.get("tasks")
+        runner = None if tasks is None or tasks.submit_prefix is None else tasks.started_runner
         name = scope["path"].removeprefix(self.prefix)
-        if runner is None or name == scope["path"] or name not in runner.registry:
+        if tasks is None or runner is None or name == scope["path"] or name not in runner.registry:
             return None
         refusal = runner.refusal()
         if refusal is None or (isinstance(refusal, QueueFull) and _for_later(scope)):
@@ -85,7 +89,7 @@ class RefuseWhenFull:
         client = scope.get("client")
         peer = str(client[0]) if client else None
         try:
-            check("POST", headers, peer, self._settings())
+            check("POST", headers, peer, tasks.settings)
         except TasksError:
             return None  # the app's guard answers, with no word of the queue
         return refusal
@@ -106,8 +110,9 @@ class RefuseWhenFull:
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
     ) -> None:
-        if self._on_refuse is not None:
-            self._on_refuse(refusal.code)
+        tasks: Tasks | None = self._quart.extensions.get("tasks")
+        if tasks is not None and tasks.metrics is not None:
+            tasks.metrics.refuse(refusal.code)
         read = await _drain(
             receive, self._config.get("MAX_CONTENT_LENGTH"), self._config.get("BODY_TIMEOUT")
         )
@@ -164,3 +169,6 @@ async def _drain(receive: ASGIReceiveCallable, limit: int | None, timeout: float
                     return True
     except TimeoutError:
         return False
+
+
+blueprint.record(install)
