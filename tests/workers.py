@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.servers import ROOT, ChildProcess
 
 #: the line a worker logs once it takes tasks from its broker
-READY = "taking tasks from the broker"
+READY = "tasks worker ready"
 
 
 class Worker(ChildProcess):

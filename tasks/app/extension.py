@@ -80,14 +80,10 @@ class Tasks:
             await self.stop()
 
     def run_as_worker(self, concurrency: int | None = None) -> None:
-        """Make this process a worker: once started, it runs the tasks the broker delivers,
-        ``concurrency`` at a time (default ``TASKS_MAX_RUNNING``). Call it before the app
-        starts; ``quart tasks worker`` does. Needs ``TASKS_BROKER``."""
-        if not self.settings.broker:
-            raise ValueError(
-                "a worker takes its tasks from a broker: set TASKS_BROKER "
-                "(QUART_TASKS_BROKER) to redis://… or amqp://…"
-            )
+        """Make this process a worker: once started, it runs the tasks the broker delivers
+        (``TASKS_BROKER``), or without one those it takes from the store, ``concurrency`` at
+        a time (default ``TASKS_MAX_RUNNING``). Call it before the app starts; ``quart tasks
+        worker`` does."""
         self._started_as, self._concurrency = StartedAs.WORKER, concurrency
         self._decide_role()
 
@@ -164,7 +160,9 @@ class Tasks:
             if role.retention:
                 lifecycle.keep_retention(stack, store, self.registry, settings)
             if role.clocks:
-                lifecycle.start_clocks(stack, runner)
+                alarm = lifecycle.start_clocks(stack, runner)
+                if role.follows_store:
+                    lifecycle.follow_store(stack, runner, alarm, settings)
             if role.serves_http:
                 await lifecycle.start_http_services(stack, app)
             lifecycle.watch_shutdown(stack, app, runner, worker, self.metrics)

@@ -5,8 +5,8 @@ pushes its close onto an :class:`~contextlib.AsyncExitStack`, so that stopping (
 that fails halfway) closes exactly what has started, the last one first::
 
     store → thread pool → runner (with its dispatch) and metrics → worker loop → retention
-    → delay alarm → periodic clock → the blueprint's HTTP services (the event feed)
-    → the shutdown watch → SIGTERM forwarding
+    → delay alarm → periodic clock → store follower → the blueprint's HTTP services (the
+    event feed) → the shutdown watch → SIGTERM forwarding
 
 The :class:`~tasks.role.Role` says which of them a process runs. Each start and close is
 logged at DEBUG (``started …``, ``stopping …``).
@@ -24,19 +24,19 @@ from typing import TYPE_CHECKING, Any
 from quart import Quart
 
 from ..engine import delays
-from ..engine.dispatch import Dispatch
+from ..engine.dispatch import Dispatch, ForWorkers
 from ..engine.distributed import broker_dispatch, broker_worker
+from ..engine.follow import StoreFollower
 from ..engine.runner import Runner, Spawn
 from ..records import State
 from ..registry import Registry
-from ..store import Store
+from ..store import ChangeNotifier, Store
 from . import retention, schedules, supervisor
 from .metrics import TaskMetrics
 from .role import Role
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from ..engine.broker import BrokerDispatch
     from ..engine.worker import BrokerWorker
 
 __all__ = ["HttpService", "Services", "add_http_service"]
@@ -103,10 +103,16 @@ def size_thread_pool(stack: Services, threads: int) -> None:
     stack.started("thread pool", restore)
 
 
-def dispatch_for(settings: Settings, role: Role, store: Store) -> BrokerDispatch | None:
-    """The broker dispatch of a process with ``TASKS_BROKER`` (None: this process's slots)."""
+#: most seconds between two looks at a store that does not announce its changes, for a
+#: worker that takes its tasks from it
+STORE_POLL = 0.25
+
+
+def dispatch_for(settings: Settings, role: Role, store: Store) -> Dispatch | None:
+    """The broker dispatch of a process with ``TASKS_BROKER``; for a web process without
+    one, the store (the workers take from it); None: this process's own slots."""
     if not settings.broker:
-        return None
+        return None if role.holds else ForWorkers(store, poll_interval=settings.poll_interval)
     return broker_dispatch(
         settings.broker,
         queue=settings.broker_queue,
@@ -163,11 +169,11 @@ async def start_runner(stack: Services, runner: Runner) -> None:
     stack.started("runner", runner.close)
 
 
-def start_worker_loop(
-    stack: Services, dispatch: BrokerDispatch | None, runner: Runner
-) -> BrokerWorker:
+def start_worker_loop(stack: Services, dispatch: Dispatch | None, runner: Runner) -> BrokerWorker:
     """Take the tasks the broker delivers, and run them with ``runner``."""
-    if dispatch is None:
+    from ..engine.broker import BrokerDispatch  # only with a broker: it imports taskiq
+
+    if not isinstance(dispatch, BrokerDispatch):
         raise ValueError("a worker takes its tasks from a broker: set TASKS_BROKER")
     worker = broker_worker(dispatch, runner.take, concurrency=runner.max_running)
     worker.start()
@@ -186,7 +192,7 @@ def keep_retention(stack: Services, store: Store, registry: Registry, settings: 
         _in_background(stack, "sweepers", retention.sweep(registry, store.get))
 
 
-def start_clocks(stack: Services, runner: Runner) -> None:
+def start_clocks(stack: Services, runner: Runner) -> delays.DueAlarm:
     """Take delayed tasks when due, and start the runs of periodic tasks."""
     alarm = delays.DueAlarm(runner)
     alarm.start()
@@ -194,6 +200,23 @@ def start_clocks(stack: Services, runner: Runner) -> None:
     periodic = schedules.periodic(runner.registry)
     if periodic:
         _in_background(stack, "periodic clock", schedules.keep_schedules(runner, periodic))
+    return alarm
+
+
+def follow_store(
+    stack: Services, runner: Runner, alarm: delays.DueAlarm, settings: Settings
+) -> None:
+    """Take tasks from the store as soon as it changes (a worker without a broker)."""
+    announced = isinstance(runner.records, ChangeNotifier)  # else nothing wakes it: look often
+    follower = StoreFollower(
+        runner,
+        runner.records,
+        alarm,
+        poll=settings.poll_interval if announced else min(settings.poll_interval, STORE_POLL),
+        names=frozenset(definition.name for definition in runner.registry),
+    )
+    follower.start()
+    stack.started("store follower", follower.stop)
 
 
 async def start_http_services(stack: Services, app: Quart) -> None:

@@ -5,7 +5,9 @@ kind           started as                         does
 =============  =================================  ==========================================
 standalone     a server, no ``TASKS_BROKER``      serves HTTP and runs its tasks itself
 web            a server, with ``TASKS_BROKER``    serves HTTP, hands each task on to a broker
-worker         ``tasks worker``                   runs the tasks it takes, serves no HTTP
+               or ``TASKS_RUN_TASKS = false``     or leaves it in the store for the workers
+worker         ``tasks worker``                   runs the tasks it takes (from the broker, or
+                                                  without one from the store), serves no HTTP
 command        an in-process ``tasks`` command    runs (or hands on) only what it submits
 =============  =================================  ==========================================
 
@@ -41,9 +43,9 @@ class Kind(StrEnum):
 
     #: serves HTTP and runs its tasks itself
     STANDALONE = "standalone"
-    #: serves HTTP and hands each task on to a broker's workers
+    #: serves HTTP and hands each task on to the workers (through a broker, or the store)
     WEB = "web"
-    #: runs the tasks it takes (from a broker), serves no HTTP
+    #: runs the tasks it takes (from a broker, or from the store), serves no HTTP
     WORKER = "worker"
     #: runs, or hands on, only what it submits; serves no HTTP and claims nothing
     COMMAND = "command"
@@ -54,6 +56,8 @@ class Role:
     """What one process does; :meth:`decide` builds it."""
 
     kind: Kind
+    #: hands tasks to a broker, or takes them from one (``TASKS_BROKER``)
+    broker: bool
     #: tasks run here at once (``TASKS_MAX_RUNNING``, or a worker's ``--concurrency``)
     max_running: int
     #: threads of the loop's default executor (``TASKS_THREADS``, else ``max_running + 4``)
@@ -67,6 +71,8 @@ class Role:
     holds: bool
     #: takes the tasks a broker delivers (the worker loop)
     takes_from_broker: bool
+    #: takes its tasks from the store as soon as it changes (a worker without a broker)
+    follows_store: bool
     #: keeps the app's :class:`~tasks.metrics.TaskMetrics` (``TASKS_METRICS``)
     metrics: bool
     #: takes delayed tasks when due (the delay alarm) and starts periodic runs (the clock)
@@ -89,20 +95,23 @@ class Role:
         """The role of a process with ``settings``, started as ``started_as``; a worker runs
         ``concurrency`` tasks at once (default ``TASKS_MAX_RUNNING``)."""
         broker = bool(settings.broker)
-        kind = _kind(started_as, broker)
+        kind = _kind(started_as, hands_on=broker or not settings.run_tasks)
         max_running = concurrency or settings.max_running
         claims = settings.claim and kind in (Kind.STANDALONE, Kind.WORKER)
         serves_http = kind in (Kind.STANDALONE, Kind.WEB)
         return cls(
             kind=kind,
+            broker=broker,
             max_running=max_running,
             threads=settings.threads_for(max_running),
             claims=claims,
             # Workers share a broker's (or a store's) work: each takes only what it can start.
             claims_ahead=claims and kind is Kind.STANDALONE,
-            # With a broker, what a process submits goes to the broker's workers.
-            holds=not broker,
+            # What a web process submits goes to the workers; with a broker, so does what
+            # any other process submits.
+            holds=not broker and kind is not Kind.WEB,
             takes_from_broker=kind is Kind.WORKER and broker,
+            follows_store=claims and kind is Kind.WORKER and not broker,
             metrics=settings.metrics and kind is not Kind.WORKER,
             clocks=claims,
             retention=True,  # every process prunes: deleting what another deleted is a no-op
@@ -115,14 +124,18 @@ class Role:
         """Where this process's tasks run, for its startup log line."""
         if self.takes_from_broker:
             return "taking tasks from the broker"
+        if self.follows_store:
+            return "taking tasks from the store"
         if self.holds:
             return "tasks run in this process"
-        return "tasks handed to the broker's workers"
+        if self.broker:
+            return "tasks handed to the broker's workers"
+        return "tasks stored for the workers (TASKS_RUN_TASKS is false)"
 
 
-def _kind(started_as: StartedAs, broker: bool) -> Kind:
+def _kind(started_as: StartedAs, *, hands_on: bool) -> Kind:
     if started_as is StartedAs.WORKER:
         return Kind.WORKER
     if started_as is StartedAs.COMMAND:
         return Kind.COMMAND
-    return Kind.WEB if broker else Kind.STANDALONE
+    return Kind.WEB if hands_on else Kind.STANDALONE

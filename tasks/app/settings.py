@@ -59,6 +59,9 @@ class Settings(BaseModel):
     #: whether this process claims tasks nobody runs (left by others, or stored to be run);
     #: false: it runs only what it accepted itself
     claim: bool = True
+    #: whether a server runs tasks itself; false: it only accepts and stores them, and
+    #: ``tasks worker`` processes run them (taken from the store, or from the broker)
+    run_tasks: bool = True
     #: SQLite ``PRAGMA synchronous``: NORMAL survives a process crash, FULL also a power loss
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
     #: PostgreSQL store: most pooled connections per process (one writes, the others read)

@@ -1,10 +1,11 @@
-"""``tasks worker``: run the tasks that the web processes hand to the broker.
+"""``tasks worker``: run the tasks that the web processes hand on.
 
 The process starts the app's lifecycle without serving HTTP: its runner takes tasks from
-the broker (``TASKS_BROKER``) and claims those nobody holds from the store, until SIGTERM
-or Ctrl-C, which drain it as they drain the server: it takes no more tasks, hands the
-unstarted ones back to the store, and gives the running ones the shutdown window
-(``BACKGROUND_TASK_SHUTDOWN_TIMEOUT``).
+the broker (``TASKS_BROKER``), or without one from the store as soon as it changes
+(PostgreSQL's ``LISTEN``/``NOTIFY``; SQLite, on one machine, is looked at every 0.25 s), and
+claims those nobody holds, until SIGTERM or Ctrl-C, which drain it as they drain the
+server: it takes no more tasks, hands the unstarted ones back to the store, and gives the
+running ones the shutdown window (``BACKGROUND_TASK_SHUTDOWN_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -34,21 +35,18 @@ log = logging.getLogger("tasks")
     help="Tasks this worker runs at once [default: TASKS_MAX_RUNNING].",
 )
 def worker_command(concurrency: int | None) -> None:
-    """Run the tasks that web processes hand to the broker (TASKS_BROKER).
+    """Run the tasks that web processes hand on: taken from the broker (TASKS_BROKER) or,
+    without one, from the store.
 
-    Start as many workers as you like, on any machine that reaches the broker and the
-    store (TASKS_DATABASE, PostgreSQL across machines). Each runs up to N tasks at once and
-    shows as their owner; SIGTERM or Ctrl-C drains it like the server.
+    Start as many workers as you like, on any machine that reaches the store
+    (TASKS_DATABASE, PostgreSQL across machines) and the broker, if any. Set
+    TASKS_RUN_TASKS=false on the web processes for the workers to run every task. Each
+    worker runs up to N tasks at once and shows as their owner; SIGTERM or Ctrl-C drains
+    it like the server.
     """
     app = _find_app(required=True)
     assert app is not None
     tasks = _extension(app)
-    if not tasks.settings.broker:
-        raise click.UsageError(
-            "a worker takes its tasks from a broker: set QUART_TASKS_BROKER (TASKS_BROKER) "
-            "to redis://host:6379/0 or amqp://user:password@host:5672/; without a broker "
-            "the server runs its tasks itself"
-        )
     if uses_memory_store(app, tasks):
         raise click.UsageError(
             "TASKS_DATABASE is ':memory:': a worker must share the store of the web "

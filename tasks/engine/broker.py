@@ -26,8 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 from taskiq import AsyncBroker
 from taskiq.kicker import AsyncKicker
 
-from ..records import State, TaskRecord
+from ..records import TaskRecord
 from ..store import Store
+from .backlog import Backlog
 
 __all__ = ["TASK_NAME", "BrokerConnection", "BrokerDispatch", "make_broker", "safe_url"]
 
@@ -167,9 +168,7 @@ class BrokerDispatch:
     Sending never holds up a submission: the record is durable before its id is sent. While
     the broker does not answer, ids wait in the outbox (at most ``outbox_limit``; past that
     the oldest are dropped) and are sent once it does; workers claim the same tasks from
-    the store in the meantime. ``backlog`` is the number of queued tasks in the store, read
-    every ``poll_interval`` seconds, plus those sent since: the waiting count that a process
-    running no tasks can see.
+    the store in the meantime. ``backlog`` is the :class:`~.backlog.Backlog` count.
     """
 
     def __init__(
@@ -182,8 +181,6 @@ class BrokerDispatch:
         drain_timeout: float = 3.0,
     ) -> None:
         self.connection = connection
-        self.store = store
-        self.poll_interval = poll_interval
         self.outbox_limit = outbox_limit
         self.drain_timeout = drain_timeout
         self._kicker: AsyncKicker[Any, Any] = AsyncKicker(TASK_NAME, connection.broker, {})
@@ -191,28 +188,28 @@ class BrokerDispatch:
         self._ready = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
-        self._queued = 0  # queued tasks in the store at the last count
-        self._sent_since = 0  # submissions since that count
+        self._backlog = Backlog(store, poll_interval=poll_interval)
         self._failing = False
         self._loops: list[asyncio.Task[None]] = []
 
     @property
     def backlog(self) -> int:
-        return self._queued + self._sent_since
+        return self._backlog.count
 
     def send(self, record: TaskRecord) -> None:
         if len(self._outbox) >= self.outbox_limit:
             dropped = self._outbox.popleft()
             log.warning("task %s: broker outbox full; it waits in the store instead", dropped)
         self._outbox.append(record.id)
-        self._sent_since += 1
+        self._backlog.sent()
         self._empty.clear()
         self._ready.set()
 
     async def start(self) -> None:
         self.connection.start()
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._send_all()), loop.create_task(self._count())]
+        self._loops = [loop.create_task(self._send_all())]
+        self._backlog.start()
 
     async def drain(self) -> None:
         """Give the ids still in the outbox a moment to go out; the store keeps the rest."""
@@ -227,6 +224,7 @@ class BrokerDispatch:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._backlog.close()
         await self.connection.close()
 
     async def _send_all(self) -> None:
@@ -264,17 +262,3 @@ class BrokerDispatch:
             self._failing = False
             log.info("the task broker at %s takes tasks again", self.connection.url)
         return True
-
-    async def _count(self) -> None:
-        while True:
-            sent = self._sent_since
-            try:
-                queued = await self.store.count(State.QUEUED)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("counting the queued tasks failed: %s", exc)
-            else:
-                self._queued = queued
-                self._sent_since -= sent  # those are in the count now
-            await asyncio.sleep(self.poll_interval)

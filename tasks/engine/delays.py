@@ -107,14 +107,19 @@ class DueAlarm:
         await asyncio.gather(*self._taking, return_exceptions=True)
 
     def _heard(self, record: TaskRecord) -> None:
-        if record.state is not State.SCHEDULED or record.run_at is None:
+        if record.state is State.SCHEDULED and record.run_at is not None:
+            self.ring_at(record.run_at)
+
+    def ring_at(self, moment: datetime) -> None:
+        """Take due tasks at ``moment`` too (one another process stored, say)."""
+        if moment in self._moments:
             return
         if len(self._moments) < self.MAX_ALARMS:
-            heapq.heappush(self._moments, record.run_at)
-        elif record.run_at < max(self._moments):
+            heapq.heappush(self._moments, moment)
+        elif moment < max(self._moments):
             self._moments.remove(max(self._moments))
             heapq.heapify(self._moments)
-            heapq.heappush(self._moments, record.run_at)
+            heapq.heappush(self._moments, moment)
         self._arm()
 
     def _arm(self) -> None:

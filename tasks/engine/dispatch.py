@@ -1,9 +1,10 @@
-"""Where a stored submission goes: this process's own slots, or a broker's workers.
+"""Where a stored submission goes: this process's own slots, or other processes' workers.
 
 A runner stores each task it accepts, then hands it to its :class:`Dispatch`. The default,
 :class:`InProcess`, queues the task (held by this runner) for one of this process's slots
-(which run through ``app.add_background_task``). A broker dispatch (:mod:`.broker`) sends
-the id of a task stored held by nobody to a broker, whose worker processes take it.
+(which run through ``app.add_background_task``). :class:`ForWorkers` leaves a task stored
+held by nobody for the workers that take their tasks from the store; a broker dispatch
+(:mod:`.broker`) also sends its id to a broker, whose workers take it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from ..records import TaskRecord
+from ..store import RecordReader
+from .backlog import Backlog
 
-__all__ = ["Dispatch", "InProcess"]
+__all__ = ["Dispatch", "ForWorkers", "InProcess"]
 
 
 @runtime_checkable
@@ -61,3 +64,27 @@ class InProcess:
 
     async def close(self) -> None:
         pass
+
+
+class ForWorkers:
+    """Leaves each submission in the store, held by nobody, for the workers that take their
+    tasks from it (``tasks worker`` without a broker); they hear of it from the store."""
+
+    def __init__(self, store: RecordReader, *, poll_interval: float) -> None:
+        self._backlog = Backlog(store, poll_interval=poll_interval)
+
+    @property
+    def backlog(self) -> int:
+        return self._backlog.count
+
+    def send(self, record: TaskRecord) -> None:
+        self._backlog.sent()
+
+    async def start(self) -> None:
+        self._backlog.start()
+
+    async def drain(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self._backlog.close()

@@ -22,6 +22,7 @@ as any task nobody holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -79,6 +80,7 @@ class Upkeep:
         self._in_flight = in_flight
         #: claimed records whose adoption failed (a store error); adopted again next round
         self.unadopted: list[TaskRecord] = []
+        self._woken = asyncio.Event()
         #: tasks whose claim by id failed with a store error: it may have committed
         self._unsure: set[str] = set()
 
@@ -86,10 +88,18 @@ class Upkeep:
     def owner(self) -> str:
         return self.writer.owner
 
+    def wake(self) -> None:
+        """Run the next round now, not at the end of the poll interval (work has arrived)."""
+        self._woken.set()
+
     async def maintain(self) -> None:
-        """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``."""
+        """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``
+        (or sooner, when woken)."""
         while True:
-            await asyncio.sleep(self.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._woken.wait()
+            self._woken.clear()
             try:
                 await self.round()
             except asyncio.CancelledError:

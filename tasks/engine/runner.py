@@ -271,6 +271,10 @@ class Runner:
 
     # -- scheduling and writes ------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Claim and check for cancels now rather than at the next poll (the store changed)."""
+        self._upkeep.wake()
+
     def enqueue(self, task: TaskRecord | str) -> None:
         """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
         self._slots.enqueue(task)

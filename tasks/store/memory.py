@@ -216,6 +216,15 @@ class MemoryStore:
             self._write(record.replace(state=State.QUEUED, owner=owner)) for record in due[:limit]
         ]
 
+    async def next_due(self, names: Collection[str] | None = None) -> datetime | None:
+        moments = [
+            record.run_at
+            for task_id in self._scheduled
+            if (record := self._records[task_id]).run_at is not None
+            and (names is None or record.name in names)
+        ]
+        return min(moments, default=None)
+
     async def count(self, state: State) -> int:
         if state is State.SCHEDULED:
             return len(self._scheduled)

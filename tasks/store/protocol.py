@@ -102,6 +102,10 @@ class RecordReader(Protocol):
     async def count_by_name(self, state: State) -> dict[str, int]:
         """How many records are in ``state``, by task name (names with none are left out)."""
 
+    async def next_due(self, names: Collection[str] | None = None) -> datetime | None:
+        """The earliest ``run_at`` of a scheduled task named in ``names`` (None: there is
+        none), so that a process can take it on time (:meth:`Store.take_due`)."""
+
     async def schedule_marks(self) -> list[ScheduleMark]:
         """The latest tick of every schedule that has had one."""
 

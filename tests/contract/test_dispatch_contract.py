@@ -1,11 +1,14 @@
-"""One contract, every dispatch: the same tests run in-process and through each broker.
+"""One contract, every dispatch: the same tests run in-process, through each broker, and
+through the store alone.
 
 In-process, one runner accepts and runs the tasks. Through a broker, a "web" runner stores
 each task and hands it to the broker, and a "worker" runner (with a
-:class:`~tasks.engine.worker.BrokerWorker`) takes it and runs it; both share one store, as
-processes share one database. What a user sees must not differ: results, the runner that
-runs a task as its owner, progress in the store, cancellation through the runner that
-accepted the task, timeouts, retries, and tasks stored without a runner.
+:class:`~tasks.engine.worker.BrokerWorker`) takes it and runs it; through the store, the web
+runner only stores it and the worker (with a :class:`~tasks.engine.follow.StoreFollower`)
+takes it from there. Both share one store, as processes share one database. What a user
+sees must not differ: results, the runner that runs a task as its owner, progress in the
+store, cancellation through the runner that accepted the task, timeouts, retries, and
+tasks stored without a runner.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from typing import Any
 import pytest
 
 from tasks import MemoryStore, Registry, Runner, State, TaskRecord, current_task
+from tasks.engine.delays import DueAlarm
+from tasks.engine.dispatch import ForWorkers
 from tasks.engine.distributed import broker_dispatch, broker_worker
+from tasks.engine.follow import StoreFollower
 from tasks.engine.worker import BrokerWorker
 from tests.brokers import BrokerConfig, broker_config
 
@@ -52,7 +58,7 @@ def registry() -> Registry:
     return Registry()
 
 
-@pytest.fixture(params=["in-process", "redis", "rabbitmq"])
+@pytest.fixture(params=["in-process", "store", "redis", "rabbitmq"])
 async def system(request: pytest.FixtureRequest, registry: Registry) -> AsyncIterator[System]:
     store = MemoryStore()
     options: dict[str, Any] = {"poll_interval": POLL, "lease": 5.0, "max_running": 4}
@@ -62,9 +68,33 @@ async def system(request: pytest.FixtureRequest, registry: Registry) -> AsyncIte
         yield System(runner, runner)
         await runner.close()
         return
+    if request.param == "store":
+        async for system in store_system(registry, store, options):
+            yield system
+        return
     with broker_config(request) as config:
         async for system in broker_system(registry, store, config, options):
             yield system
+
+
+async def store_system(
+    registry: Registry, store: MemoryStore, options: dict[str, Any]
+) -> AsyncIterator[System]:
+    """A web runner that only stores its tasks, and a worker runner that takes them."""
+    dispatch = ForWorkers(store, poll_interval=POLL)
+    web = Runner(registry, store, claim=False, dispatch=dispatch, holds=False, **options)
+    worker = Runner(registry, store, claims_ahead=False, **options)
+    await web.start()
+    await worker.start()
+    alarm = DueAlarm(worker)
+    alarm.start()
+    follower = StoreFollower(worker, store, alarm, poll=POLL)
+    follower.start()
+    yield System(web, worker)
+    await web.close()
+    await follower.stop()
+    await alarm.stop()
+    await worker.close()
 
 
 async def broker_system(

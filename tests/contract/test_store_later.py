@@ -39,6 +39,20 @@ async def test_a_scheduled_record_round_trips_and_is_listed_by_its_state(store: 
     assert await store.count(State.QUEUED) == 0
 
 
+async def test_next_due_is_the_earliest_run_at_of_a_scheduled_task_of_those_names(
+    store: Store,
+) -> None:
+    assert await store.next_due() is None
+    late, early = scheduled(NOW + timedelta(seconds=90)), scheduled(NOW, name="other")
+    for record in (late, early):
+        await store.create(record, owner=None, lease=30)
+    assert await store.next_due() == NOW
+    assert await store.next_due(["count"]) == NOW + timedelta(seconds=90)
+    assert await store.next_due(["missing"]) is None
+    await store.take_due(OWNER, 30, now=NOW, limit=10)  # early is queued now
+    assert await store.next_due() == NOW + timedelta(seconds=90)
+
+
 async def test_a_scheduled_task_is_not_claimed_until_it_is_due(store: Store) -> None:
     later = scheduled(NOW)
     await store.create(later, owner=None, lease=30)

@@ -1,7 +1,8 @@
-"""Web and worker processes on a broker and a PostgreSQL store, as a deployment runs them.
+"""Web and worker processes on a PostgreSQL store, as a deployment runs them.
 
-A real Hypercorn server hands every task to the broker (Redis streams, then RabbitMQ); two
-``quart tasks worker`` processes run them. What is checked is what a user sees through the
+A real Hypercorn server hands every task on: to a broker (Redis streams, RabbitMQ), or with
+no broker and ``TASKS_RUN_TASKS = false`` to the store itself; two ``quart tasks worker``
+processes run them. What is checked is what a user sees through the
 web's HTTP API: tasks run on the workers (their results are the workers' process ids and the
 running records name the workers as owners), progress reaches the web's event stream, a
 cancel through the web stops a worker's task, a worker killed with -9 loses nothing, and a
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import httpx
 import pytest
 
 from tests import loopback
-from tests.brokers import BrokerConfig
+from tests.brokers import broker_config
 from tests.server.test_durability import all_ended, post, post_many, wait_until
 from tests.servers import Server
 from tests.sse import events
@@ -93,28 +95,48 @@ def pid_of(owner: str) -> int:
     return int(owner.split(":")[1])
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, postgres_url: str, broker: BrokerConfig) -> Iterator[Deployment]:
-    env = {
-        "QUART_TASKS_DATABASE": postgres_url,
-        **broker.env(),
-        "QUART_TASKS_POLL_INTERVAL": "0.25",
-        "QUART_EVENTS_KEEPALIVE_INTERVAL": "0.5",
-    }
+@pytest.fixture(params=["redis", "rabbitmq", "store"])
+def handoff(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """How the web hands tasks to the workers, as environment variables: each broker in
+    turn (a queue of the test's own), then none (the workers take from the store)."""
+    if request.param == "store":
+        yield {"QUART_TASKS_RUN_TASKS": "false"}
+        return
+    with broker_config(request) as broker:
+        yield broker.env()
+
+
+def start_deployment(tmp_path: Path, env: dict[str, str]) -> Deployment:
     workers = [
         Worker(env, app=APP, log_path=tmp_path / f"worker-{n}.log", concurrency=4) for n in (1, 2)
     ]
-    web = Server(env, log_path=tmp_path / "web.log", app=APP)
+    deployment = Deployment(Server(env, log_path=tmp_path / "web.log", app=APP), workers, tmp_path)
+    for worker in workers:
+        worker.start()
+    deployment.web.start()
+    return deployment
+
+
+def stop_deployment(deployment: Deployment) -> None:
+    deployment.web.stop()
+    deployment.web.kill()
+    for worker in deployment.workers:
+        worker.stop()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, postgres_url: str, handoff: dict[str, str]) -> Iterator[Deployment]:
+    env = {
+        "QUART_TASKS_DATABASE": postgres_url,
+        **handoff,
+        "QUART_TASKS_POLL_INTERVAL": "0.25",
+        "QUART_EVENTS_KEEPALIVE_INTERVAL": "0.5",
+    }
+    deployment = start_deployment(tmp_path, env)
     try:
-        for worker in workers:
-            worker.start()
-        web.start()
-        yield Deployment(web, workers, tmp_path)
+        yield deployment
     finally:
-        web.stop()
-        web.kill()
-        for worker in workers:
-            worker.stop()
+        stop_deployment(deployment)
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 60, what: str) -> None:
@@ -208,3 +230,36 @@ def test_a_killed_worker_loses_nothing_and_a_drained_one_runs_nothing_twice(
     assert all(seen[i]["attempts"] == 1 for i in held)  # it finished what it ran
     assert [len((marks / f"{n}.log").read_text().splitlines()) for n in range(10)] == [1] * 10
     assert "Traceback" not in replacement.log()
+
+
+def test_a_worker_without_a_broker_starts_a_delayed_task_on_time_not_at_its_next_poll(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    env = {
+        "QUART_TASKS_DATABASE": postgres_url,
+        "QUART_TASKS_RUN_TASKS": "false",
+        "QUART_TASKS_POLL_INTERVAL": "10",  # a poll would start it up to 10 s late
+    }
+    deployment = start_deployment(tmp_path, env)
+    try:
+        web, pids = deployment.web, deployment.worker_pids()
+        response = loopback.post(
+            f"{web.url}/tasks/whoami", params={"delay": 2}, json={"seconds": 0}, timeout=10
+        )
+        assert response.status_code == 202, response.text
+        task_id = response.json()["id"]
+        seen = wait_until(web, all_ended([task_id]), timeout=30)
+        record = seen[task_id]
+        assert (record["state"], record["result"] in pids) == ("succeeded", True)
+        late = seconds_between(record["run_at"], record["started_at"])
+        assert 0 <= late < 2.0, f"started {late:.3f} s after its time"
+        # and a task submitted now starts at once, woken by the store, not by a poll
+        task_id = post(web, "whoami", {"seconds": 0})
+        record = wait_until(web, all_ended([task_id]), timeout=30)[task_id]
+        assert seconds_between(record["created_at"], record["started_at"]) < 2.0
+    finally:
+        stop_deployment(deployment)
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()

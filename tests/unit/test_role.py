@@ -19,6 +19,7 @@ COLUMNS = (
     "claims_ahead",
     "holds",
     "takes_from_broker",
+    "follows_store",
     "metrics",
     "clocks",
     "retention",
@@ -31,20 +32,24 @@ Y, N = True, False
 NO_CLAIM = {"TASKS_CLAIM": False}
 NO_METRICS = {"TASKS_METRICS": False}
 BROKER_NO_CLAIM = {**BROKER, **NO_CLAIM}
+WEB_ONLY = {"TASKS_RUN_TASKS": False}
 
 # fmt: off
 TABLE: list[tuple[dict[str, Any], StartedAs, tuple[object, ...]]] = [
-    # settings       started as  kind claims ahead holds broker metrics clocks retain http sigterm
-    ({},              SERVER,    (S,  Y,     Y,    Y,    N,     Y,      Y,     Y,     Y,   Y)),
-    (NO_CLAIM,        SERVER,    (S,  N,     N,    Y,    N,     Y,      N,     Y,     Y,   Y)),
-    (NO_METRICS,      SERVER,    (S,  Y,     Y,    Y,    N,     N,      Y,     Y,     Y,   Y)),
-    (BROKER,          SERVER,    (W,  N,     N,    N,    N,     Y,      N,     Y,     Y,   Y)),
-    (BROKER,          WORKER,    (K,  Y,     N,    N,    Y,     N,      Y,     Y,     N,   N)),
-    (BROKER_NO_CLAIM, WORKER,    (K,  N,     N,    N,    Y,     N,      N,     Y,     N,   N)),
-    ({},              COMMAND,   (C,  N,     N,    Y,    N,     Y,      N,     Y,     N,   N)),
-    (BROKER,          COMMAND,   (C,  N,     N,    N,    N,     Y,      N,     Y,     N,   N)),
-    # a worker without a broker (one claiming from a shared store) is decided the same way
-    ({},              WORKER,    (K,  Y,     N,    Y,    N,     N,      Y,     Y,     N,   N)),
+    # settings       started as kind claims ahead holds broker store metrics clocks retain http sig
+    ({},              SERVER,  (S,  Y,     Y,    Y,    N,     N,    Y,      Y,     Y,     Y,   Y)),
+    (NO_CLAIM,        SERVER,  (S,  N,     N,    Y,    N,     N,    Y,      N,     Y,     Y,   Y)),
+    (NO_METRICS,      SERVER,  (S,  Y,     Y,    Y,    N,     N,    N,      Y,     Y,     Y,   Y)),
+    (BROKER,          SERVER,  (W,  N,     N,    N,    N,     N,    Y,      N,     Y,     Y,   Y)),
+    (WEB_ONLY,        SERVER,  (W,  N,     N,    N,    N,     N,    Y,      N,     Y,     Y,   Y)),
+    (BROKER,          WORKER,  (K,  Y,     N,    N,    Y,     N,    N,      Y,     Y,     N,   N)),
+    (BROKER_NO_CLAIM, WORKER,  (K,  N,     N,    N,    Y,     N,    N,      N,     Y,     N,   N)),
+    ({},              COMMAND, (C,  N,     N,    Y,    N,     N,    Y,      N,     Y,     N,   N)),
+    (WEB_ONLY,        COMMAND, (C,  N,     N,    Y,    N,     N,    Y,      N,     Y,     N,   N)),
+    (BROKER,          COMMAND, (C,  N,     N,    N,    N,     N,    Y,      N,     Y,     N,   N)),
+    # a worker without a broker takes its tasks from the store, as soon as it changes
+    ({},              WORKER,  (K,  Y,     N,    Y,    N,     Y,    N,      Y,     Y,     N,   N)),
+    (WEB_ONLY,        WORKER,  (K,  Y,     N,    Y,    N,     Y,    N,      Y,     Y,     N,   N)),
 ]
 # fmt: on
 
@@ -74,6 +79,8 @@ def test_a_worker_runs_its_concurrency_and_sizes_its_threads_to_it() -> None:
         (BROKER, StartedAs.SERVER, "tasks handed to the broker's workers"),
         (BROKER, StartedAs.WORKER, "taking tasks from the broker"),
         (BROKER, StartedAs.COMMAND, "tasks handed to the broker's workers"),
+        (WEB_ONLY, StartedAs.SERVER, "tasks stored for the workers (TASKS_RUN_TASKS is false)"),
+        ({}, StartedAs.WORKER, "taking tasks from the store"),
     ],
 )
 def test_the_startup_line_says_where_tasks_run(
@@ -95,8 +102,10 @@ def test_run_as_worker_makes_the_role_a_worker(make_app: AppFactory) -> None:
     assert tasks.role.kind is Kind.WEB
     tasks.run_as_worker(2)
     assert (tasks.role.kind, tasks.role.max_running) == (Kind.WORKER, 2)
-    with pytest.raises(ValueError, match="a worker takes its tasks from a broker"):
-        make_app().extensions["tasks"].run_as_worker()
+    without_broker = make_app().extensions["tasks"]
+    without_broker.run_as_worker()
+    assert without_broker.role.kind is Kind.WORKER
+    assert without_broker.role.follows_store
 
 
 def test_an_in_process_command_tells_the_extension_its_role_not_the_config(

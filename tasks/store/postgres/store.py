@@ -9,7 +9,7 @@ clocks of the machines sharing it do not matter.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,7 @@ from . import later, owners
 from .batches import Later, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
-from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, written
+from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, named, written
 from .schema import prepare
 
 __all__ = ["PostgresStore"]
@@ -277,6 +277,14 @@ class PostgresStore:
     async def count(self, state: State) -> int:
         rows = await self._read("SELECT count(*) FROM quart_tasks WHERE state = %s", (state.value,))
         return int(rows[0][0])
+
+    async def next_due(self, names: Collection[str] | None = None) -> datetime | None:
+        only, named_params = named(names)
+        rows = await self._read(
+            f"SELECT min(run_at) FROM quart_tasks WHERE state = 'scheduled'{only}", named_params
+        )
+        earliest = rows[0][0]
+        return None if earliest is None else datetime.fromtimestamp(earliest, UTC)
 
     async def count_by_name(self, state: State) -> dict[str, int]:
         rows = await self._read(

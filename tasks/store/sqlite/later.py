@@ -15,7 +15,14 @@ from ...records import State, TaskRecord
 from ..protocol import ScheduleMark
 from .rows import COLUMNS, dump, hold_lease, insert, load, named
 
-__all__ = ["advance_schedule", "count", "count_by_name", "schedule_marks", "take_due"]
+__all__ = [
+    "advance_schedule",
+    "count",
+    "count_by_name",
+    "next_due",
+    "schedule_marks",
+    "take_due",
+]
 
 TakeSeq = Callable[[sqlite3.Connection], int]
 
@@ -46,6 +53,14 @@ def take_due(
         )
         taken.append(record.replace(owner=owner))
     return taken
+
+
+def next_due(conn: sqlite3.Connection, names: Collection[str] | None) -> datetime | None:
+    only, named_params = named(names)
+    (earliest,) = conn.execute(
+        f"SELECT min(run_at) FROM tasks WHERE state = 'scheduled'{only}", named_params
+    ).fetchone()
+    return None if earliest is None else datetime.fromtimestamp(earliest, UTC)
 
 
 def count(conn: sqlite3.Connection, state: State) -> int:

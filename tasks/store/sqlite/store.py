@@ -193,6 +193,9 @@ class SQLiteStore:
     async def count(self, state: State) -> int:
         return await self._read(partial(later.count, state=state))
 
+    async def next_due(self, names: Collection[str] | None = None) -> datetime | None:
+        return await self._read(partial(later.next_due, names=names))
+
     async def count_by_name(self, state: State) -> dict[str, int]:
         return await self._read(partial(later.count_by_name, state=state))
 

@@ -1,0 +1,88 @@
+"""Workers without a broker: taking tasks from the store as soon as it changes.
+
+A worker that shares a store with web processes (``TASKS_RUN_TASKS = false``, or other
+workers) finds its work there. On a store that announces committed changes (PostgreSQL's
+``LISTEN``/``NOTIFY``: :class:`~tasks.store.ChangeNotifier`), each change wakes the runner's
+upkeep round, which claims what the worker's free slots can start (``FOR UPDATE SKIP
+LOCKED`` keeps two workers off one task) and applies cancel requests; several changes that
+arrive during a round wake one more round, not one each. Without announcements (SQLite,
+one machine) the store is looked at every ``poll`` seconds instead.
+
+Each wake also reads the earliest ``run_at`` of the delayed tasks, so that the delay alarm
+takes a task another process stored for later on time, not at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from ..errors import StoreUnavailable
+from ..store import ChangeNotifier, RecordReader
+from .delays import DueAlarm
+
+__all__ = ["StoreFollower"]
+
+log = logging.getLogger("tasks")
+
+
+class Wakes(Protocol):
+    """What following the store needs of the runner (a :class:`~tasks.Runner`)."""
+
+    def wake(self) -> None: ...
+
+
+class StoreFollower:
+    """Wakes ``runner`` and ``alarm`` whenever ``store`` changes, or every ``poll`` seconds.
+
+    ``names`` are the task names the runner runs (None: every name).
+    """
+
+    def __init__(
+        self,
+        runner: Wakes,
+        store: RecordReader,
+        alarm: DueAlarm,
+        *,
+        poll: float,
+        names: frozenset[str] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._store = store
+        self._alarm = alarm
+        self._poll = poll
+        self._names = names
+        self._changed = asyncio.Event()
+        self._unwatch: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if isinstance(self._store, ChangeNotifier):
+            self._unwatch = self._store.watch_changes(self._changed.set)
+        self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _follow(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._changed.wait()
+            self._changed.clear()
+            self._runner.wake()
+            try:
+                due = await self._store.next_due(self._names)
+            except StoreUnavailable as exc:  # the upkeep round reports the store's health
+                log.debug("reading the next due task failed: %s", exc)
+                continue
+            if due is not None:
+                self._alarm.ring_at(due)
