@@ -2,7 +2,9 @@
 
 Every system POSTs a no-op task over HTTP with its own result tracking on (bench/systems.py):
 Flask + RQ with 1 and 2 workers, Flask + Celery, Quart + taskiq, and ours in one Hypercorn
-process and with ``-w 2``. Each measure starts the system afresh; the measures run in
+process and with ``-w 2`` on SQLite, and on PostgreSQL in one process, with two brokerless
+workers and with two workers behind a Redis broker. ``TASKS_BENCH_PEERS`` picks a subset.
+Each measure starts the system afresh; the measures run in
 interleaved rounds, and the round with the median completed tasks/s is reported:
 
 - **sustained**: ``wrk -t1 -c16`` for ``peers_seconds``. Accepted/s; how many of the accepted
@@ -15,8 +17,9 @@ Both wait for the tasks to finish for ``peers_drain_seconds`` at most after the 
 is still unfinished then is counted, with how many of those the system still holds queued.
 CPU per task: the web server's CPU time per accepted request plus the workers' per finished
 task, each read from ``/proc`` for its process group with its reaped children (RQ's work
-horses). Redis' CPU time is reported apart: the server is the machine's, shared with other
-clients, and ours does not use it.
+horses). The servers' CPU time per finished task (Redis from its ``INFO``, PostgreSQL from
+its processes in ``/proc``) is reported beside it, and added to it in
+``all_cpu_us_per_task``: the servers are the machine's, so run nothing else on them meanwhile.
 """
 
 from __future__ import annotations
@@ -45,12 +48,12 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
         return {"skipped": problem}
     measures = {"sustained": _sustained, "burst": _burst}
     rounds: dict[str, dict[str, list[dict[str, Any]]]] = {
-        system.key: {measure: [] for measure in measures} for system in systems.SYSTEMS
+        system.key: {measure: [] for measure in measures} for system in systems.chosen()
     }
     try:
         for number in range(settings.wrk_rounds):
             for measure, observe in measures.items():
-                for system in systems.SYSTEMS:
+                for system in systems.chosen():
                     name = f"peers-{system.key}-{measure}-{number + 1}"
                     with systems.started(system, workdir, logs, name) as running:
                         row = observe(running, settings)
@@ -58,7 +61,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
                     label = f"round {number + 1} {measure:9} {system.key:7}"
                     print(f"  {label} {_brief(row)}", flush=True)
     finally:
-        for system in systems.SYSTEMS:
+        for system in systems.chosen():
             systems.flush(system)  # leave nothing behind in the shared Redis
     return {
         "rounds": settings.wrk_rounds,
@@ -68,7 +71,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
         "drain_seconds": settings.peers_drain_seconds,
         "redis": {"url": systems.REDIS_URL, "version": systems.redis_version()},
         "versions": {name: _version(name) for name in PACKAGES},
-        "rows": [_row(system, rounds[system.key]) for system in systems.SYSTEMS],
+        "rows": [_row(system, rounds[system.key]) for system in systems.chosen()],
     }
 
 
@@ -95,7 +98,7 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
     """Run ``load``, then wait up to ``drain`` s for its tasks; what it cost, how fast."""
     base = running.finished()
     web_cpu, workers_cpu = running.cpu_seconds()
-    redis_cpu = systems.redis_cpu_seconds()
+    servers_cpu = systems.servers_cpu_seconds()
     began = time.perf_counter()
     accepted, failed = load()
     loaded = time.perf_counter() - began
@@ -103,7 +106,9 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
     done, last = _drain(running, base, accepted, drain)
     web_now, workers_now = running.cpu_seconds()
     web_used, workers_used = web_now - web_cpu, workers_now - workers_cpu
-    redis_used = systems.redis_cpu_seconds() - redis_cpu
+    servers_now = systems.servers_cpu_seconds()
+    redis_used = servers_now["redis"] - servers_cpu["redis"]
+    postgres_used = servers_now["postgres"] - servers_cpu["postgres"]
     running.check_alive()
     complete = done >= accepted
     web_per_request = web_used / max(1, accepted) * 1e6
@@ -125,6 +130,10 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
         "workers_cpu_us_per_task": workers_per_task,
         "cpu_us_per_task": web_per_request + workers_per_task,
         "redis_cpu_us_per_task": redis_used / max(1, done) * 1e6,
+        "postgres_cpu_us_per_task": postgres_used / max(1, done) * 1e6,
+        "all_cpu_us_per_task": web_per_request
+        + workers_per_task
+        + (redis_used + postgres_used) / max(1, done) * 1e6,
     }
 
 
@@ -183,5 +192,6 @@ def _brief(row: dict[str, Any]) -> str:
     return (
         f"{row['accepted_per_s']:6.0f} accepted/s  during load {row['finished_during_load']}"
         f"/{row['accepted']}  completed/s {row['completed_per_s']:6.0f}"
-        f"  CPU {row['cpu_us_per_task']:7.0f} us/task  unfinished {row['unfinished']}"
+        f"  CPU {row['cpu_us_per_task']:7.0f} us/task ({row['all_cpu_us_per_task']:7.0f} with"
+        f" servers)  unfinished {row['unfinished']}"
     )

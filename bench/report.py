@@ -205,11 +205,14 @@ def peers_table(part: dict[str, Any]) -> str:
                 f"{load['cpu_us_per_task']:,.0f}",
                 f"{load['web_cpu_us_per_request']:,.0f} + {load['workers_cpu_us_per_task']:,.0f}",
                 f"{load['redis_cpu_us_per_task']:,.0f}",
+                f"{load.get('postgres_cpu_us_per_task', 0):,.0f}",
+                f"{load.get('all_cpu_us_per_task', load['cpu_us_per_task']):,.0f}",
             )
         )
     headers = (
         "system", "accepted/s", "finished during the load", "completed/s overall",
-        "CPU µs/task", "web + workers", "Redis CPU µs/task",
+        "CPU µs/task", "web + workers", "Redis CPU µs/task", "PostgreSQL CPU µs/task",
+        "all CPU µs/task",
     )  # fmt: skip
     heading = (
         f"Sustained: wrk -t{part['wrk']['threads']} -c{part['wrk']['connections']} "

@@ -4,8 +4,11 @@ Each system is a web server whose ``POST /tasks/noop`` enqueues a no-op task wit
 tracking on, and the processes that run the tasks. Flask + RQ, Flask + Celery and
 Quart + taskiq keep their queues and results in Redis, each on a database of its own,
 flushed (that database only) before every start; ours keeps them in a SQLite file, a new one
-per start. Every component runs in a process group of its own, so that its CPU time, that
-of its reaped children included, can be read from ``/proc``.
+per start, or in a new PostgreSQL database per start (in the web process; handed to two
+``tasks worker`` processes through the store alone; or through a Redis stream). Every
+component runs in a process group of its own, so that its CPU time, that of its reaped
+children included, can be read from ``/proc``; the PostgreSQL and Redis servers' CPU time
+is read too (see :func:`servers_cpu_seconds`).
 
 A task counts as finished when its system has recorded its result: RQ's ``rq:results:<id>``
 key, Celery's ``celery-task-meta-<id>``, taskiq's ``<id>``, our record in a terminal state.
@@ -24,12 +27,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 from . import servers
 from .pace import RAISED_QUEUE, finished
+from .stores import _postgres_server, _store_location
 
 #: The Redis server the peers use (a database number is added per system)
 REDIS_URL = (os.environ.get("TASKS_BENCH_REDIS_URL") or "redis://127.0.0.1:6379").rstrip("/")
@@ -47,6 +52,11 @@ class System:
     kind: str  # rq, celery, taskiq or ours
     workers: int = 1  # RQ: worker processes; ours: Hypercorn's --workers
     db: int | None = None  # its Redis database
+    store: str = "sqlite"  # ours: sqlite or postgres
+    #: ours: where the web hands its tasks ("": runs them itself; "store": to ``tasks
+    #: worker`` processes through the store; "redis": through a Redis stream)
+    handoff: str = ""
+    task_workers: int = 0  # ours: ``tasks worker`` processes
 
     @property
     def redis_url(self) -> str:
@@ -63,7 +73,18 @@ class System:
         if self.kind == "taskiq":
             return "Hypercorn (uvloop), 1 process; `taskiq worker` (2 worker processes)"
         processes = f"{self.workers} worker processes" if self.workers else "1 process"
-        return f"Hypercorn (uvloop), {processes}: runs its tasks itself; SQLite store"
+        store = "PostgreSQL" if self.store == "postgres" else "SQLite"
+        if self.handoff == "store":
+            return (
+                f"Hypercorn (uvloop), 1 process, TASKS_RUN_TASKS=false; {self.task_workers} x "
+                f"`quart tasks worker` taking from the store; {store} store"
+            )
+        if self.handoff == "redis":
+            return (
+                f"Hypercorn (uvloop), 1 process; {self.task_workers} x `quart tasks worker` "
+                f"on a Redis stream broker; {store} store"
+            )
+        return f"Hypercorn (uvloop), {processes}: runs its tasks itself; {store} store"
 
 
 SYSTEMS = (
@@ -73,7 +94,42 @@ SYSTEMS = (
     System("taskiq", "Quart + taskiq", "taskiq", db=13),
     System("ours-1", "quart-tasks, 1 process", "ours", workers=0),
     System("ours-2", "quart-tasks, Hypercorn -w 2", "ours", workers=2),
+    System("ours-pg", "quart-tasks, PostgreSQL, 1 process", "ours", workers=0, store="postgres"),
+    System(
+        "ours-pg-workers",
+        "quart-tasks, web + 2 workers, PostgreSQL (no broker)",
+        "ours",
+        workers=0,
+        store="postgres",
+        handoff="store",
+        task_workers=2,
+    ),
+    System(
+        "ours-pg-redis",
+        "quart-tasks, web + 2 workers, Redis broker, PostgreSQL",
+        "ours",
+        workers=0,
+        db=14,
+        store="postgres",
+        handoff="redis",
+        task_workers=2,
+    ),
 )
+#: ``TASKS_BENCH_PEERS``: a comma-separated subset of the keys above to measure (default all)
+CHOSEN = tuple(
+    key.strip() for key in (os.environ.get("TASKS_BENCH_PEERS") or "").split(",") if key.strip()
+)
+
+
+def chosen() -> tuple[System, ...]:
+    """The systems to measure: those named in ``TASKS_BENCH_PEERS``, else every one."""
+    if not CHOSEN:
+        return SYSTEMS
+    unknown = sorted(set(CHOSEN) - {system.key for system in SYSTEMS})
+    if unknown:
+        known = ", ".join(system.key for system in SYSTEMS)
+        raise SystemExit(f"TASKS_BENCH_PEERS: unknown system {unknown[0]!r}; known: {known}")
+    return tuple(system for system in SYSTEMS if system.key in CHOSEN)
 
 
 def redis_problem() -> str | None:
@@ -95,6 +151,27 @@ def redis_cpu_seconds() -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def postgres_cpu_seconds() -> float:
+    """The PostgreSQL server's CPU time so far: every ``postgres`` process on this machine
+    (its backends come and go: one that exited during a measure is not counted)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        if name.startswith("postgres"):
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def servers_cpu_seconds() -> dict[str, float]:
+    """The CPU time so far of the shared servers the systems use: Redis and PostgreSQL."""
+    return {"redis": redis_cpu_seconds(), "postgres": postgres_cpu_seconds()}
+
+
 def flush(system: System) -> None:
     """Empty the system's own Redis database (FLUSHDB: never any other database)."""
     if system.db is not None:
@@ -109,7 +186,7 @@ class Running:
         system: System,
         web: servers.Server,
         workers: list[servers.Background],
-        database: Path | None,
+        database: Path | str | None,
     ) -> None:
         self.system = system
         self.web = web
@@ -123,6 +200,8 @@ class Running:
 
     def finished(self) -> int:
         """Tasks whose result the system has recorded."""
+        if isinstance(self.database, str):
+            return int(self._postgres("state IN ('succeeded', 'failed', 'cancelled')"))
         if self.database is not None:
             return finished(self.database)
         pattern = {"rq": "rq:results:*", "celery": "celery-task-meta-*"}.get(
@@ -133,6 +212,8 @@ class Running:
 
     def waiting(self) -> int:
         """Tasks accepted and not yet run to their end, as the system's queue tells it."""
+        if isinstance(self.database, str):
+            return int(self._postgres("state IN ('queued', 'running')"))
         if self.database is not None:
             with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30) as db:
                 query = "SELECT count(*) FROM tasks WHERE state IN ('queued', 'running')"
@@ -144,6 +225,15 @@ class Running:
             return int(self.redis.llen("celery")) + int(self.redis.hlen("unacked"))
         groups = self.redis.xinfo_groups("taskiq")
         return sum(int(group["pending"]) + int(group.get("lag") or 0) for group in groups)
+
+    def _postgres(self, where: str) -> Any:
+        import psycopg
+
+        assert isinstance(self.database, str)
+        with psycopg.connect(self.database, connect_timeout=10) as db:
+            row = db.execute(f"SELECT count(*) FROM quart_tasks WHERE {where}").fetchone()
+            assert row is not None
+            return row[0]
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU time so far of the web server, and of the workers (reaped children included)."""
@@ -163,8 +253,16 @@ def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Ru
     """Start ``system`` afresh, wait until its workers run tasks, and stop it on exit."""
     flush(system)
     env = {"BENCH_REDIS_URL": system.redis_url}
-    database = workdir / f"{name}-{next(_starts)}.sqlite3" if system.kind == "ours" else None
     with ExitStack() as stack:
+        database: Path | str | None = None
+        if system.kind == "ours" and system.store == "postgres":
+            server, unavailable = _postgres_server()
+            if server is None:
+                raise SystemExit(f"{system.label}: {unavailable}")
+            database = stack.enter_context(_store_location("postgres", workdir, server))
+            env = _ours_env(system, database, name)
+        elif system.kind == "ours":
+            database = workdir / f"{name}-{next(_starts)}.sqlite3"
         workers = []
         for number, command in enumerate(_worker_commands(system), 1):
             worker = servers.Background(command, logs / f"{name}-worker{number}.log", env)
@@ -176,7 +274,22 @@ def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Ru
         yield running
 
 
-def _web(system: System, database: Path | None, env: dict[str, str]) -> servers.ServerSpec:
+def _ours_env(system: System, database: str, name: str) -> dict[str, str]:
+    """The settings of our web and worker processes on PostgreSQL."""
+    env = {
+        "QUART_TASKS_DATABASE": database,
+        "QUART_TASKS_MAX_QUEUED": str(RAISED_QUEUE),
+        "QUART_TASKS_MAX_RUNNING": "8",
+    }
+    if system.handoff == "store":
+        env["QUART_TASKS_RUN_TASKS"] = "false"
+    if system.handoff == "redis":
+        env["QUART_TASKS_BROKER"] = system.redis_url
+        env["QUART_TASKS_BROKER_QUEUE"] = f"bench-{name}"
+    return env
+
+
+def _web(system: System, database: Path | str | None, env: dict[str, str]) -> servers.ServerSpec:
     pairs = tuple(env.items())
     if system.kind == "rq":
         return servers.ServerSpec("bench.apps.rq_app:app", "gunicorn", "sync", pairs)
@@ -187,7 +300,10 @@ def _web(system: System, database: Path | None, env: dict[str, str]) -> servers.
         return servers.ServerSpec(app, "hypercorn", "uvloop", pairs)
     assert database is not None
     # Peers queue without limit; so does ours here, so that none of the burst is refused.
-    spec = servers.product("uvloop", database, QUART_TASKS_MAX_QUEUED=str(RAISED_QUEUE))
+    ours = {key: value for key, value in env.items() if key.startswith("QUART_")}
+    spec = servers.product(
+        "uvloop", database, **ours | {"QUART_TASKS_MAX_QUEUED": str(RAISED_QUEUE)}
+    )
     return dataclasses.replace(spec, workers=system.workers)
 
 
@@ -198,7 +314,8 @@ def _worker_commands(system: System) -> list[list[str]]:
         return [[_script("celery"), "-A", "bench.apps.celery_app:celery", "worker"]]
     if system.kind == "taskiq":
         return [[_script("taskiq"), "worker", "bench.apps.taskiq_app:broker"]]
-    return []  # ours runs its tasks in the web server's processes
+    # ours runs its tasks in the web server's processes, or in ``tasks worker`` processes
+    return [[_script("quart"), "--app", servers.OURS, "tasks", "worker"]] * system.task_workers
 
 
 def _script(name: str) -> str:
@@ -233,7 +350,13 @@ def _workers_listen(running: Running) -> bool:
     if running.system.kind == "taskiq":  # each worker process logs it once
         log = running.workers[0].log_path.read_text(errors="replace")
         return log.count("Listening started.") >= 2
+    if running.system.kind == "ours":  # a worker logs it once its services run
+        return all("tasks worker ready" in _log(worker) for worker in running.workers)
     return True  # Celery's pool starts before it consumes; ours is ready when it answers
+
+
+def _log(worker: servers.Background) -> str:
+    return worker.log_path.read_text(errors="replace") if worker.log_path.exists() else ""
 
 
 def _post(port: int) -> None:
