@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -89,18 +90,24 @@ class Upkeep:
         return self.writer.owner
 
     def wake(self) -> None:
-        """Run the next round now, not at the end of the poll interval (work has arrived)."""
+        """Claim now, not at the end of the poll interval (work has arrived)."""
         self._woken.set()
 
     async def maintain(self) -> None:
-        """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``
-        (or sooner, when woken)."""
+        """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``;
+        claim in between too whenever woken."""
+        renewed = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
+                async with asyncio.timeout(renewed + self.poll_interval - time.monotonic()):
                     await self._woken.wait()
             self._woken.clear()
             try:
+                if time.monotonic() < renewed + self.poll_interval:
+                    if self.slots.accepting and self.claims:
+                        await self.claim()
+                    continue
+                renewed = time.monotonic()
                 await self.round()
             except asyncio.CancelledError:
                 raise

@@ -111,9 +111,13 @@ def start_deployment(tmp_path: Path, env: dict[str, str]) -> Deployment:
         Worker(env, app=APP, log_path=tmp_path / f"worker-{n}.log", concurrency=4) for n in (1, 2)
     ]
     deployment = Deployment(Server(env, log_path=tmp_path / "web.log", app=APP), workers, tmp_path)
-    for worker in workers:
-        worker.start()
-    deployment.web.start()
+    try:
+        for worker in workers:
+            worker.start()
+        deployment.web.start()
+    except BaseException:
+        stop_deployment(deployment)  # what did start
+        raise
     return deployment
 
 
