@@ -8,7 +8,7 @@ from collections.abc import Callable
 from tasks import State, Store, TaskRecord
 from tasks.engine.store_health import StoreHealth
 from tasks.engine.writer import RecordWriter
-from tasks.store import ChangeNotifier, ProcessLocal, QueuesWrites
+from tasks.store import ChangeNotifier, ProcessLocal, QueuesWrites, store_from_url
 
 OWNER = "host:1:aaaa"
 
@@ -49,3 +49,33 @@ def test_a_capability_is_found_by_its_members() -> None:
     assert isinstance(Members(), ChangeNotifier)
     assert isinstance(Members(), ProcessLocal)
     assert not isinstance(object(), QueuesWrites | ChangeNotifier | ProcessLocal)
+
+
+async def test_a_queued_update_not_yet_sent_gives_way_to_the_next_one_of_its_task(
+    database_url: str,
+) -> None:
+    """On the durable stores, which queue writes: a task that starts and ends before its
+    start was sent costs one write; a terminal update is never replaced."""
+    store = store_from_url(database_url)
+    await store.open()
+    try:
+        assert isinstance(store, QueuesWrites)
+        record, other = (TaskRecord.new("noop", {}, owner=OWNER) for _ in range(2))
+        for new in (record, other):
+            await store.create(new, owner=OWNER, lease=30)
+        last = await store.last_seq()
+        running = record.started()
+        done = running.finished(State.SUCCEEDED, result=1).replace(owner=OWNER)
+        started, ended = (store.update_soon(r, owner=OWNER) for r in (running, done))
+        assert (await started, await ended) == (True, True)
+        after = await store.latest_change(record.id)
+        assert after is not None
+        assert after.seq == last + 1  # one write for both
+        assert await store.get(record.id) == done
+
+        done_first = other.started().finished(State.SUCCEEDED, result=2).replace(owner=OWNER)
+        ended, late = (store.update_soon(r, owner=OWNER) for r in (done_first, other.started()))
+        assert (await ended, await late) == (True, False)  # the late one is refused on its own
+        assert await store.get(other.id) == done_first
+    finally:
+        await store.close()

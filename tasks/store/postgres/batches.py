@@ -78,6 +78,8 @@ class WriteBatches:
         self._pending = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        #: called each time queued writes are taken into a transaction
+        self.on_batch: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._serve())
@@ -93,12 +95,17 @@ class WriteBatches:
 
     async def run(self, operation: Operation) -> Any:
         """Run ``operation`` in the next transaction; returns once that has committed."""
+        return await self.submit(operation)
+
+    def submit(self, operation: Operation) -> asyncio.Future[Any]:
+        """Queue ``operation`` for the next transaction, after every one queued before it;
+        its future resolves once that transaction has committed."""
         if self._writer is None:
             raise RuntimeError("the store is not open; call `await store.open()` first")
         future = asyncio.get_running_loop().create_future()
         self._queue.append((operation, future))
         self._pending.set()
-        return await future
+        return future
 
     async def _serve(self) -> None:
         while True:
@@ -107,6 +114,8 @@ class WriteBatches:
             while self._queue:
                 count = min(len(self._queue), self._max_batch)
                 batch = [self._queue.popleft() for _ in range(count)]
+                if self.on_batch is not None:
+                    self.on_batch()
                 # a caller that gave up before its write began: nothing is written for it
                 batch = [item for item in batch if not item[1].cancelled()]
                 if batch:

@@ -24,6 +24,7 @@ __all__ = [
     "insert",
     "load",
     "named",
+    "replace",
     "set_owner",
     "written",
 ]
@@ -65,6 +66,16 @@ async def insert(conn: Connection, record: TaskRecord, owner: str | None, seq: i
         return load(*row) if row is not None else False
 
     return Later(read)
+
+
+async def replace(conn: Connection, seq: int, record: TaskRecord, owner: str) -> Later:
+    """Write a live task's record, if ``owner`` holds it; reads as whether it was written."""
+    cursor = await conn.execute(
+        "UPDATE quart_tasks SET state = %s, seq = %s, data = %s "
+        f"WHERE id = %s AND owner = %s AND state IN {LIVE} RETURNING seq",
+        (record.state.value, seq, dump(record), record.id, owner),
+    )
+    return written(cursor)
 
 
 def written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:

@@ -8,6 +8,7 @@ clocks of the machines sharing it do not matter.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from functools import partial
@@ -16,10 +17,11 @@ from typing import Any
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
 from . import later, owners
-from .batches import Later, Sequence, WriteBatches
+from .batches import Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
-from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, insert, load, named, written
+from .queued import QueuedWrites
+from .rows import COLUMNS, LIVE, NOW, load, named
 from .schema import prepare
 
 __all__ = ["PostgresStore"]
@@ -54,6 +56,7 @@ class PostgresStore:
             prepare=lambda conn: prepare(conn, self._database.where),
         )
         self._batches = WriteBatches(self._database, max_batch=max_batch)
+        self._queued = QueuedWrites(self._batches)
         self._listener = ChangeListener(url, self._database.where)
 
     async def open(self) -> None:
@@ -76,29 +79,36 @@ class PostgresStore:
     async def create(
         self, record: TaskRecord, *, owner: str | None, lease: float
     ) -> TaskRecord | None:
-        async def create(conn: Connection, sequence: Sequence) -> Later:
-            if owner is not None:
-                await hold_lease(conn, owner, lease)
-            (seq,) = sequence.take()
-            return await insert(conn, record, owner, seq)
+        return await self.create_soon(record, owner=owner, lease=lease)
 
-        outcome: bool | TaskRecord = await self._batches.run(create)
-        if outcome is False:
-            raise ValueError(f"a task with id {record.id!r} already exists")
-        return None if outcome is True else outcome
+    def create_soon(
+        self, record: TaskRecord, *, owner: str | None, lease: float
+    ) -> asyncio.Future[TaskRecord | None]:
+        """Queue the insert and return its future at once (see :mod:`.queued`)."""
+        inserted = self._queued.create_soon(record, owner=owner, lease=lease)
+        outcome: asyncio.Future[TaskRecord | None] = asyncio.get_running_loop().create_future()
+
+        def settle(done: asyncio.Future[bool | TaskRecord]) -> None:
+            if outcome.cancelled():
+                return
+            if done.cancelled():
+                outcome.cancel()
+            elif (error := done.exception()) is not None:
+                outcome.set_exception(error)
+            elif (result := done.result()) is False:
+                outcome.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
+            else:
+                outcome.set_result(None if result is True else result)
+
+        inserted.add_done_callback(settle)
+        return outcome
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
-        async def replace(conn: Connection, sequence: Sequence) -> Later:
-            (seq,) = sequence.take()
-            cursor = await conn.execute(
-                "UPDATE quart_tasks SET state = %s, seq = %s, data = %s "
-                f"WHERE id = %s AND owner = %s AND state IN {LIVE} RETURNING seq",
-                (record.state.value, seq, dump(record), record.id, owner),
-            )
-            return written(cursor)
+        return await self.update_soon(record, owner=owner)
 
-        result: bool = await self._batches.run(replace)
-        return result
+    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
+        """Queue an update and return its future at once (see :mod:`.queued`)."""
+        return self._queued.update_soon(record, owner=owner)
 
     async def renew(self, owner: str, lease: float) -> list[str]:
         result: list[str] = await self._batches.run(partial(owners.renew, owner=owner, lease=lease))
