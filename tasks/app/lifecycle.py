@@ -149,6 +149,7 @@ def runner_for(
         dispatch=dispatch,
         holds=role.holds,
         claims_ahead=role.claims_ahead,
+        prefetch=role.prefetch,
     )
 
 

@@ -67,6 +67,9 @@ class Role:
     #: a claiming round may take up to twice ``max_running`` (within the queue's room);
     #: False: only what its free slots can start now, leaving the rest to other workers
     claims_ahead: bool
+    #: tasks a worker claims beyond its free slots, to start as soon as one frees (a worker
+    #: that takes its tasks from the store: one claiming round per batch, not per task)
+    prefetch: int
     #: holds (and runs) what it submits; False: stores it held by nobody and hands it on
     holds: bool
     #: takes the tasks a broker delivers (the worker loop)
@@ -112,6 +115,7 @@ class Role:
             holds=not broker and kind is not Kind.WEB,
             takes_from_broker=kind is Kind.WORKER and broker,
             follows_store=claims and kind is Kind.WORKER and not broker,
+            prefetch=max_running if claims and kind is Kind.WORKER and not broker else 0,
             metrics=settings.metrics and kind is not Kind.WORKER,
             clocks=claims,
             retention=True,  # every process prunes: deleting what another deleted is a no-op

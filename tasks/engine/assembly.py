@@ -44,6 +44,7 @@ class Limits:
     poll_interval: float
     claims: bool
     claims_ahead: bool
+    prefetch: int = 0
 
     def __post_init__(self) -> None:
         if self.max_queued < 0:
@@ -112,7 +113,10 @@ def assemble(
         poll_interval=limits.poll_interval,
         claims=limits.claims,
         claim_limit=partial(
-            room.claim_limit, ahead=limits.claims_ahead, max_running=limits.max_running
+            room.claim_limit,
+            ahead=limits.claims_ahead,
+            max_running=limits.max_running,
+            prefetch=limits.prefetch,
         ),
         health=health,
         in_flight=lambda: intake.in_flight() | writer.unsettled,

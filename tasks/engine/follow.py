@@ -8,8 +8,9 @@ LOCKED`` keeps two workers off one task) and applies cancel requests; several ch
 arrive during a round wake one more round, not one each. Without announcements (SQLite,
 one machine) the store is looked at every ``poll`` seconds instead.
 
-Each wake also reads the earliest ``run_at`` of the delayed tasks, so that the delay alarm
-takes a task another process stored for later on time, not at the next poll.
+Each wake also reads the earliest ``run_at`` of the delayed tasks (at most every
+:data:`DUE_READ_EVERY` seconds), so that the delay alarm takes a task another process stored
+for later on time, not at the next poll.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -27,6 +29,9 @@ from .delays import DueAlarm
 __all__ = ["StoreFollower"]
 
 log = logging.getLogger("tasks")
+
+#: least seconds between two reads of the earliest due moment
+DUE_READ_EVERY = 0.1
 
 
 class Wakes(Protocol):
@@ -73,12 +78,22 @@ class StoreFollower:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _follow(self) -> None:
+        read_due = 0.0  # when the earliest due moment may be read next
+        due_unread = False  # a change since the last read
         while True:
+            wait = self._poll
+            if due_unread:
+                wait = min(wait, max(0.0, read_due - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
+                async with asyncio.timeout(wait):
                     await self._changed.wait()
-            self._changed.clear()
-            self._runner.wake()
+            if self._changed.is_set() or self._unwatch is None:  # a change, or a poll
+                self._changed.clear()
+                self._runner.wake()
+            due_unread = True
+            if time.monotonic() < read_due:
+                continue  # under a stream of changes, read it at most every DUE_READ_EVERY
+            read_due, due_unread = time.monotonic() + DUE_READ_EVERY, False
             try:
                 due = await self._store.next_due(self._names)
             except StoreUnavailable as exc:  # the upkeep round reports the store's health

@@ -197,7 +197,9 @@ class Upkeep:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if records:
             summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
-            log.info("claimed %d tasks: %s", len(records), summary)
+            # Claiming queued tasks is a worker's daily work; anything else is a recovery.
+            level = logging.DEBUG if set(outcomes) == {"queued"} else logging.INFO
+            log.log(level, "claimed %d tasks: %s", len(records), summary)
         return len(records)
 
     async def take_due(self, limit: int) -> list[TaskRecord]:

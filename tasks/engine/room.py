@@ -49,13 +49,14 @@ class Room:
             )
         return None
 
-    def claim_limit(self, *, ahead: bool, max_running: int) -> int:
+    def claim_limit(self, *, ahead: bool, max_running: int, prefetch: int = 0) -> int:
         """How many tasks one claiming round may take.
 
         At most twice what the runner can run at once, so that several processes starting
         together share the backlog instead of one taking all of it; without ``ahead`` (a
-        worker sharing the work with others), only what its free slots can start now.
+        worker sharing the work with others), only what its free slots can start now, and
+        ``prefetch`` more to start as soon as a slot frees.
         """
         if ahead:
             return min(self.capacity, 2 * max_running)
-        return max(0, max_running - self._slots.running - self._slots.queued)
+        return max(0, max_running + prefetch - self._slots.running - self._slots.queued)

@@ -40,7 +40,8 @@ class Runner:
     ``dispatch`` is where stored submissions go (default: this process's slots). With
     ``holds=False`` a submission is stored held by nobody, for the dispatch's workers (a
     broker's) to take; with ``claims_ahead=False`` a claiming round takes only what the free
-    slots can start now, leaving the rest to the other workers (see :mod:`tasks.app.role`).
+    slots can start now and ``prefetch`` more, leaving the rest to the other workers (see
+    :mod:`tasks.app.role`).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class Runner:
         dispatch: Dispatch | None = None,
         holds: bool = True,
         claims_ahead: bool = True,
+        prefetch: int = 0,
     ) -> None:
         if dispatch is None and not holds:
             raise ValueError("a runner without a dispatch runs what it accepts: it must hold it")
@@ -85,6 +87,7 @@ class Runner:
             poll_interval,
             claims=claim,
             claims_ahead=claims_ahead,
+            prefetch=prefetch,
         )
         parts = assemble(
             self,
