@@ -152,8 +152,8 @@ def redis_cpu_seconds() -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """The PostgreSQL server's CPU time so far: every ``postgres`` process on this machine
-    (its backends come and go: one that exited during a measure is not counted)."""
+    """The PostgreSQL server's CPU time so far: every ``postgres`` process on this machine,
+    with the children they reaped (a backend that has exited counts in its postmaster's)."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -163,7 +163,8 @@ def postgres_cpu_seconds() -> float:
         name, _, rest = text.partition("(")[2].rpartition(")")
         if name.startswith("postgres"):
             fields = rest.split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            # utime, stime, and cutime, cstime: those of reaped children
+            ticks += sum(int(field) for field in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -193,6 +194,7 @@ class Running:
         self.workers = workers
         self.database = database
         self.redis = Redis.from_url(system.redis_url) if system.db is not None else None
+        self._counting: Any = None  # a psycopg connection, once counting has begun
 
     @property
     def url(self) -> str:
@@ -227,13 +229,19 @@ class Running:
         return sum(int(group["pending"]) + int(group.get("lag") or 0) for group in groups)
 
     def _postgres(self, where: str) -> Any:
+        """A count from our PostgreSQL store, on one connection kept for the whole measure."""
         import psycopg
 
         assert isinstance(self.database, str)
-        with psycopg.connect(self.database, connect_timeout=10) as db:
-            row = db.execute(f"SELECT count(*) FROM quart_tasks WHERE {where}").fetchone()
-            assert row is not None
-            return row[0]
+        if self._counting is None:
+            self._counting = psycopg.connect(self.database, connect_timeout=10, autocommit=True)
+        row = self._counting.execute(f"SELECT count(*) FROM quart_tasks WHERE {where}").fetchone()
+        assert row is not None
+        return row[0]
+
+    def close(self) -> None:
+        if self._counting is not None:
+            self._counting.close()
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU time so far of the web server, and of the workers (reaped children included)."""
@@ -270,6 +278,7 @@ def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Ru
             workers.append(worker.start())
         web = stack.enter_context(servers.serving(_web(system, database, env), logs, name))
         running = Running(system, web, workers, database)
+        stack.callback(running.close)
         _wait_ready(running)
         yield running
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from . import engine, response, scheduling
@@ -95,9 +96,13 @@ def _peers(part: dict[str, Any]) -> list[dict[str, Any]]:
     def cpu(row: dict[str, Any]) -> float:
         return float(row["sustained"]["cpu_us_per_task"])
 
+    found = _scale_out(part, rate)
+    if not ours or not theirs:
+        return found
     fastest, fastest_peer = max(ours, key=rate), max(theirs, key=rate)
     cheapest, cheapest_peer = min(ours, key=cpu), min(theirs, key=cpu)
     return [
+        *found,
         _target(
             "completed tasks/s, sustained load: ours >= the fastest peer",
             f"{fastest['label']} {rate(fastest):.0f} / {fastest_peer['label']} "
@@ -115,6 +120,61 @@ def _peers(part: dict[str, Any]) -> list[dict[str, Any]]:
             at_most=True,
         ),
     ]
+
+
+def _scale_out(
+    part: dict[str, Any], rate: Callable[[dict[str, Any]], float]
+) -> list[dict[str, Any]]:
+    """The targets of the PostgreSQL deployments, for the rows this run has."""
+    rows = {row["key"]: row for row in part["rows"]}
+    found = []
+
+    def all_cpu(row: dict[str, Any]) -> float:
+        load = row["sustained"]
+        return float(load.get("all_cpu_us_per_task", load["cpu_us_per_task"]))
+
+    def at_least(key: str, other: str, factor: float, what: str) -> None:
+        if key in rows and other in rows:
+            mine, theirs = rows[key], rows[other]
+            found.append(
+                _target(
+                    what,
+                    f"{rate(mine):.0f} / {rate(theirs):.0f} completed/s",
+                    ratio(rate(mine), factor * rate(theirs)),
+                    1.0,
+                    at_most=False,
+                )
+            )
+
+    workers = "web + 2 brokerless workers on PostgreSQL"
+    at_least("ours-pg-workers", "taskiq", 1.0, f"{workers}: completed/s >= Quart + taskiq's")
+    at_least("ours-pg-workers", "pgqueuer", 1.0, f"{workers}: completed/s >= PgQueuer's")
+    at_least("ours-pg-redis", "ours-pg-workers", 0.8, "through Redis: >= 0.8 x brokerless")
+    at_least("ours-pg", "ours-1", 0.8, "PostgreSQL in-process: >= 0.8 x SQLite's completed/s")
+    if "ours-pg-workers" in rows and "taskiq" in rows:
+        mine, theirs = all_cpu(rows["ours-pg-workers"]), all_cpu(rows["taskiq"])
+        found.append(
+            _target(
+                f"{workers}: CPU per task, servers included, <= taskiq's",
+                f"{mine:.0f} us / {theirs:.0f} us",
+                ratio(mine, theirs),
+                1.0,
+                at_most=True,
+            )
+        )
+    for key in ("ours-pg", "ours-pg-workers", "ours-pg-redis"):
+        if key in rows:
+            load = rows[key]["sustained"]
+            found.append(
+                _target(
+                    f"{rows[key]['label']}: accepted tasks finished when the load ends >= 90 %",
+                    f"{load['finished_during_load']} of {load['accepted']}",
+                    load["finished_share"],
+                    0.9,
+                    at_most=False,
+                )
+            )
+    return found
 
 
 def _pace(part: dict[str, Any]) -> list[dict[str, Any]]:
