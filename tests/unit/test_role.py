@@ -72,6 +72,15 @@ def test_a_worker_runs_its_concurrency_and_sizes_its_threads_to_it() -> None:
     assert pinned.threads == 2
 
 
+def test_only_a_worker_that_takes_from_the_store_prefetches_a_batch() -> None:
+    settings = Settings.from_config({"TASKS_MAX_RUNNING": 6})
+    assert Role.decide(settings, StartedAs.WORKER).prefetch == 6
+    assert Role.decide(settings, StartedAs.WORKER, concurrency=2).prefetch == 2
+    assert Role.decide(settings).prefetch == 0
+    with_broker = Settings.from_config({**BROKER, "TASKS_MAX_RUNNING": 6})
+    assert Role.decide(with_broker, StartedAs.WORKER).prefetch == 0
+
+
 @pytest.mark.parametrize(
     ("config", "started_as", "where"),
     [
