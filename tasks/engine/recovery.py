@@ -105,7 +105,7 @@ class Upkeep:
             try:
                 if time.monotonic() < renewed + self.poll_interval:
                     if self.slots.accepting and self.claims:
-                        await self.claim()
+                        await self.claim(due=False)  # the delay alarm takes those on time
                     continue
                 renewed = time.monotonic()
                 await self.round()
@@ -168,8 +168,9 @@ class Upkeep:
             self.unadopted.append(record)
             return False
 
-    async def claim(self) -> int:
-        """Claim and adopt what nobody runs; returns how many tasks were claimed."""
+    async def claim(self, *, due: bool = True) -> int:
+        """Claim and adopt what nobody runs, and with ``due`` the delayed tasks now due;
+        returns how many tasks were claimed."""
         records, self.unadopted = self.unadopted, []
         records += await self._held_but_unsure()
         limit = self._claim_limit() - len(records)
@@ -181,7 +182,9 @@ class Upkeep:
                 is_dead=self._is_dead,
                 names=self.definitions.names,
             )
-            records += claimed + await self.take_due(limit - len(claimed))
+            records += claimed
+            if due:
+                records += await self.take_due(limit - len(claimed))
         outcomes: dict[str, int] = {}
         for number, record in enumerate(records):
             try:
