@@ -106,7 +106,7 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
     """Run ``load``, then wait up to ``drain`` s for its tasks; what it cost, how fast."""
     base = running.finished()
     web_cpu, workers_cpu = running.cpu_seconds()
-    servers_cpu = systems.servers_cpu_seconds()
+    servers_cpu = systems.servers_cpu()
     began = time.perf_counter()
     accepted, failed = load()
     loaded = time.perf_counter() - began
@@ -114,9 +114,8 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
     done, last = _drain(running, base, accepted, drain)
     web_now, workers_now = running.cpu_seconds()
     web_used, workers_used = web_now - web_cpu, workers_now - workers_cpu
-    servers_now = systems.servers_cpu_seconds()
-    redis_used = servers_now["redis"] - servers_cpu["redis"]
-    postgres_used = servers_now["postgres"] - servers_cpu["postgres"]
+    servers_used = systems.servers_cpu_used(servers_cpu, systems.servers_cpu())
+    redis_used, postgres_used = servers_used["redis"], servers_used["postgres"]
     running.check_alive()
     complete = done >= accepted
     web_per_request = web_used / max(1, accepted) * 1e6

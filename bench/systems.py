@@ -11,7 +11,7 @@ new database per start too, dropped afterwards: PgQueuer's tables made by ``pgq 
 before its worker starts, DBOS's by its worker's launch. Every component runs in a process
 group of its own, so that its CPU time, that of its reaped children included, can be read
 from ``/proc``; the PostgreSQL and Redis servers' CPU time is read too (see
-:func:`servers_cpu_seconds`).
+:func:`servers_cpu_used`).
 
 A task counts as finished when its system has recorded its result: RQ's ``rq:results:<id>``
 key, Celery's ``celery-task-meta-<id>``, taskiq's ``<id>``, our record in a terminal state,
@@ -188,10 +188,13 @@ def redis_cpu_seconds() -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def postgres_cpu_seconds() -> float:
-    """The PostgreSQL server's CPU time so far: every ``postgres`` process on this machine
-    (its backends come and go: one that exited during a measure is not counted)."""
-    ticks = 0
+#: The CPU used so far by the shared servers: Redis' seconds, and PostgreSQL's ticks by process
+ServersCpu = tuple[float, dict[tuple[int, int], int]]
+
+
+def postgres_cpu_ticks() -> dict[tuple[int, int], int]:
+    """Each ``postgres`` process's CPU ticks so far (utime + stime), by (pid, start time)."""
+    ticks: dict[tuple[int, int], int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -200,13 +203,27 @@ def postgres_cpu_seconds() -> float:
         name, _, rest = text.partition("(")[2].rpartition(")")
         if name.startswith("postgres"):
             fields = rest.split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+            started = int(fields[19])  # a pid may be reused; with its start time it is one process
+            ticks[int(stat.parent.name), started] = int(fields[11]) + int(fields[12])
+    return ticks
 
 
-def servers_cpu_seconds() -> dict[str, float]:
-    """The CPU time so far of the shared servers the systems use: Redis and PostgreSQL."""
-    return {"redis": redis_cpu_seconds(), "postgres": postgres_cpu_seconds()}
+def servers_cpu() -> ServersCpu:
+    """The CPU used so far by the shared servers the systems use: Redis and PostgreSQL."""
+    return redis_cpu_seconds(), postgres_cpu_ticks()
+
+
+def servers_cpu_used(before: ServersCpu, after: ServersCpu) -> dict[str, float]:
+    """CPU seconds the servers used between two :func:`servers_cpu` readings.
+
+    Redis is one process. PostgreSQL's backends come and go: one that started in between
+    counts whole; one that exited in between is not counted at all (its CPU since the first
+    reading is lost with it, and what it had used before is not taken back either).
+    """
+    redis_before, postgres_before = before
+    redis_after, postgres_after = after
+    ticks = sum(used - postgres_before.get(process, 0) for process, used in postgres_after.items())
+    return {"redis": redis_after - redis_before, "postgres": ticks / os.sysconf("SC_CLK_TCK")}
 
 
 def flush(system: System) -> None:
