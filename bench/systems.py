@@ -429,8 +429,7 @@ def _workers_listen(running: Running) -> bool:
         assert running.redis is not None
         return int(running.redis.scard("rq:workers")) >= running.system.workers
     if running.system.kind == "taskiq":  # each worker process logs it once
-        log = running.workers[0].log_path.read_text(errors="replace")
-        return log.count("Listening started.") >= 2
+        return _log(running.workers[0]).count("Listening started.") >= 2
     if running.system.kind == "ours":  # a worker logs it once its services run
         return all("tasks worker ready" in _log(worker) for worker in running.workers)
     if running.system.kind == "dbos":  # logged once launched (its tables made) with the queue
@@ -441,7 +440,12 @@ def _workers_listen(running: Running) -> bool:
 
 
 def _log(worker: servers.Background) -> str:
-    return worker.log_path.read_text(errors="replace") if worker.log_path.exists() else ""
+    """What the worker has logged since it started (not what an earlier run left there)."""
+    if not worker.log_path.exists():
+        return ""
+    with worker.log_path.open("rb") as log:
+        log.seek(worker.log_offset)
+        return log.read().decode(errors="replace")
 
 
 def _post(port: int) -> None:
