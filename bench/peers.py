@@ -1,9 +1,14 @@
 """The peers part, run only when named (it needs Redis): ours against task queues users pick.
 
 Every system POSTs a no-op task over HTTP with its own result tracking on (bench/systems.py):
-Flask + RQ with 1 and 2 workers, Flask + Celery, Quart + taskiq, and ours in one Hypercorn
-process and with ``-w 2`` on SQLite, and on PostgreSQL in one process, with two brokerless
-workers and with two workers behind a Redis broker. ``TASKS_BENCH_PEERS`` picks a subset.
+Flask + RQ with 1 and 2 workers, Flask + Celery and Quart + taskiq on Redis; Quart + PgQueuer
+(``pgq run`` worker) and Quart + DBOS Transact (a DBOS worker process dequeuing from a DBOS
+queue) on PostgreSQL; and ours in one Hypercorn process and with ``-w 2`` on SQLite, and on
+PostgreSQL in one process, with two brokerless workers and with two workers behind a Redis
+broker. The PostgreSQL systems share one server (``TASKS_BENCH_POSTGRES_URL``, else
+``TASKS_TEST_POSTGRES_URL``, else user postgres on 127.0.0.1:5432), each with a new database
+per start. ``TASKS_BENCH_PEERS`` picks a subset (comma-separated keys, such as
+``pgqueuer,dbos,taskiq``).
 Each measure starts the system afresh; the measures run in
 interleaved rounds, and the round with the median completed tasks/s is reported:
 
@@ -36,7 +41,10 @@ from .wrk import run_wrk
 
 POLL = 0.1  # seconds between two counts of the finished tasks
 SETTLE = 1.0  # seconds the count must stay still once every accepted task has finished
-PACKAGES = ("rq", "celery", "kombu", "taskiq", "taskiq-redis", "redis", "gunicorn", "hypercorn")
+PACKAGES = (
+    "rq", "celery", "kombu", "taskiq", "taskiq-redis", "redis", "pgqueuer", "asyncpg", "dbos",
+    "gunicorn", "hypercorn",
+)  # fmt: skip
 
 Load = Callable[[], tuple[int, int]]  # runs the load; returns (accepted, not accepted)
 
@@ -98,7 +106,7 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
     """Run ``load``, then wait up to ``drain`` s for its tasks; what it cost, how fast."""
     base = running.finished()
     web_cpu, workers_cpu = running.cpu_seconds()
-    servers_cpu = systems.servers_cpu_seconds()
+    servers_cpu = systems.servers_cpu()
     began = time.perf_counter()
     accepted, failed = load()
     loaded = time.perf_counter() - began
@@ -106,9 +114,8 @@ def _observe(running: systems.Running, load: Load, drain: float) -> dict[str, An
     done, last = _drain(running, base, accepted, drain)
     web_now, workers_now = running.cpu_seconds()
     web_used, workers_used = web_now - web_cpu, workers_now - workers_cpu
-    servers_now = systems.servers_cpu_seconds()
-    redis_used = servers_now["redis"] - servers_cpu["redis"]
-    postgres_used = servers_now["postgres"] - servers_cpu["postgres"]
+    servers_used = systems.servers_cpu_used(servers_cpu, systems.servers_cpu())
+    redis_used, postgres_used = servers_used["redis"], servers_used["postgres"]
     running.check_alive()
     complete = done >= accepted
     web_per_request = web_used / max(1, accepted) * 1e6

@@ -171,10 +171,12 @@ class Background:
         self.log_path = log_path
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        self.log_offset = 0  # where this run's output begins in the log (it is appended to)
 
     def start(self) -> Background:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
+            self.log_offset = log.tell()
             self.process = subprocess.Popen(
                 self.command,
                 cwd=ROOT,

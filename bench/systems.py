@@ -5,13 +5,18 @@ tracking on, and the processes that run the tasks. Flask + RQ, Flask + Celery an
 Quart + taskiq keep their queues and results in Redis, each on a database of its own,
 flushed (that database only) before every start; ours keeps them in a SQLite file, a new one
 per start, or in a new PostgreSQL database per start (in the web process; handed to two
-``tasks worker`` processes through the store alone; or through a Redis stream). Every
-component runs in a process group of its own, so that its CPU time, that of its reaped
-children included, can be read from ``/proc``; the PostgreSQL and Redis servers' CPU time
-is read too (see :func:`servers_cpu_seconds`).
+``tasks worker`` processes through the store alone; or through a Redis stream). Quart +
+PgQueuer and Quart + DBOS keep theirs in PostgreSQL, on the same server as ours, each in a
+new database per start too, dropped afterwards: PgQueuer's tables made by ``pgq install``
+before its worker starts, DBOS's by its worker's launch. Every component runs in a process
+group of its own, so that its CPU time, that of its reaped children included, can be read
+from ``/proc``; the PostgreSQL and Redis servers' CPU time is read too (see
+:func:`servers_cpu_used`).
 
 A task counts as finished when its system has recorded its result: RQ's ``rq:results:<id>``
-key, Celery's ``celery-task-meta-<id>``, taskiq's ``<id>``, our record in a terminal state.
+key, Celery's ``celery-task-meta-<id>``, taskiq's ``<id>``, our record in a terminal state,
+PgQueuer's ``pgqueuer_log`` row in a terminal status, DBOS's ``workflow_status`` row in
+status ``SUCCESS``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import http.client
 import itertools
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -41,6 +47,26 @@ REDIS_URL = (os.environ.get("TASKS_BENCH_REDIS_URL") or "redis://127.0.0.1:6379"
 WARM_UP = 16  # tasks run through a system after it starts, before it is measured
 READY_TIMEOUT = 60.0
 TASKIQ_RESULT_KEY = "?" * 32  # taskiq's task ids are uuid4().hex
+#: The systems on PostgreSQL, by kind: how many tasks they have finished, and how many they
+#: still hold to run, each counted in their own tables
+POSTGRES_COUNTS = {
+    "ours": (
+        "SELECT count(*) FROM quart_tasks WHERE state IN ('succeeded', 'failed', 'cancelled')",
+        "SELECT count(*) FROM quart_tasks WHERE state IN ('queued', 'running')",
+    ),
+    # A job leaves the queue table once it ends (a failed one stays there, held) and its end
+    # is logged; pgqueuer_log keeps every row (its statistics table only sums them up).
+    "pgqueuer": (
+        "SELECT count(*) FROM pgqueuer_log"
+        " WHERE status IN ('successful', 'exception', 'canceled', 'deleted', 'failed')",
+        "SELECT count(*) FROM pgqueuer WHERE status IN ('queued', 'picked')",
+    ),
+    "dbos": (
+        "SELECT count(*) FROM dbos.workflow_status WHERE status = 'SUCCESS'",
+        "SELECT count(*) FROM dbos.workflow_status"
+        " WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED')",
+    ),
+}
 
 _starts = itertools.count(1)
 
@@ -49,10 +75,10 @@ _starts = itertools.count(1)
 class System:
     key: str
     label: str
-    kind: str  # rq, celery, taskiq or ours
+    kind: str  # rq, celery, taskiq, pgqueuer, dbos or ours
     workers: int = 1  # RQ: worker processes; ours: Hypercorn's --workers
     db: int | None = None  # its Redis database
-    store: str = "sqlite"  # ours: sqlite or postgres
+    store: str = "sqlite"  # ours: sqlite or postgres (PgQueuer and DBOS: always postgres)
     #: ours: where the web hands its tasks ("": runs them itself; "store": to ``tasks
     #: worker`` processes through the store; "redis": through a Redis stream)
     handoff: str = ""
@@ -72,6 +98,16 @@ class System:
             return f"{web}; `celery worker` (prefork pool, one child process per CPU)"
         if self.kind == "taskiq":
             return "Hypercorn (uvloop), 1 process; `taskiq worker` (2 worker processes)"
+        if self.kind == "pgqueuer":
+            return (
+                "Hypercorn (uvloop), 1 process, asyncpg pool; `pgq run` (1 process, "
+                "batches of 10, LISTEN/NOTIFY); PostgreSQL"
+            )
+        if self.kind == "dbos":
+            return (
+                "Hypercorn (uvloop), 1 process, DBOSClient; 1 DBOS worker process "
+                "(DBOS.launch(), the queue polled every 1 s); PostgreSQL"
+            )
         processes = f"{self.workers} worker processes" if self.workers else "1 process"
         store = "PostgreSQL" if self.store == "postgres" else "SQLite"
         if self.handoff == "store":
@@ -92,6 +128,8 @@ SYSTEMS = (
     System("rq-2", "Flask + RQ, 2 workers", "rq", workers=2, db=11),
     System("celery", "Flask + Celery", "celery", db=12),
     System("taskiq", "Quart + taskiq", "taskiq", db=13),
+    System("pgqueuer", "Quart + PgQueuer", "pgqueuer", store="postgres"),
+    System("dbos", "Quart + DBOS Transact", "dbos", store="postgres"),
     System("ours-1", "quart-tasks, 1 process", "ours", workers=0),
     System("ours-2", "quart-tasks, Hypercorn -w 2", "ours", workers=2),
     System("ours-pg", "quart-tasks, PostgreSQL, 1 process", "ours", workers=0, store="postgres"),
@@ -151,6 +189,10 @@ def redis_cpu_seconds() -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+#: The CPU used so far by the shared servers: Redis' seconds, and PostgreSQL's
+ServersCpu = tuple[float, float]
+
+
 def postgres_cpu_seconds() -> float:
     """The PostgreSQL server's CPU time so far: every ``postgres`` process on this machine,
     with the children they reaped (a backend that has exited counts in its postmaster's)."""
@@ -168,9 +210,18 @@ def postgres_cpu_seconds() -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def servers_cpu_seconds() -> dict[str, float]:
-    """The CPU time so far of the shared servers the systems use: Redis and PostgreSQL."""
-    return {"redis": redis_cpu_seconds(), "postgres": postgres_cpu_seconds()}
+def servers_cpu() -> ServersCpu:
+    """The CPU used so far by the shared servers the systems use: Redis and PostgreSQL."""
+    return redis_cpu_seconds(), postgres_cpu_seconds()
+
+
+def servers_cpu_used(before: ServersCpu, after: ServersCpu) -> dict[str, float]:
+    """CPU seconds the servers used between two :func:`servers_cpu` readings (a backend
+    that exited but is not reaped yet is missing from the second: never below zero)."""
+    return {
+        "redis": after[0] - before[0],
+        "postgres": max(0.0, after[1] - before[1]),
+    }
 
 
 def flush(system: System) -> None:
@@ -203,7 +254,7 @@ class Running:
     def finished(self) -> int:
         """Tasks whose result the system has recorded."""
         if isinstance(self.database, str):
-            return int(self._postgres("state IN ('succeeded', 'failed', 'cancelled')"))
+            return self._count(POSTGRES_COUNTS[self.system.kind][0])
         if self.database is not None:
             return finished(self.database)
         pattern = {"rq": "rq:results:*", "celery": "celery-task-meta-*"}.get(
@@ -215,7 +266,7 @@ class Running:
     def waiting(self) -> int:
         """Tasks accepted and not yet run to their end, as the system's queue tells it."""
         if isinstance(self.database, str):
-            return int(self._postgres("state IN ('queued', 'running')"))
+            return self._count(POSTGRES_COUNTS[self.system.kind][1])
         if self.database is not None:
             with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30) as db:
                 query = "SELECT count(*) FROM tasks WHERE state IN ('queued', 'running')"
@@ -228,16 +279,17 @@ class Running:
         groups = self.redis.xinfo_groups("taskiq")
         return sum(int(group["pending"]) + int(group.get("lag") or 0) for group in groups)
 
-    def _postgres(self, where: str) -> Any:
-        """A count from our PostgreSQL store, on one connection kept for the whole measure."""
+    def _count(self, query: str) -> int:
+        """A count over the system's PostgreSQL database, on one connection kept for the
+        whole measure (a connection per count would load the server being measured)."""
         import psycopg
 
         assert isinstance(self.database, str)
         if self._counting is None:
             self._counting = psycopg.connect(self.database, connect_timeout=10, autocommit=True)
-        row = self._counting.execute(f"SELECT count(*) FROM quart_tasks WHERE {where}").fetchone()
+        row = self._counting.execute(query).fetchone()
         assert row is not None
-        return row[0]
+        return int(row[0])
 
     def close(self) -> None:
         if self._counting is not None:
@@ -263,12 +315,18 @@ def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Ru
     env = {"BENCH_REDIS_URL": system.redis_url}
     with ExitStack() as stack:
         database: Path | str | None = None
-        if system.kind == "ours" and system.store == "postgres":
+        if system.store == "postgres":  # a new database, dropped on exit (after the processes)
             server, unavailable = _postgres_server()
             if server is None:
                 raise SystemExit(f"{system.label}: {unavailable}")
             database = stack.enter_context(_store_location("postgres", workdir, server))
-            env = _ours_env(system, database, name)
+            env = (
+                _ours_env(system, database, name)
+                if system.kind == "ours"
+                else {"BENCH_POSTGRES_URL": database}
+            )
+            if system.kind == "pgqueuer":
+                _pgq_install(database, logs / f"{name}-install.log")
         elif system.kind == "ours":
             database = workdir / f"{name}-{next(_starts)}.sqlite3"
         workers = []
@@ -281,6 +339,22 @@ def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Ru
         stack.callback(running.close)
         _wait_ready(running)
         yield running
+
+
+def _pgq_install(database: str, log_path: Path) -> None:
+    """Create PgQueuer's tables with its CLI (``pgq install``), as its docs say to."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        done = subprocess.run(
+            [_script("pgq"), "--pg-dsn", database, "install"],
+            cwd=servers.ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=READY_TIMEOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"pgq install failed ({done.returncode}); see {log_path}")
 
 
 def _ours_env(system: System, database: str, name: str) -> dict[str, str]:
@@ -304,8 +378,8 @@ def _web(system: System, database: Path | str | None, env: dict[str, str]) -> se
         return servers.ServerSpec("bench.apps.rq_app:app", "gunicorn", "sync", pairs)
     if system.kind == "celery":
         return servers.ServerSpec("bench.apps.celery_app:app", "gunicorn", "sync", pairs)
-    if system.kind == "taskiq":
-        app = "bench.apps.taskiq_app:create_app()"
+    if system.kind in ("taskiq", "pgqueuer", "dbos"):
+        app = f"bench.apps.{system.kind}_app:create_app()"
         return servers.ServerSpec(app, "hypercorn", "uvloop", pairs)
     assert database is not None
     # Peers queue without limit; so does ours here, so that none of the burst is refused.
@@ -323,6 +397,10 @@ def _worker_commands(system: System) -> list[list[str]]:
         return [[_script("celery"), "-A", "bench.apps.celery_app:celery", "worker"]]
     if system.kind == "taskiq":
         return [[_script("taskiq"), "worker", "bench.apps.taskiq_app:broker"]]
+    if system.kind == "pgqueuer":
+        return [[_script("pgq"), "run", "bench.apps.pgqueuer_app:main"]]
+    if system.kind == "dbos":
+        return [[sys.executable, "-m", "bench.apps.dbos_app"]]
     # ours runs its tasks in the web server's processes, or in ``tasks worker`` processes
     return [[_script("quart"), "--app", servers.OURS, "tasks", "worker"]] * system.task_workers
 
@@ -357,15 +435,23 @@ def _workers_listen(running: Running) -> bool:
         assert running.redis is not None
         return int(running.redis.scard("rq:workers")) >= running.system.workers
     if running.system.kind == "taskiq":  # each worker process logs it once
-        log = running.workers[0].log_path.read_text(errors="replace")
-        return log.count("Listening started.") >= 2
+        return _log(running.workers[0]).count("Listening started.") >= 2
     if running.system.kind == "ours":  # a worker logs it once its services run
         return all("tasks worker ready" in _log(worker) for worker in running.workers)
-    return True  # Celery's pool starts before it consumes; ours is ready when it answers
+    if running.system.kind == "dbos":  # logged once launched (its tables made) with the queue
+        return "Registered and listening to new queue" in _log(running.workers[0])
+    # Celery's pool starts before it consumes; ours is ready when it answers; PgQueuer's worker
+    # logs nothing as it starts, and takes what was queued before it listened when it does.
+    return True
 
 
 def _log(worker: servers.Background) -> str:
-    return worker.log_path.read_text(errors="replace") if worker.log_path.exists() else ""
+    """What the worker has logged since it started (not what an earlier run left there)."""
+    if not worker.log_path.exists():
+        return ""
+    with worker.log_path.open("rb") as log:
+        log.seek(worker.log_offset)
+        return log.read().decode(errors="replace")
 
 
 def _post(port: int) -> None:

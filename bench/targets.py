@@ -86,9 +86,12 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _peers(part: dict[str, Any]) -> list[dict[str, Any]]:
-    """Ours ahead of every tracked peer: our better configuration against their best."""
+    """Ours ahead of every tracked peer: our better configuration against their best (none
+    when ``TASKS_BENCH_PEERS`` left out either side)."""
     ours = [row for row in part["rows"] if row["kind"] == "ours"]
     theirs = [row for row in part["rows"] if row["kind"] != "ours"]
+    if not ours or not theirs:
+        return []
 
     def rate(row: dict[str, Any]) -> float:
         return float(row["sustained"]["completed_per_s"])

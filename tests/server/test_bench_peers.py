@@ -1,10 +1,12 @@
 """The peers of the benchmark suite (``python -m bench --parts peers``): each one starts, runs
 the tasks its endpoint accepts, and the suite counts them.
 
-They need Redis (``TASKS_BENCH_REDIS_URL``, default 127.0.0.1:6379): without one these tests
-skip with the reason, and in CI (``CI`` set) they fail instead. They use the peers' own
-databases (11, 12 and 13) and flush them, as the benchmark does: do not run both at once.
-Nothing here asserts on timings.
+The Redis peers need Redis (``TASKS_BENCH_REDIS_URL``, default 127.0.0.1:6379), and use their
+own databases (11, 12 and 13) and flush them, as the benchmark does: do not run both at once.
+PgQueuer and DBOS need PostgreSQL (``TASKS_TEST_POSTGRES_URL``, default user postgres on
+127.0.0.1:5432), on which each start makes a new database and drops it. Without the server a
+peer needs, its test skips with the reason, and in CI (``CI`` set) fails instead. Nothing
+here asserts on timings.
 """
 
 from __future__ import annotations
@@ -16,24 +18,30 @@ from pathlib import Path
 import pytest
 
 from bench import burst, systems
+from tests.postgres import server_url
 
-PEERS = [system for system in systems.SYSTEMS if system.key in {"rq-1", "celery", "taskiq"}]
+KEYS = {"rq-1", "celery", "taskiq", "pgqueuer", "dbos"}
+PEERS = [system for system in systems.SYSTEMS if system.key in KEYS]
 TASKS = 20
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> None:
-    problem = systems.redis_problem()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}; CI must provide one")
-        pytest.skip(problem)
+@pytest.fixture
+def servers(system: systems.System) -> None:
+    """The servers ``system`` keeps its tasks on: Redis, or PostgreSQL."""
+    if system.db is not None:
+        problem = systems.redis_problem()
+        if problem is not None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{problem}; CI must provide one")
+            pytest.skip(problem)
+    if system.store == "postgres":
+        server_url()  # skips where none answers (fails in CI)
 
 
 @pytest.mark.server
 @pytest.mark.bench
 @pytest.mark.timeout(120)
-@pytest.mark.usefixtures("redis_server")
+@pytest.mark.usefixtures("servers")
 @pytest.mark.parametrize("system", PEERS, ids=lambda system: system.key)
 def test_peer_runs_every_task_it_accepts(system: systems.System, tmp_path: Path) -> None:
     try:
