@@ -1,12 +1,13 @@
 """Workers without a broker: taking tasks from the store as soon as it changes.
 
 A worker that shares a store with web processes (``TASKS_RUN_TASKS = false``, or other
-workers) finds its work there. On a store that announces committed changes (PostgreSQL's
-``LISTEN``/``NOTIFY``: :class:`~tasks.store.ChangeNotifier`), each change wakes the runner's
-upkeep round, which claims what the worker's free slots can start (``FOR UPDATE SKIP
-LOCKED`` keeps two workers off one task) and applies cancel requests; several changes that
-arrive during a round wake one more round, not one each. Without announcements (SQLite,
-one machine) the store is looked at every ``poll`` seconds instead.
+workers) finds its work there. On a store that announces tasks left free to claim
+(PostgreSQL's ``LISTEN``/``NOTIFY``: :class:`~tasks.store.AnnouncesWork`, else every change:
+:class:`~tasks.store.ChangeNotifier`), each announcement wakes the runner, which claims what
+its free slots can start and one batch more (``FOR UPDATE SKIP LOCKED`` keeps two workers
+off one task); several that arrive during a claim wake one more, not one each. While its
+last claim took all it could (more may wait), each task it ends wakes it too. Without
+announcements (SQLite, one machine) the store is looked at every ``poll`` seconds instead.
 
 Each wake also reads the earliest ``run_at`` of the delayed tasks (at most every
 :data:`DUE_READ_EVERY` seconds), so that the delay alarm takes a task another process stored
@@ -23,7 +24,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..errors import StoreUnavailable
-from ..store import ChangeNotifier, RecordReader
+from ..records import TaskRecord
+from ..store import AnnouncesWork, ChangeNotifier, RecordReader
 from .delays import DueAlarm
 
 __all__ = ["StoreFollower"]
@@ -37,7 +39,9 @@ DUE_READ_EVERY = 0.1
 class Wakes(Protocol):
     """What following the store needs of the runner (a :class:`~tasks.Runner`)."""
 
-    def wake(self) -> None: ...
+    def wake(self, *, if_more: bool = False) -> None: ...
+
+    def subscribe(self, listener: Callable[[TaskRecord], None]) -> Callable[[], None]: ...
 
 
 class StoreFollower:
@@ -62,20 +66,29 @@ class StoreFollower:
         self._names = names
         self._changed = asyncio.Event()
         self._unwatch: Callable[[], None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if isinstance(self._store, ChangeNotifier):
+        if isinstance(self._store, AnnouncesWork):
+            self._unwatch = self._store.watch_work(self._changed.set)
+        elif isinstance(self._store, ChangeNotifier):
             self._unwatch = self._store.watch_changes(self._changed.set)
+        self._unsubscribe = self._runner.subscribe(self._written)
         self._task = asyncio.get_running_loop().create_task(self._follow())
 
     async def stop(self) -> None:
-        if self._unwatch is not None:
-            self._unwatch()
-            self._unwatch = None
+        for stop in (self._unwatch, self._unsubscribe):
+            if stop is not None:
+                stop()
+        self._unwatch = self._unsubscribe = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    def _written(self, record: TaskRecord) -> None:
+        if record.state.terminal:  # a slot is free: claim again if more may be waiting
+            self._runner.wake(if_more=True)
 
     async def _follow(self) -> None:
         read_due = 0.0  # when the earliest due moment may be read next

@@ -82,6 +82,7 @@ class Upkeep:
         #: claimed records whose adoption failed (a store error); adopted again next round
         self.unadopted: list[TaskRecord] = []
         self._woken = asyncio.Event()
+        self._more = False  # the last claim took as many as it could
         #: tasks whose claim by id failed with a store error: it may have committed
         self._unsure: set[str] = set()
 
@@ -89,9 +90,11 @@ class Upkeep:
     def owner(self) -> str:
         return self.writer.owner
 
-    def wake(self) -> None:
-        """Claim now, not at the end of the poll interval (work has arrived)."""
-        self._woken.set()
+    def wake(self, *, if_more: bool = False) -> None:
+        """Claim now, not at the end of the poll interval (work has arrived); with
+        ``if_more``, only if the last claim took all it could (more may be waiting)."""
+        if self._more or not if_more:
+            self._woken.set()
 
     async def maintain(self) -> None:
         """Renew the lease, apply remote cancels and claim orphans, every ``poll_interval``;
@@ -182,6 +185,7 @@ class Upkeep:
                 is_dead=self._is_dead,
                 names=self.definitions.names,
             )
+            self._more = len(claimed) >= limit
             records += claimed
             if due:
                 records += await self.take_due(limit - len(claimed))

@@ -274,9 +274,10 @@ class Runner:
 
     # -- scheduling and writes ------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Claim and check for cancels now rather than at the next poll (the store changed)."""
-        self._upkeep.wake()
+    def wake(self, *, if_more: bool = False) -> None:
+        """Claim now rather than at the next poll (work has arrived); with ``if_more``, only
+        if the last claim took all it could."""
+        self._upkeep.wake(if_more=if_more)
 
     def enqueue(self, task: TaskRecord | str) -> None:
         """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""

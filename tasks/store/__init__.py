@@ -8,6 +8,7 @@ from pathlib import Path
 from .memory import MemoryStore
 from .protocol import (
     FINISHED_STATES,
+    AnnouncesWork,
     Change,
     ChangeNotifier,
     ProcessLocal,
@@ -21,6 +22,7 @@ from .sqlite.store import SQLiteStore
 
 __all__ = [
     "FINISHED_STATES",
+    "AnnouncesWork",
     "Change",
     "ChangeNotifier",
     "MemoryStore",

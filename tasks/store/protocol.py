@@ -14,6 +14,8 @@ elsewhere. Without it the engine does the same work a plainer way:
   each commit (without: every write is awaited);
 - :class:`ChangeNotifier`: announces other processes' commits, so event streams need not
   poll (without: one ``last_seq`` poll every ``EVENTS_POLL_INTERVAL`` while anyone follows);
+- :class:`AnnouncesWork`: announces tasks left free to claim, so workers that take their
+  tasks from the store claim only then (without: on every change, or by polling);
 - :class:`ProcessLocal`: records only this process sees (without: the store is taken to be
   shared by every process that opens the same location).
 """
@@ -31,6 +33,7 @@ from ..records import State, TaskRecord
 __all__ = [
     "FINISHED_STATES",
     "LIVE_STATES",
+    "AnnouncesWork",
     "Change",
     "ChangeNotifier",
     "ProcessLocal",
@@ -261,6 +264,20 @@ class ChangeNotifier(Protocol):
 
     def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` after each committed change; returns the function that stops it."""
+
+
+@runtime_checkable
+class AnnouncesWork(Protocol):
+    """A store that announces, to every process, tasks left free to claim: stored or handed
+    back held by nobody, or stored for later.
+
+    Workers that take their tasks from the store (:mod:`tasks.engine.follow`) claim when it
+    calls, rather than on every change. Without it they follow :class:`ChangeNotifier`, or
+    poll.
+    """
+
+    def watch_work(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after each such commit; returns the function that stops it."""
 
 
 @runtime_checkable

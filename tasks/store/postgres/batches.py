@@ -19,7 +19,9 @@ number is never seen before a smaller one, and a reader that resumes "after N" c
 a change that commits late (as it could with a ``bigserial`` assigned at insert). A write
 that turns out to change nothing leaves its number unused: numbers only ever increase. The same
 statement that writes the counter back sends ``NOTIFY``, delivered when the transaction
-commits, which wakes the change listeners of every process.
+commits, which wakes the change listeners of every process; a transaction that leaves tasks
+free to claim (stored or handed back held by nobody, or stored for later) also notifies
+:data:`WORK_CHANNEL`, which wakes the workers that take their tasks from the store.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ import psycopg
 
 from .pool import Connection, Database
 
-__all__ = ["CHANNEL", "Later", "Operation", "Sequence", "WriteBatches"]
+__all__ = ["CHANNEL", "WORK_CHANNEL", "Later", "Operation", "Sequence", "WriteBatches"]
 
 log = logging.getLogger("tasks")
 
 #: the ``LISTEN``/``NOTIFY`` channel that announces committed changes
 CHANNEL = "quart_tasks_changes"
+#: the channel that announces tasks left free to claim (see :attr:`Sequence.work`)
+WORK_CHANNEL = "quart_tasks_work"
 
 
 class Sequence:
@@ -48,6 +52,8 @@ class Sequence:
     def __init__(self, last: int) -> None:
         self.committed = last
         self.last = last
+        #: set by an operation that leaves a task free to claim, or stores one for later
+        self.work = False
 
     def take(self, count: int = 1) -> list[int]:
         numbers = list(range(self.last + 1, self.last + count + 1))
@@ -154,10 +160,11 @@ class WriteBatches:
             sent = [await operation(conn, sequence) for operation in operations]
             results = [await r.read() if isinstance(r, Later) else r for r in sent]
             if sequence.last != sequence.committed:
+                work = ", pg_notify(%s, '')" if sequence.work else ""
                 await conn.execute(
                     "WITH counter AS (UPDATE quart_tasks_store SET seq = %s RETURNING seq) "
-                    "SELECT pg_notify(%s, seq::text) FROM counter",
-                    (sequence.last, CHANNEL),
+                    f"SELECT pg_notify(%s, seq::text){work} FROM counter",
+                    (sequence.last, CHANNEL, *([WORK_CHANNEL] if sequence.work else [])),
                 )
             return results
 

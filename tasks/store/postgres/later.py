@@ -74,6 +74,8 @@ async def advance_schedule(
     if run is not None:
         if owner is not None:
             await hold_lease(conn, owner, lease)
+        else:
+            sequence.work = True
         (seq,) = sequence.take()
         stored: Later = await insert(conn, run, owner, seq)
         await stored.read()

@@ -1,7 +1,8 @@
 """Waking change followers in every process through PostgreSQL ``LISTEN``/``NOTIFY``.
 
 One connection of its own (outside the pool, which must not lose a connection to an idle
-wait) listens on :data:`~.batches.CHANNEL` while anybody watches. Each notification, and
+wait) listens on its channel (:data:`~.batches.CHANNEL`, or :data:`~.batches.WORK_CHANNEL`)
+while anybody watches. Each notification, and
 each (re)connection, calls every watcher: after a reconnection, changes made while the
 connection was down are found by the watchers' next read, so none is missed.
 """
@@ -25,11 +26,13 @@ CONNECT_TIMEOUT = 5  # seconds
 
 
 class ChangeListener:
-    """Calls watchers whenever any process commits a change to the store."""
+    """Calls watchers whenever any process notifies ``channel`` (by default: commits a change
+    to the store)."""
 
-    def __init__(self, url: str, where: str) -> None:
+    def __init__(self, url: str, where: str, channel: str = CHANNEL) -> None:
         self._url = url
         self._where = where
+        self._channel = channel
         self._watchers: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -59,7 +62,7 @@ class ChangeListener:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {self._channel}")
                     delay = RETRY_FIRST
                     self._call()  # what committed before LISTEN took effect
                     async for _ in conn.notifies():

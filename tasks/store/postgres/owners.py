@@ -113,6 +113,7 @@ async def release(conn: Connection, sequence: Sequence, *, owner: str, keep: fro
 async def release_task(conn: Connection, sequence: Sequence, *, task_id: str, owner: str) -> Later:
     """Let go of one task ``owner`` holds, unchanged; whether it did, once the batch is sent."""
     (seq,) = sequence.take()
+    sequence.work = True
     cursor = await conn.execute(
         "UPDATE quart_tasks SET owner = NULL, seq = %s "
         f"WHERE id = %s AND owner = %s AND state IN {_LIVE} RETURNING seq",

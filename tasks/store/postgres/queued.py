@@ -38,6 +38,8 @@ class QueuedWrites:
         async def create(conn: Connection, sequence: Sequence) -> Later:
             if owner is not None:
                 await hold_lease(conn, owner, lease)
+            else:
+                sequence.work = True  # for the workers, now or when due
             (seq,) = sequence.take()
             return await insert(conn, record, owner, seq)
 

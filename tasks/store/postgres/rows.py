@@ -108,6 +108,8 @@ async def set_owner(
     """Hand the tasks to ``owner`` (None: nobody), each write with its own number."""
     if not task_ids:
         return
+    if owner is None:
+        sequence.work = True
     await conn.execute(
         "UPDATE quart_tasks t SET owner = %s, seq = v.seq "
         "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE t.id = v.id",

@@ -17,7 +17,7 @@ from typing import Any
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
 from . import later, owners
-from .batches import Sequence, WriteBatches
+from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Connection, Database
 from .queued import QueuedWrites
@@ -58,6 +58,7 @@ class PostgresStore:
         self._batches = WriteBatches(self._database, max_batch=max_batch)
         self._queued = QueuedWrites(self._batches)
         self._listener = ChangeListener(url, self._database.where)
+        self._work = ChangeListener(url, self._database.where, WORK_CHANNEL)
 
     async def open(self) -> None:
         await self._database.open()
@@ -67,12 +68,18 @@ class PostgresStore:
         try:
             await self._batches.stop()
             await self._listener.close()
+            await self._work.close()
         finally:
             await self._database.close()
 
     def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` whenever any process commits a change (``LISTEN/NOTIFY``)."""
         return self._listener.watch(callback)
+
+    def watch_work(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever any process leaves tasks free to claim, or stores one
+        for later (``LISTEN/NOTIFY``)."""
+        return self._work.watch(callback)
 
     # -- writes ---------------------------------------------------------------------------
 
