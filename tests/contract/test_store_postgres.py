@@ -102,6 +102,41 @@ async def test_a_write_through_one_store_wakes_the_watchers_of_another(
             unwatch()
 
 
+async def test_work_is_announced_only_when_a_task_is_left_free_to_claim(
+    postgres_url: str,
+) -> None:
+    """Workers that take from the store hear of stored-unheld and handed-back tasks, not of
+    writes of tasks someone holds (notifications arrive in commit order)."""
+    owner = "host:1:aaaa"
+    async with opened(postgres_url, 2) as (writer, worker):
+        heard: list[int] = []
+        woken = asyncio.Event()
+
+        def hear() -> None:
+            heard.append(1)
+            woken.set()
+
+        unwatch = worker.watch_work(hear)
+        try:
+            async with asyncio.timeout(WAIT):
+                await woken.wait()  # once listening
+                heard.clear()
+                woken.clear()
+                held = TaskRecord.new("count", {})
+                await writer.create(held, owner=owner, lease=30)
+                await writer.update(held.started(), owner=owner)
+                await writer.create(TaskRecord.new("count", {}), owner=None, lease=30)
+                await woken.wait()
+                assert len(heard) == 1  # the held task's writes announced nothing
+                heard.clear()
+                woken.clear()
+                assert await writer.release(owner) == 1  # handed back: free to claim
+                await woken.wait()
+                assert len(heard) == 1
+        finally:
+            unwatch()
+
+
 async def test_a_database_from_a_newer_version_is_refused(postgres_url: str) -> None:
     async with opened(postgres_url):
         pass
