@@ -118,6 +118,7 @@ def assemble(
             max_running=limits.max_running,
             prefetch=limits.prefetch,
         ),
+        claim_batch=max(1, (limits.max_running + limits.prefetch) // 2),
         health=health,
         in_flight=lambda: intake.in_flight() | writer.unsettled,
     )

@@ -66,6 +66,7 @@ class Upkeep:
         poll_interval: float,
         claims: bool,
         claim_limit: Callable[[], int],
+        claim_batch: int = 1,
         health: StoreHealth,
         in_flight: Callable[[], frozenset[str]],
     ) -> None:
@@ -77,12 +78,14 @@ class Upkeep:
         self.poll_interval = poll_interval
         self.claims = claims
         self._claim_limit = claim_limit
+        self._claim_batch = claim_batch
         self.health = health
         self._in_flight = in_flight
         #: claimed records whose adoption failed (a store error); adopted again next round
         self.unadopted: list[TaskRecord] = []
         self._woken = asyncio.Event()
-        self._more = False  # the last claim took as many as it could
+        #: work may be waiting in the store: announced, or the last claim took all it could
+        self._work_waits = False
         #: tasks whose claim by id failed with a store error: it may have committed
         self._unsure: set[str] = set()
 
@@ -91,9 +94,12 @@ class Upkeep:
         return self.writer.owner
 
     def wake(self, *, if_more: bool = False) -> None:
-        """Claim now, not at the end of the poll interval (work has arrived); with
-        ``if_more``, only if the last claim took all it could (more may be waiting)."""
-        if self._more or not if_more:
+        """Work has arrived (or with ``if_more``, a slot is free): claim now, not at the end
+        of the poll interval, if work may be waiting and at least ``claim_batch`` tasks can
+        be taken, so that claims come in batches rather than one per task."""
+        if not if_more:
+            self._work_waits = True
+        if self._work_waits and self._claim_limit() >= self._claim_batch:
             self._woken.set()
 
     async def maintain(self) -> None:
@@ -178,6 +184,7 @@ class Upkeep:
         records += await self._held_but_unsure()
         limit = self._claim_limit() - len(records)
         if limit > 0:
+            self._work_waits = False  # an announcement while this claim runs sets it again
             claimed = await self.store.claim(
                 self.owner,
                 self.writer.lease,
@@ -185,7 +192,7 @@ class Upkeep:
                 is_dead=self._is_dead,
                 names=self.definitions.names,
             )
-            self._more = len(claimed) >= limit
+            self._work_waits = self._work_waits or len(claimed) >= limit  # more may wait
             records += claimed
             if due:
                 records += await self.take_due(limit - len(claimed))
