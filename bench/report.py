@@ -270,7 +270,12 @@ def workers_table(part: dict[str, Any]) -> str:
         f"{part['tasks']} `sleep` tasks of {part['seconds']:g} s through the HTTP API, "
         f"{part['clients']} connections, {part['broker']} broker, PostgreSQL store:\n\n"
         + table(headers, rows)
-        + f"\n\nTwo workers over one: {part['two_over_one']:.2f} x."
+        + f"\n\nTwo workers over one: {part['two_over_one']:.2f} x through the broker"
+        + (
+            f", {part['two_over_one_brokerless']:.2f} x without one."
+            if "two_over_one_brokerless" in part
+            else "."
+        )
     )
 
 

@@ -153,16 +153,22 @@ SYSTEMS = (
         task_workers=2,
     ),
 )
-#: ``TASKS_BENCH_PEERS``: a comma-separated subset of the keys above to measure (default all)
+#: ``TASKS_BENCH_PEERS``: a comma-separated subset of the keys above to measure (default: see
+#: :func:`chosen`)
 CHOSEN = tuple(
     key.strip() for key in (os.environ.get("TASKS_BENCH_PEERS") or "").split(",") if key.strip()
 )
 
 
+#: measured only when named in ``TASKS_BENCH_PEERS``: RQ forks a process per job, and is slow
+ONLY_WHEN_NAMED = frozenset({"rq-1", "rq-2"})
+
+
 def chosen() -> tuple[System, ...]:
-    """The systems to measure: those named in ``TASKS_BENCH_PEERS``, else every one."""
+    """The systems to measure: those named in ``TASKS_BENCH_PEERS``, else every one but
+    :data:`ONLY_WHEN_NAMED`."""
     if not CHOSEN:
-        return SYSTEMS
+        return tuple(system for system in SYSTEMS if system.key not in ONLY_WHEN_NAMED)
     unknown = sorted(set(CHOSEN) - {system.key for system in SYSTEMS})
     if unknown:
         known = ", ".join(system.key for system in SYSTEMS)

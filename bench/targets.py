@@ -82,6 +82,17 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 at_most=False,
             )
         )
+        if "two_over_one_brokerless" in workers:
+            one, two = workers["rows"][3], workers["rows"][4]
+            found.append(
+                _target(
+                    "two brokerless workers >= 1.8 x the tasks/s of one (sleep-bound tasks)",
+                    f"{two['tasks_per_s']:.1f} / {one['tasks_per_s']:.1f} tasks/s",
+                    workers["two_over_one_brokerless"],
+                    1.8,
+                    at_most=False,
+                )
+            )
     return found
 
 

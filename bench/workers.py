@@ -7,7 +7,9 @@ deployments on the same PostgreSQL server, each with a fresh database:
 
 - in-process: the web runs its tasks itself, ``CONCURRENCY`` at once (no broker);
 - one ``tasks worker --concurrency CONCURRENCY`` process behind a web on a Redis broker;
-- two such workers.
+- two such workers;
+- one and two such workers without a broker, behind a web with ``TASKS_RUN_TASKS=false``
+  (they take the tasks from the store).
 
 Sleep-bound tasks leave the CPUs mostly idle, so what is measured is how the work spreads
 over the workers (two should give twice the throughput of one) and what each task costs
@@ -42,7 +44,7 @@ from .stores import _postgres_server, _store_location
 DEFAULT_REDIS = "redis://127.0.0.1:6379/10"
 CONCURRENCY = 8
 CLIENTS = 16
-READY = "taking tasks from the broker"
+READY = "tasks worker ready"
 
 
 def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
@@ -53,9 +55,11 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
     if server is None:
         return {"unavailable": unavailable, "rows": []}
     rows = []
-    for workers in (0, 1, 2):
+    for workers, broker in ((0, True), (1, True), (2, True), (1, False), (2, False)):
         with _store_location("postgres", workdir / "unused", server) as database:
-            row = _deployment(loop, database, redis, workers, tasks, seconds, logs)
+            row = _deployment(
+                loop, database, redis if broker else "", workers, tasks, seconds, logs
+            )
         rows.append(row)
         print(
             f"  {row['deployment']:22} {row['tasks_per_s']:7.1f} tasks/s, "
@@ -63,6 +67,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
             flush=True,
         )
     one, two = rows[1]["tasks_per_s"], rows[2]["tasks_per_s"]
+    store_one, store_two = rows[3]["tasks_per_s"], rows[4]["tasks_per_s"]
     return {
         "tasks": tasks,
         "seconds": seconds,
@@ -72,6 +77,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
         "broker": "redis",
         "rows": rows,
         "two_over_one": two / one if one else float("nan"),
+        "two_over_one_brokerless": store_two / store_one if store_one else float("nan"),
     }
 
 
@@ -86,15 +92,19 @@ def _deployment(
 ) -> dict[str, Any]:
     queue = f"bench-{uuid.uuid4().hex[:10]}"
     env = {"QUART_TASKS_MAX_RUNNING": str(CONCURRENCY), "QUART_TASKS_MAX_QUEUED": "10000"}
-    if workers:
+    if workers and redis:
         env |= {"QUART_TASKS_BROKER": redis, "QUART_TASKS_BROKER_QUEUE": queue}
+    elif workers:
+        env |= {"QUART_TASKS_RUN_TASKS": "false"}
     name = "in-process" if not workers else f"{workers} worker{'s' * (workers > 1)}"
+    name += ", no broker" if workers and not redis else ""
     spec = product(loop, database, **env)
-    web = Server(spec, logs / f"workers-web-{workers}.log")
+    web = Server(spec, logs / f"workers-web-{workers}{'' if redis else '-store'}.log")
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for number in range(workers):
-            processes.append(_worker(database, env, logs / f"workers-{workers}-{number}.log"))
+            log = logs / f"workers-{workers}{'' if redis else '-store'}-{number}.log"
+            processes.append(_worker(database, env, log))
         web.start()
         cpu_before = web.cpu_seconds() + sum(_cpu_seconds(p.pid) for p in processes)
         elapsed = asyncio.run(_drive(web.url, database, tasks, seconds))
@@ -105,7 +115,7 @@ def _deployment(
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
-        if workers:
+        if workers and redis:
             _delete_stream(redis, queue)
     return {
         "deployment": name,
