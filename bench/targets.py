@@ -154,8 +154,8 @@ def _scale_out(
                 _target(
                     what,
                     f"{rate(mine):.0f} / {rate(theirs):.0f} completed/s",
-                    ratio(rate(mine), factor * rate(theirs)),
-                    1.0,
+                    ratio(rate(mine), rate(theirs)),
+                    factor,
                     at_most=False,
                 )
             )
