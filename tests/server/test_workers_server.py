@@ -267,3 +267,20 @@ def test_a_worker_without_a_broker_starts_a_delayed_task_on_time_not_at_its_next
 
 def seconds_between(earlier: str, later: str) -> float:
     return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
+
+
+def test_on_sqlite_a_worker_without_a_broker_runs_what_the_web_stores(tmp_path: Path) -> None:
+    """One machine, one SQLite file: the web only stores, the worker looks every 0.25 s."""
+    env = {
+        "QUART_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"),
+        "QUART_TASKS_RUN_TASKS": "false",
+    }
+    deployment = start_deployment(tmp_path, env)
+    try:
+        web, pids = deployment.web, deployment.worker_pids()
+        ids = post_many(web, "whoami", {"seconds": 0.1}, 12)
+        seen = wait_until(web, all_ended(ids), timeout=60)
+        assert [seen[i]["state"] for i in ids] == ["succeeded"] * 12
+        assert {seen[i]["result"] for i in ids} <= pids  # none ran on the web
+    finally:
+        stop_deployment(deployment)
