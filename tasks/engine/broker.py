@@ -52,9 +52,12 @@ def make_broker(url: str, *, queue: str, prefetch: int) -> AsyncBroker:
             url,
             queue_name=queue,
             consumer_group_name=queue,
-            # One message per read: a worker holds only what it runs, so messages spread
-            # over the workers instead of queueing behind a busy one.
-            xread_count=1,
+            # Up to a worker's concurrency per read: taskiq-redis looks for stale messages
+            # to reclaim after every read (a lock, XAUTOCLAIM, an unlock), which one message
+            # per read would pay per task. The receiver still takes on only as many as the
+            # worker has slots; the rest of a read waits in this worker, and a worker that
+            # finds a task already held by another drops its message.
+            xread_count=max(1, prefetch),
             xread_block=1000,
             # Without a timeout a worker killed while it holds the reclaim lock would block
             # every other worker's reclaim for good.
