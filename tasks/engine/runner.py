@@ -78,26 +78,10 @@ class Runner:
         self.lease = lease
         self.claims = claim
         self.holds = holds
-        limits = Limits(
-            max_running,
-            max_queued,
-            progress_interval,
-            cancel_wait,
-            lease,
-            poll_interval,
-            claims=claim,
-            claims_ahead=claims_ahead,
-            prefetch=prefetch,
-        )
-        parts = assemble(
-            self,
-            registry,
-            store,
-            owner=self.owner,
-            limits=limits,
-            spawn=spawn,
-            dispatch=dispatch,
-        )
+        limits = Limits(max_running, max_queued, progress_interval, cancel_wait, lease,
+                        poll_interval, claim, claims_ahead, prefetch)  # fmt: skip
+        parts = assemble(self, registry, store, owner=self.owner, limits=limits, spawn=spawn,
+                         dispatch=dispatch)  # fmt: skip
         self.store_health = parts.health
         self.progress = parts.progress
         self._writer, self._slots, self._dispatch = parts.writer, parts.slots, parts.dispatch

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tasks import MemoryStore, Registry, Runner, State, Store, TaskRecord
+from tasks.engine.dispatch import ForWorkers
 from tasks.engine.recovery import INTERRUPTED
 from tests.harness import WAIT
 
@@ -222,3 +223,32 @@ async def test_a_busy_thread_keeps_its_task_held_until_it_returns(
     assert held.owner == runner.owner
     assert held.state is State.RUNNING
     gate.set()
+
+
+async def test_a_woken_worker_claims_a_batch_at_once_not_at_its_next_poll(
+    registry: Registry, store: Store
+) -> None:
+    """A worker that takes from the store (no broker) claims when woken: its free slot and
+    one batch more (``prefetch``), and leaves the rest to the others."""
+    slow = {"poll_interval": 20.0, "lease": 60.0}  # a poll would come long after WAIT
+    web = Runner(
+        registry, store, claim=False, dispatch=ForWorkers(store, poll_interval=20.0),
+        holds=False, **slow,
+    )  # fmt: skip
+    worker = Runner(registry, store, max_running=1, claims_ahead=False, prefetch=1, **slow)
+    await web.start()
+    await worker.start()
+    try:
+        ids = [(await web.submit("hold")).id for _ in range(3)]
+        worker.wake()
+        async with asyncio.timeout(WAIT):
+            while (held := [r.owner for r in [await store.get(i) for i in ids] if r]).count(
+                worker.owner
+            ) < 2:
+                await asyncio.sleep(0.01)  # another runner writes: read the store
+        assert held.count(None) == 1  # the third is left for another worker
+        assert worker.running == 1
+        assert worker.waiting == 1
+    finally:
+        await web.close()
+        await worker.close()

@@ -31,9 +31,9 @@ class QueuedWrites:
 
     def create_soon(
         self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> asyncio.Future[bool | TaskRecord]:
-        """Queue an insert; resolves to True (stored), False (the id exists) or the record
-        that already holds the idempotency key."""
+    ) -> asyncio.Future[TaskRecord | None]:
+        """Queue an insert; resolves to None (stored) or the record that already holds the
+        idempotency key, or raises ``ValueError`` if the id exists."""
 
         async def create(conn: Connection, sequence: Sequence) -> Later:
             if owner is not None:
@@ -43,8 +43,10 @@ class QueuedWrites:
             (seq,) = sequence.take()
             return await insert(conn, record, owner, seq)
 
-        future: asyncio.Future[bool | TaskRecord] = self._batches.submit(create)
-        return future
+        inserted: asyncio.Future[bool | TaskRecord] = self._batches.submit(create)
+        outcome: asyncio.Future[TaskRecord | None] = asyncio.get_running_loop().create_future()
+        inserted.add_done_callback(partial(_settle_insert, record, outcome))
+        return outcome
 
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
         pending = self._unsent.get(record.id)
@@ -55,6 +57,25 @@ class QueuedWrites:
         pending.future = self._batches.submit(partial(_write, pending))
         self._unsent[record.id] = pending
         return pending.future
+
+
+def _settle_insert(
+    record: TaskRecord,
+    outcome: asyncio.Future[TaskRecord | None],
+    inserted: asyncio.Future[bool | TaskRecord],
+) -> None:
+    """The insert's outcome as the store reports it (outside the transaction, so that one
+    taken id fails its own call, not the batch)."""
+    if outcome.cancelled():
+        return
+    if inserted.cancelled():
+        outcome.cancel()
+    elif (error := inserted.exception()) is not None:
+        outcome.set_exception(error)
+    elif (result := inserted.result()) is False:
+        outcome.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
+    else:
+        outcome.set_result(None if result is True else result)
 
 
 async def _write(pending: _Update, conn: Connection, sequence: Sequence) -> Later:

@@ -92,23 +92,7 @@ class PostgresStore:
         self, record: TaskRecord, *, owner: str | None, lease: float
     ) -> asyncio.Future[TaskRecord | None]:
         """Queue the insert and return its future at once (see :mod:`.queued`)."""
-        inserted = self._queued.create_soon(record, owner=owner, lease=lease)
-        outcome: asyncio.Future[TaskRecord | None] = asyncio.get_running_loop().create_future()
-
-        def settle(done: asyncio.Future[bool | TaskRecord]) -> None:
-            if outcome.cancelled():
-                return
-            if done.cancelled():
-                outcome.cancel()
-            elif (error := done.exception()) is not None:
-                outcome.set_exception(error)
-            elif (result := done.result()) is False:
-                outcome.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
-            else:
-                outcome.set_result(None if result is True else result)
-
-        inserted.add_done_callback(settle)
-        return outcome
+        return self._queued.create_soon(record, owner=owner, lease=lease)
 
     async def update(self, record: TaskRecord, *, owner: str) -> bool:
         return await self.update_soon(record, owner=owner)
