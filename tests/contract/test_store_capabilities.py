@@ -3,6 +3,7 @@ them, and finds them by their members alone."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from tasks import State, Store, TaskRecord
@@ -77,5 +78,36 @@ async def test_a_queued_update_not_yet_sent_gives_way_to_the_next_one_of_its_tas
         ended, late = (store.update_soon(r, owner=OWNER) for r in (done_first, other.started()))
         assert (await ended, await late) == (True, False)  # the late one is refused on its own
         assert await store.get(other.id) == done_first
+    finally:
+        await store.close()
+
+
+async def test_queued_inserts_and_updates_of_several_tasks_land_in_call_order(
+    database_url: str,
+) -> None:
+    """Writes queued together (which a store may send as a few statements) keep the order
+    of the calls: an update queued after a task's insert finds the task stored."""
+    store = store_from_url(database_url)
+    await store.open()
+    try:
+        assert isinstance(store, QueuesWrites)
+        old = TaskRecord.new("noop", {}, owner=OWNER)
+        await store.create(old, owner=OWNER, lease=30)
+        first, second = (TaskRecord.new("noop", {}, owner=OWNER) for _ in range(2))
+        calls = [
+            store.create_soon(first, owner=OWNER, lease=30),
+            store.update_soon(old.started(), owner=OWNER),
+            store.create_soon(second, owner=OWNER, lease=30),
+            store.update_soon(first.started(), owner=OWNER),
+            store.update_soon(second.started(), owner=OWNER),
+            store.create_soon(first, owner=OWNER, lease=30),  # its id is taken by now
+        ]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        assert outcomes[:5] == [None, True, None, True, True]
+        assert isinstance(outcomes[5], ValueError)
+        for record in (old, first, second):
+            stored = await store.get(record.id)
+            assert stored is not None
+            assert stored.state is State.RUNNING
     finally:
         await store.close()

@@ -1,22 +1,24 @@
 """Writes queued for the next transaction without a coroutine (the ``QueuesWrites`` capability).
 
 The engine queues the writes of a task's life (its insert, start, progress and end) and goes
-on; each commits with whatever else the next batch holds. An update of a task that is still
-queued, not yet taken into a transaction, is replaced by a later one of the same task and
-owner: a task that starts and ends before its start was sent costs one write. A terminal
-record is never replaced: an update after it goes on its own, and is refused as it would be
-once the terminal one has committed.
+on; each commits with whatever else the next batch holds. Consecutive inserts go out as one
+statement, and so do consecutive updates, so that a batch costs a few statements whatever
+its size; the order of the calls is kept. An update of a task that is still queued, not yet
+taken into a transaction, is replaced by a later one of the same task and owner: a task
+that starts and ends before its start was sent costs one write. A terminal record is never
+replaced: an update after it goes on its own, and is refused as it would be once the
+terminal one has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from functools import partial
+from typing import Any
 
 from ...records import TaskRecord
 from .batches import Later, Sequence, WriteBatches
 from .pool import Connection
-from .rows import hold_lease, insert, replace
+from .rows import hold_lease, insert_many, replace_many
 
 __all__ = ["QueuedWrites"]
 
@@ -27,60 +29,97 @@ class QueuedWrites:
     def __init__(self, batches: WriteBatches) -> None:
         self._batches = batches
         self._unsent: dict[str, _Update] = {}  # updates not yet taken into a transaction
-        batches.on_batch = self._unsent.clear
+        self._last: _Inserts | _Updates | None = None  # the last statement queued
+        batches.on_batch = self._taken
+
+    def _taken(self) -> None:
+        self._unsent.clear()
+        self._last = None
 
     def create_soon(
         self, record: TaskRecord, *, owner: str | None, lease: float
     ) -> asyncio.Future[TaskRecord | None]:
         """Queue an insert; resolves to None (stored) or the record that already holds the
         idempotency key, or raises ``ValueError`` if the id exists."""
-
-        async def create(conn: Connection, sequence: Sequence) -> Later:
-            if owner is not None:
-                await hold_lease(conn, owner, lease)
-            else:
-                sequence.work = True  # for the workers, now or when due
-            (seq,) = sequence.take()
-            return await insert(conn, record, owner, seq)
-
-        inserted: asyncio.Future[bool | TaskRecord] = self._batches.submit(create)
-        outcome: asyncio.Future[TaskRecord | None] = asyncio.get_running_loop().create_future()
-        inserted.add_done_callback(partial(_settle_insert, record, outcome))
-        return outcome
+        inserts = self._last
+        if not isinstance(inserts, _Inserts) or record.id in inserts.ids:
+            inserts = self._last = _Inserts()
+            self._batches.submit(inserts.run).add_done_callback(inserts.settle)
+        return inserts.add(record, owner, lease)
 
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
         pending = self._unsent.get(record.id)
         if pending is not None and pending.owner == owner and not pending.record.state.terminal:
             pending.record = record
             return pending.future
-        pending = _Update(record, owner)
-        pending.future = self._batches.submit(partial(_write, pending))
+        updates = self._last
+        if not isinstance(updates, _Updates) or record.id in updates.ids:
+            updates = self._last = _Updates()
+            self._batches.submit(updates.run).add_done_callback(updates.settle)
+        pending = updates.add(record, owner)
         self._unsent[record.id] = pending
         return pending.future
 
 
-def _settle_insert(
-    record: TaskRecord,
-    outcome: asyncio.Future[TaskRecord | None],
-    inserted: asyncio.Future[bool | TaskRecord],
-) -> None:
-    """The insert's outcome as the store reports it (outside the transaction, so that one
-    taken id fails its own call, not the batch)."""
-    if outcome.cancelled():
-        return
-    if inserted.cancelled():
-        outcome.cancel()
-    elif (error := inserted.exception()) is not None:
-        outcome.set_exception(error)
-    elif (result := inserted.result()) is False:
-        outcome.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
-    else:
-        outcome.set_result(None if result is True else result)
+class _Inserts:
+    """Consecutive inserts, sent as one statement."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self._items: list[tuple[TaskRecord, str | None, asyncio.Future[TaskRecord | None]]] = []
+        self._leases: dict[str, float] = {}
+
+    def add(
+        self, record: TaskRecord, owner: str | None, lease: float
+    ) -> asyncio.Future[TaskRecord | None]:
+        future: asyncio.Future[TaskRecord | None] = asyncio.get_running_loop().create_future()
+        self.ids.add(record.id)
+        self._items.append((record, owner, future))
+        if owner is not None:
+            self._leases[owner] = lease
+        return future
+
+    async def run(self, conn: Connection, sequence: Sequence) -> Later:
+        for owner, lease in self._leases.items():
+            await hold_lease(conn, owner, lease)
+        if any(owner is None for _, owner, _ in self._items):
+            sequence.work = True  # for the workers, now or when due
+        rows = [(record, owner) for record, owner, _ in self._items]
+        return await insert_many(conn, rows, sequence.take(len(rows)))
+
+    def settle(self, done: asyncio.Future[list[bool | TaskRecord]]) -> None:
+        """Each insert's outcome (outside the transaction, so that one taken id fails its
+        own call, not the batch)."""
+        for number, (record, _, future) in enumerate(self._items):
+            if not _failed(done, future):
+                result = done.result()[number]
+                if result is False:
+                    future.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
+                else:
+                    future.set_result(None if result is True else result)
 
 
-async def _write(pending: _Update, conn: Connection, sequence: Sequence) -> Later:
-    (seq,) = sequence.take()
-    return await replace(conn, seq, pending.record, pending.owner)
+class _Updates:
+    """Consecutive updates of different tasks, sent as one statement."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self._items: list[_Update] = []
+
+    def add(self, record: TaskRecord, owner: str) -> _Update:
+        pending = _Update(record, owner)
+        self.ids.add(record.id)
+        self._items.append(pending)
+        return pending
+
+    async def run(self, conn: Connection, sequence: Sequence) -> Later:
+        rows = [(pending.record, pending.owner) for pending in self._items]  # as now replaced
+        return await replace_many(conn, rows, sequence.take(len(rows)))
+
+    def settle(self, done: asyncio.Future[list[bool]]) -> None:
+        for number, pending in enumerate(self._items):
+            if not _failed(done, pending.future):
+                pending.future.set_result(done.result()[number])
 
 
 class _Update:
@@ -89,4 +128,18 @@ class _Update:
     def __init__(self, record: TaskRecord, owner: str) -> None:
         self.record = record
         self.owner = owner
-        self.future: asyncio.Future[bool]
+        self.future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+
+def _failed(done: asyncio.Future[Any], future: asyncio.Future[Any]) -> bool:
+    """Pass a statement's failure on to one of its calls; True if it failed (or the call
+    was cancelled), False if the call's own outcome is still to be set."""
+    if future.cancelled():
+        return True
+    if done.cancelled():
+        future.cancel()
+        return True
+    if (error := done.exception()) is not None:
+        future.set_exception(error)
+        return True
+    return False

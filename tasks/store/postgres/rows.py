@@ -22,9 +22,10 @@ __all__ = [
     "dump",
     "hold_lease",
     "insert",
+    "insert_many",
     "load",
     "named",
-    "replace",
+    "replace_many",
     "set_owner",
     "written",
 ]
@@ -68,14 +69,75 @@ async def insert(conn: Connection, record: TaskRecord, owner: str | None, seq: i
     return Later(read)
 
 
-async def replace(conn: Connection, seq: int, record: TaskRecord, owner: str) -> Later:
-    """Write a live task's record, if ``owner`` holds it; reads as whether it was written."""
+async def insert_many(
+    conn: Connection, rows: list[tuple[TaskRecord, str | None]], seqs: list[int]
+) -> Later:
+    """Insert new records (each with its owner) in one statement. Once the batch is sent,
+    reads as each one's outcome, as :func:`insert` has it."""
+    records = [record for record, _ in rows]
     cursor = await conn.execute(
-        "UPDATE quart_tasks SET state = %s, seq = %s, data = %s "
-        f"WHERE id = %s AND owner = %s AND state IN {LIVE} RETURNING seq",
-        (record.state.value, seq, dump(record), record.id, owner),
+        "INSERT INTO quart_tasks (id, name, state, seq, owner, data, run_at, idempotency_key) "
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], "
+        "%s::text[], %s::float8[], %s::text[]) ON CONFLICT DO NOTHING RETURNING id",
+        (
+            [record.id for record in records],
+            [record.name for record in records],
+            [record.state.value for record in records],
+            seqs,
+            [owner for _, owner in rows],
+            [dump(record) for record in records],
+            [record.run_at.timestamp() if record.run_at else None for record in records],
+            [record.idempotency_key for record in records],
+        ),
     )
-    return written(cursor)
+
+    async def read() -> list[bool | TaskRecord]:
+        stored = {row[0] for row in await cursor.fetchall()}
+        return [
+            True if record.id in stored else await _holder_of_key(conn, record)
+            for record in records
+        ]
+
+    return Later(read)
+
+
+async def _holder_of_key(conn: Connection, record: TaskRecord) -> bool | TaskRecord:
+    """The record that holds ``record``'s idempotency key; False if it has none (so its
+    id was taken)."""
+    if record.idempotency_key is None:
+        return False
+    found = await conn.execute(
+        f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s",
+        (record.idempotency_key,),
+    )
+    row = await found.fetchone()
+    return load(*row) if row is not None else False
+
+
+async def replace_many(
+    conn: Connection, rows: list[tuple[TaskRecord, str]], seqs: list[int]
+) -> Later:
+    """Write live tasks' records (each if its owner holds it; at most one per task) in one
+    statement. Once the batch is sent, reads as whether each was written."""
+    cursor = await conn.execute(
+        "UPDATE quart_tasks t SET state = v.state, seq = v.seq, data = v.data "
+        "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[]) "
+        "AS v(id, owner, seq, state, data) "
+        f"WHERE t.id = v.id AND t.owner = v.owner AND t.state IN {LIVE} RETURNING t.id",
+        (
+            [record.id for record, _ in rows],
+            [owner for _, owner in rows],
+            seqs,
+            [record.state.value for record, _ in rows],
+            [dump(record) for record, _ in rows],
+        ),
+    )
+
+    async def read() -> list[bool]:
+        written_ids = {row[0] for row in await cursor.fetchall()}
+        return [record.id in written_ids for record, _ in rows]
+
+    return Later(read)
 
 
 def written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:
