@@ -12,6 +12,9 @@ __all__ = ["Backlog"]
 
 log = logging.getLogger("tasks")
 
+#: seconds :meth:`Backlog.close` waits for the counting loop to end
+CLOSE_WAIT = 5.0
+
 
 class Backlog:
     """The queued tasks in the store, counted every ``poll_interval`` seconds, plus the
@@ -37,9 +40,11 @@ class Backlog:
         self._counting = asyncio.get_running_loop().create_task(self._count())
 
     async def close(self) -> None:
+        """Stop counting; a count the store's client will not let go of is left behind
+        (within ``CLOSE_WAIT``), rather than holding up a shutdown."""
         if self._counting is not None:
             self._counting.cancel()
-            await asyncio.gather(self._counting, return_exceptions=True)
+            await asyncio.wait([self._counting], timeout=CLOSE_WAIT)
 
     async def _count(self) -> None:
         while True:

@@ -193,6 +193,7 @@ class BrokerDispatch:
         self._empty.set()
         self._backlog = Backlog(store, poll_interval=poll_interval)
         self._failing = False
+        self._closing = False
         self._loops: list[asyncio.Task[None]] = []
 
     @property
@@ -224,17 +225,31 @@ class BrokerDispatch:
             log.info("%d task ids not sent to the broker; workers claim them", len(self._outbox))
 
     async def close(self) -> None:
+        """Stop sending (within ``SEND_TIMEOUT``) and close the connection.
+
+        The sender is cancelled, and its end awaited for a bounded time only: a send under
+        way in the broker's client may swallow the cancellation (Python 3.11's
+        ``asyncio.timeout`` can, when it expires as the cancel arrives), and a shutdown must
+        not wait for it for good. ``_closing`` ends its loop in that case.
+        """
+        self._closing = True
+        self._ready.set()
         for task in self._loops:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops:
+            _, pending = await asyncio.wait(self._loops, timeout=SEND_TIMEOUT)
+            if pending:
+                log.warning("the task broker's sender did not stop when asked; leaving it")
         await self._backlog.close()
         await self.connection.close()
 
     async def _send_all(self) -> None:
-        while True:
+        while not self._closing:
             await self._ready.wait()
+            if self._closing:
+                return
             await self.connection.connected.wait()
-            while self._outbox:
+            while self._outbox and not self._closing:
                 task_id = self._outbox[0]
                 if not await self._send(task_id):
                     await asyncio.sleep(self.connection.retry_interval)
