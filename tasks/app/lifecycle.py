@@ -30,7 +30,7 @@ from ..engine.follow import StoreFollower
 from ..engine.runner import Runner, Spawn
 from ..records import State
 from ..registry import Registry
-from ..store import ChangeNotifier, Store
+from ..store import AnnouncesWork, ChangeNotifier, Store
 from . import retention, schedules, supervisor
 from .metrics import TaskMetrics
 from .role import Role
@@ -208,7 +208,8 @@ def follow_store(
     stack: Services, runner: Runner, alarm: delays.DueAlarm, settings: Settings
 ) -> None:
     """Take tasks from the store as soon as it changes (a worker without a broker)."""
-    announced = isinstance(runner.records, ChangeNotifier)  # else nothing wakes it: look often
+    # A store that announces nothing wakes nobody: look at it often.
+    announced = isinstance(runner.records, AnnouncesWork | ChangeNotifier)
     follower = StoreFollower(
         runner,
         runner.records,
