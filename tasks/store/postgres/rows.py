@@ -57,14 +57,7 @@ async def insert(conn: Connection, record: TaskRecord, owner: str | None, seq: i
     async def read() -> bool | TaskRecord:
         if await cursor.fetchone() is not None:
             return True
-        if record.idempotency_key is None:
-            return False
-        found = await conn.execute(
-            f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s",
-            (record.idempotency_key,),
-        )
-        row = await found.fetchone()
-        return load(*row) if row is not None else False
+        return await _holder_of_key(conn, record)
 
     return Later(read)
 
