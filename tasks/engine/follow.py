@@ -112,5 +112,8 @@ class StoreFollower:
             except StoreUnavailable as exc:  # the upkeep round reports the store's health
                 log.debug("reading the next due task failed: %s", exc)
                 continue
+            except Exception:  # the loop goes on: it is what wakes this worker
+                log.exception("reading the next due task failed; trying again")
+                continue
             if due is not None:
                 self._alarm.ring_at(due)
