@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import psycopg
 import pytest
 
 from tasks import StoreSchemaError, StoreUnavailable, TaskRecord
-from tasks.store.postgres import PostgresStore
+from tasks.store.postgres import PostgresStore, owners
 from tasks.store.postgres.schema import SCHEMA_VERSION
 from tests.harness import WAIT
 
@@ -135,6 +136,39 @@ async def test_work_is_announced_only_when_a_task_is_left_free_to_claim(
                 assert len(heard) == 1
         finally:
             unwatch()
+
+
+async def test_text_that_means_something_to_sql_is_stored_as_given(postgres_url: str) -> None:
+    """Plain writes go to the server as one query, with their values quoted by the driver:
+    quotes, backslashes, dollar quoting and comments come back unchanged."""
+    awkward = ["'; DROP TABLE quart_tasks; --", "\\x00 \\", "$$ $tag$", "/* é \u2028 */", '"']
+    async with opened(postgres_url) as (store,):
+        records = [TaskRecord.new("echo", {"text": text}) for text in awkward]
+        await asyncio.gather(*(store.create(r, owner="a", lease=30) for r in records))
+        started = [r.started() for r in records]
+        assert await asyncio.gather(*(store.update(r, owner="a") for r in started)) == [True] * 5
+        for record in records:
+            found = await store.get(record.id)
+            assert found is not None
+            assert found.kwargs == record.kwargs
+
+
+async def test_a_claim_in_a_batch_of_writes_sees_them_and_numbers_after_them(
+    postgres_url: str,
+) -> None:
+    """A claim reads before it writes, so its batch runs statement by statement: it sees the
+    inserts queued before it in the same transaction, and numbers its changes after theirs."""
+    async with opened(postgres_url) as (store,):
+        records = [TaskRecord.new("count", {}) for _ in range(3)]
+        stored = [store.create_soon(r, owner=None, lease=30) for r in records]
+        claim = partial(owners.claim, owner="b", lease=30, limit=10, is_dead=never_dead, names=None)
+        claimed = store._batches.submit(claim)  # queued now, in the inserts' batch
+        await asyncio.gather(*stored)
+        assert [r.id for r in await claimed] == [r.id for r in records]
+        changes = await store.changes(0, 100)
+        assert [c.record.id for c in changes] == [r.id for r in records]
+        assert [c.record.owner for c in changes] == ["b", "b", "b"]
+        assert [c.seq for c in changes] == [4, 5, 6]  # 1 to 3: the inserts
 
 
 async def test_a_database_from_a_newer_version_is_refused(postgres_url: str) -> None:

@@ -3,40 +3,57 @@
 Writes queued while a transaction runs share the next one, so under load many writes pay
 for one commit. Each write is an :data:`Operation`: an async function that runs its
 statements on the transaction's connection and numbers the rows it changes with
-:meth:`Sequence.take`. The connection is in pipeline mode: an operation that needs no
-result before the others run returns a :class:`Later`, read once every operation has been
-sent, so that a batch costs a few round trips to the server whatever its size. Operations
+:data:`NUMBERS`. The connection is in pipeline mode: an operation that needs no result
+before the others run returns a :class:`Later`, read once the batch has committed, so that
+a batch costs a few round trips to the server whatever its size. Operations
 report outcomes (a duplicate id, a lost hold) as return values rather than SQL errors, so
 one of them cannot undo the others; if a batch fails on an unexpected SQL error, each of
 its operations is retried in a transaction of its own.
 
-**Sequence numbers in commit order.** Every write transaction starts by locking the single
-row of the ``quart_tasks_store`` table (``SELECT ... FOR UPDATE``), takes its numbers from
-the counter there, and writes the counter back before it commits. The row lock makes write
-transactions from all processes run one after another, and PostgreSQL makes a transaction
-visible before it releases its locks. So the numbers readers see always form a prefix: a
-number is never seen before a smaller one, and a reader that resumes "after N" cannot skip
-a change that commits late (as it could with a ``bigserial`` assigned at insert). A write
-that turns out to change nothing leaves its number unused: numbers only ever increase. The same
-statement that writes the counter back sends ``NOTIFY``, delivered when the transaction
-commits, which wakes the change listeners of every process; a transaction that leaves tasks
-free to claim (stored or handed back held by nobody, or stored for later) also notifies
-:data:`WORK_CHANNEL`, which wakes the workers that take their tasks from the store.
+**Sequence numbers in commit order.** Every write transaction first locks the single row
+of the ``quart_tasks_store`` table, which holds the change counter; a statement that changes
+rows numbers them from that counter, which it bumps in the same statement (:data:`NUMBERS`).
+The row lock makes write transactions from all processes number their changes one after
+another (and, being always the first lock taken, keeps them from deadlocking on the rows
+they touch), and PostgreSQL makes a transaction visible before it releases its locks. So
+the numbers readers see always form a prefix: a number is never seen before a smaller one,
+and a reader that resumes "after N" cannot skip a change that commits late (as it could
+with a ``bigserial`` assigned at insert). The lock is held without waiting on this process
+where it can be: a batch goes out as ``BEGIN``, the lock, its statements, ``NOTIFY`` and
+``COMMIT`` in one pipeline, and the results are read once it has committed, so that
+processes sharing the store wait on each other for the server's work only (an operation
+that must read before it writes, as a claim does, still waits for its answers). A write
+that turns out to change nothing leaves its number unused: numbers only ever increase.
+``NOTIFY``, delivered when the transaction commits, wakes the change listeners of every
+process; a transaction that leaves tasks free to claim (stored or handed back held by
+nobody, or stored for later) also notifies :data:`WORK_CHANNEL`, which wakes the workers
+that take their tasks from the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from .pool import Connection, Database
+from .session import NeedsAnswers, Recorder, Session, send_all
 
-__all__ = ["CHANNEL", "WORK_CHANNEL", "Later", "Operation", "Sequence", "WriteBatches"]
+__all__ = [
+    "CHANNEL",
+    "NUMBERS",
+    "WORK_CHANNEL",
+    "Later",
+    "Operation",
+    "Sequence",
+    "WriteBatches",
+]
 
 log = logging.getLogger("tasks")
 
@@ -46,19 +63,24 @@ CHANNEL = "quart_tasks_changes"
 WORK_CHANNEL = "quart_tasks_work"
 
 
-class Sequence:
-    """The numbers one transaction hands out, after the last committed one."""
+#: a common table expression that reserves numbers for one statement's rows: the k-th row
+#: (k from 1) gets ``numbers.base + k``; its parameters come from :meth:`Sequence.reserve`
+NUMBERS = "numbers AS (UPDATE quart_tasks_store SET seq = seq + %s RETURNING seq - %s AS base)"
 
-    def __init__(self, last: int) -> None:
-        self.committed = last
-        self.last = last
+
+class Sequence:
+    """What one transaction's statements have numbered, and whom its commit must wake."""
+
+    def __init__(self) -> None:
+        #: set once a statement of the transaction numbers its rows
+        self.numbered = False
         #: set by an operation that leaves a task free to claim, or stores one for later
         self.work = False
 
-    def take(self, count: int = 1) -> list[int]:
-        numbers = list(range(self.last + 1, self.last + count + 1))
-        self.last += count
-        return numbers
+    def reserve(self, count: int = 1) -> tuple[int, int]:
+        """The parameters of :data:`NUMBERS` for a statement that numbers ``count`` rows."""
+        self.numbered = True
+        return count, count
 
 
 class Later:
@@ -70,7 +92,7 @@ class Later:
         self.read = read
 
 
-Operation = Callable[[Connection, Sequence], Awaitable[Any]]
+Operation = Callable[[Session, Sequence], Awaitable[Any]]
 _Item = tuple[Operation, "asyncio.Future[Any]"]
 
 
@@ -134,6 +156,8 @@ class WriteBatches:
             results = await self._transaction([operation for operation, _ in batch])
         except asyncio.CancelledError:
             raise
+        except _Committed as exc:
+            _settle([(future, None, exc.__cause__ or exc) for _, future in batch])
         except psycopg.Error as exc:
             if len(batch) > 1 and not isinstance(exc, psycopg.OperationalError):
                 log.warning(
@@ -151,22 +175,71 @@ class WriteBatches:
             )
 
     async def _transaction(self, operations: list[Operation]) -> list[Any]:
-        # pipeline mode: statements whose results are not read yet go out together
-        async with self._database.connection() as conn, conn.pipeline(), conn.transaction():
-            cursor = await conn.execute("SELECT seq FROM quart_tasks_store FOR UPDATE")
-            row = await cursor.fetchone()
-            assert row is not None, "the store row is created with the schema"
-            sequence = Sequence(row[0])
-            sent = [await operation(conn, sequence) for operation in operations]
-            results = [await r.read() if isinstance(r, Later) else r for r in sent]
-            if sequence.last != sequence.committed:
-                work = ", pg_notify(%s, '')" if sequence.work else ""
-                await conn.execute(
-                    "WITH counter AS (UPDATE quart_tasks_store SET seq = %s RETURNING seq) "
-                    f"SELECT pg_notify(%s, seq::text){work} FROM counter",
-                    (sequence.last, CHANNEL, *([WORK_CHANNEL] if sequence.work else [])),
-                )
-            return results
+        async with self._database.connection() as conn:
+            recorder = Recorder(conn)
+            sequence = Sequence()
+            try:
+                sent = [await operation(recorder, sequence) for operation in operations]
+            except NeedsAnswers:
+                return await self._step_by_step(conn, operations)
+            try:
+                await send_all(conn, recorder, _LOCK, _closing(sequence))
+            except BaseException:
+                await _roll_back(conn)
+                raise
+            return await _results(sent)
+
+    async def _step_by_step(self, conn: Connection, operations: list[Operation]) -> list[Any]:
+        """Run the batch one statement at a time, in pipeline mode: statements whose results
+        are not read yet go out together."""
+        try:
+            async with conn.pipeline() as pipeline:
+                await conn.execute("BEGIN")
+                await conn.execute(_LOCK)
+                sequence = Sequence()
+                sent = [await operation(conn, sequence) for operation in operations]
+                for statement in _closing(sequence):
+                    await conn.execute(statement)
+                await conn.execute("COMMIT")
+                await pipeline.sync()
+        except BaseException:
+            await _roll_back(conn)
+            raise
+        return await _results(sent)
+
+
+_LOCK = "SELECT FROM quart_tasks_store FOR UPDATE"
+
+
+def _closing(sequence: Sequence) -> list[str]:
+    """What a transaction sends after its operations: the notifications its commit sends."""
+    if not sequence.numbered:
+        return []
+    calls = f"pg_notify('{CHANNEL}', seq::text)"
+    if sequence.work:
+        calls += f", pg_notify('{WORK_CHANNEL}', '')"
+    return [f"SELECT {calls} FROM quart_tasks_store"]
+
+
+async def _results(sent: list[Any]) -> list[Any]:
+    """Each operation's result, reading those that are read once the batch has committed."""
+    try:
+        return [await r.read() if isinstance(r, Later) else r for r in sent]
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError):
+            raise  # the store is unavailable: said as such by the pool
+        raise _Committed(exc) from exc
+
+
+class _Committed(Exception):
+    """Reading a batch's results failed after it committed: it must not be written again."""
+
+
+async def _roll_back(conn: Connection) -> None:
+    """End a transaction that failed part way, so that its connection goes back clean."""
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        with contextlib.suppress(psycopg.Error):  # a broken connection: the pool replaces it
+            await conn.execute("ROLLBACK")
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

@@ -1,7 +1,7 @@
 """The PostgreSQL store's SQL for later work: delayed tasks that come due, and schedule ticks.
 
-Each write runs in the batch's transaction, which every process's writes take one after
-another (see ``batches.py``); due tasks are locked with ``SKIP LOCKED`` besides.
+Each write runs in a batch's transaction and numbers its rows there (see ``batches.py``);
+due tasks are locked with ``SKIP LOCKED``, so that processes never take the same one.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any
 
 from ...records import State, TaskRecord
 from ..protocol import ScheduleMark
-from .batches import Later, Sequence
-from .pool import Connection
+from .batches import NUMBERS, Later, Sequence
 from .rows import COLUMNS, dump, hold_lease, insert, load, named
+from .session import Session
 
 __all__ = ["advance_schedule", "marks", "take_due"]
 
 
 async def take_due(
-    conn: Connection,
+    conn: Session,
     sequence: Sequence,
     *,
     owner: str,
@@ -39,13 +39,13 @@ async def take_due(
     records = [load(*row).replace(state=State.QUEUED) for _, *row in await cursor.fetchall()]
     if records:
         await conn.execute(
-            "UPDATE quart_tasks t SET state = 'queued', owner = %s, seq = v.seq, data = v.data "
-            "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(id, seq, data) "
-            "WHERE t.id = v.id",
+            f"WITH {NUMBERS} UPDATE quart_tasks t SET state = 'queued', owner = %s, "
+            "seq = numbers.base + v.k, data = v.data FROM numbers, "
+            "unnest(%s::text[], %s::text[]) WITH ORDINALITY AS v(id, data, k) WHERE t.id = v.id",
             (
+                *sequence.reserve(len(records)),
                 owner,
                 [record.id for record in records],
-                sequence.take(len(records)),
                 [dump(record) for record in records],
             ),
         )
@@ -53,7 +53,7 @@ async def take_due(
 
 
 async def advance_schedule(
-    conn: Connection,
+    conn: Session,
     sequence: Sequence,
     *,
     name: str,
@@ -76,8 +76,7 @@ async def advance_schedule(
             await hold_lease(conn, owner, lease)
         else:
             sequence.work = True
-        (seq,) = sequence.take()
-        stored: Later = await insert(conn, run, owner, seq)
+        stored: Later = await insert(conn, run, owner, sequence)
         await stored.read()
     return True
 

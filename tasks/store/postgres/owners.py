@@ -8,16 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from ...records import State, TaskRecord
-from .batches import Later, Sequence
-from .pool import Connection
+from .batches import NUMBERS, Later, Sequence
 from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, load, named, set_owner, written
+from .session import Session
 
 __all__ = ["claim", "claim_task", "release", "release_task", "renew", "request_cancel"]
 
 _LIVE, _COLUMNS, _NOW = LIVE, COLUMNS, NOW
 
 
-async def renew(conn: Connection, sequence: Sequence, *, owner: str, lease: float) -> list[str]:
+async def renew(conn: Session, sequence: Sequence, *, owner: str, lease: float) -> list[str]:
     """Extend ``owner``'s lease; the ids of its live tasks whose cancellation was requested."""
     await hold_lease(conn, owner, lease)
     cursor = await conn.execute(
@@ -28,7 +28,7 @@ async def renew(conn: Connection, sequence: Sequence, *, owner: str, lease: floa
 
 
 async def claim(
-    conn: Connection,
+    conn: Session,
     sequence: Sequence,
     *,
     owner: str,
@@ -65,7 +65,7 @@ async def claim(
 
 
 async def claim_task(
-    conn: Connection,
+    conn: Session,
     sequence: Sequence,
     *,
     task_id: str,
@@ -96,7 +96,7 @@ async def claim_task(
     return load(data, owner, flagged, *columns)
 
 
-async def release(conn: Connection, sequence: Sequence, *, owner: str, keep: frozenset[str]) -> int:
+async def release(conn: Session, sequence: Sequence, *, owner: str, keep: frozenset[str]) -> int:
     """Let go of every live task ``owner`` holds but those in ``keep``; how many."""
     cursor = await conn.execute(
         f"SELECT id FROM quart_tasks WHERE owner = %s AND state IN {_LIVE} "
@@ -110,21 +110,18 @@ async def release(conn: Connection, sequence: Sequence, *, owner: str, keep: fro
     return len(released)
 
 
-async def release_task(conn: Connection, sequence: Sequence, *, task_id: str, owner: str) -> Later:
+async def release_task(conn: Session, sequence: Sequence, *, task_id: str, owner: str) -> Later:
     """Let go of one task ``owner`` holds, unchanged; whether it did, once the batch is sent."""
-    (seq,) = sequence.take()
     sequence.work = True
     cursor = await conn.execute(
-        "UPDATE quart_tasks SET owner = NULL, seq = %s "
-        f"WHERE id = %s AND owner = %s AND state IN {_LIVE} RETURNING seq",
-        (seq, task_id, owner),
+        f"WITH {NUMBERS} UPDATE quart_tasks SET owner = NULL, seq = numbers.base + 1 "
+        f"FROM numbers WHERE id = %s AND owner = %s AND state IN {_LIVE} RETURNING seq",
+        (*sequence.reserve(), task_id, owner),
     )
     return written(cursor)
 
 
-async def request_cancel(
-    conn: Connection, sequence: Sequence, *, task_id: str
-) -> TaskRecord | None:
+async def request_cancel(conn: Session, sequence: Sequence, *, task_id: str) -> TaskRecord | None:
     """Flag the task for cancellation; a scheduled one, or a queued one nobody holds, ends."""
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s FOR UPDATE", (task_id,)
@@ -137,10 +134,9 @@ async def request_cancel(
         return record
     if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
         record = record.finished(State.CANCELLED)
-    (seq,) = sequence.take()
     await conn.execute(
-        "UPDATE quart_tasks SET state = %s, seq = %s, cancel_requested = true, data = %s "
-        "WHERE id = %s",
-        (record.state.value, seq, dump(record), task_id),
+        f"WITH {NUMBERS} UPDATE quart_tasks SET state = %s, seq = numbers.base + 1, "
+        "cancel_requested = true, data = %s FROM numbers WHERE id = %s",
+        (*sequence.reserve(), record.state.value, dump(record), task_id),
     )
     return record.replace(cancel_requested=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 from ...records import TaskRecord
 from .batches import Later, Sequence, WriteBatches
-from .pool import Connection
 from .rows import hold_lease, insert_many, replace_many
+from .session import Session
 
 __all__ = ["QueuedWrites"]
 
@@ -79,13 +79,13 @@ class _Inserts:
             self._leases[owner] = lease
         return future
 
-    async def run(self, conn: Connection, sequence: Sequence) -> Later:
+    async def run(self, conn: Session, sequence: Sequence) -> Later:
         for owner, lease in self._leases.items():
             await hold_lease(conn, owner, lease)
         if any(owner is None for _, owner, _ in self._items):
             sequence.work = True  # for the workers, now or when due
         rows = [(record, owner) for record, owner, _ in self._items]
-        return await insert_many(conn, rows, sequence.take(len(rows)))
+        return await insert_many(conn, rows, sequence)
 
     def settle(self, done: asyncio.Future[list[bool | TaskRecord]]) -> None:
         """Each insert's outcome (outside the transaction, so that one taken id fails its
@@ -112,9 +112,9 @@ class _Updates:
         self._items.append(pending)
         return pending
 
-    async def run(self, conn: Connection, sequence: Sequence) -> Later:
+    async def run(self, conn: Session, sequence: Sequence) -> Later:
         rows = [(pending.record, pending.owner) for pending in self._items]  # as now replaced
-        return await replace_many(conn, rows, sequence.take(len(rows)))
+        return await replace_many(conn, rows, sequence)
 
     def settle(self, done: asyncio.Future[list[bool]]) -> None:
         for number, pending in enumerate(self._items):

@@ -6,14 +6,11 @@ Each write function runs its statements inside the batch's transaction (see ``ba
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
-
-import psycopg
 
 from ...records import TaskRecord
 from ..record_json import COLUMNS, dump, load
-from .batches import Later, Sequence
-from .pool import Connection
+from .batches import NUMBERS, Later, Sequence
+from .session import Rows, Session
 
 __all__ = [
     "COLUMNS",
@@ -35,18 +32,20 @@ LIVE = "('queued', 'running')"
 NOW = "extract(epoch from clock_timestamp())"
 
 
-async def insert(conn: Connection, record: TaskRecord, owner: str | None, seq: int) -> Later:
+async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence: Sequence) -> Later:
     """Insert a new record. Once the batch is sent, its outcome reads as True (stored), the
     record that already holds its idempotency key, or False (its id exists)."""
     run_at = record.run_at.timestamp() if record.run_at is not None else None
     cursor = await conn.execute(
-        "INSERT INTO quart_tasks (id, name, state, seq, owner, data, run_at, idempotency_key) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING seq",
+        f"WITH {NUMBERS} INSERT INTO quart_tasks "
+        "(id, name, state, seq, owner, data, run_at, idempotency_key) "
+        "VALUES (%s, %s, %s, (SELECT base + 1 FROM numbers), %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING seq",
         (
+            *sequence.reserve(),
             record.id,
             record.name,
             record.state.value,
-            seq,
             owner,
             dump(record),
             run_at,
@@ -63,20 +62,23 @@ async def insert(conn: Connection, record: TaskRecord, owner: str | None, seq: i
 
 
 async def insert_many(
-    conn: Connection, rows: list[tuple[TaskRecord, str | None]], seqs: list[int]
+    conn: Session, rows: list[tuple[TaskRecord, str | None]], sequence: Sequence
 ) -> Later:
     """Insert new records (each with its owner) in one statement. Once the batch is sent,
     reads as each one's outcome, as :func:`insert` has it."""
     records = [record for record, _ in rows]
     cursor = await conn.execute(
-        "INSERT INTO quart_tasks (id, name, state, seq, owner, data, run_at, idempotency_key) "
-        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], "
-        "%s::text[], %s::float8[], %s::text[]) ON CONFLICT DO NOTHING RETURNING id",
+        f"WITH {NUMBERS} INSERT INTO quart_tasks "
+        "(id, name, state, seq, owner, data, run_at, idempotency_key) "
+        "SELECT v.id, v.name, v.state, numbers.base + v.k, v.owner, v.data, v.run_at, v.key "
+        "FROM numbers, unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+        "%s::float8[], %s::text[]) WITH ORDINALITY AS v(id, name, state, owner, data, run_at, "
+        "key, k) ON CONFLICT DO NOTHING RETURNING id",
         (
+            *sequence.reserve(len(records)),
             [record.id for record in records],
             [record.name for record in records],
             [record.state.value for record in records],
-            seqs,
             [owner for _, owner in rows],
             [dump(record) for record in records],
             [record.run_at.timestamp() if record.run_at else None for record in records],
@@ -94,7 +96,7 @@ async def insert_many(
     return Later(read)
 
 
-async def _holder_of_key(conn: Connection, record: TaskRecord) -> bool | TaskRecord:
+async def _holder_of_key(conn: Session, record: TaskRecord) -> bool | TaskRecord:
     """The record that holds ``record``'s idempotency key; False if it has none (so its
     id was taken)."""
     if record.idempotency_key is None:
@@ -108,19 +110,20 @@ async def _holder_of_key(conn: Connection, record: TaskRecord) -> bool | TaskRec
 
 
 async def replace_many(
-    conn: Connection, rows: list[tuple[TaskRecord, str]], seqs: list[int]
+    conn: Session, rows: list[tuple[TaskRecord, str]], sequence: Sequence
 ) -> Later:
     """Write live tasks' records (each if its owner holds it; at most one per task) in one
     statement. Once the batch is sent, reads as whether each was written."""
     cursor = await conn.execute(
-        "UPDATE quart_tasks t SET state = v.state, seq = v.seq, data = v.data "
-        "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[]) "
-        "AS v(id, owner, seq, state, data) "
+        f"WITH {NUMBERS} UPDATE quart_tasks t "
+        "SET state = v.state, seq = numbers.base + v.k, data = v.data "
+        "FROM numbers, unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+        "WITH ORDINALITY AS v(id, owner, state, data, k) "
         f"WHERE t.id = v.id AND t.owner = v.owner AND t.state IN {LIVE} RETURNING t.id",
         (
+            *sequence.reserve(len(rows)),
             [record.id for record, _ in rows],
             [owner for _, owner in rows],
-            seqs,
             [record.state.value for record, _ in rows],
             [dump(record) for record, _ in rows],
         ),
@@ -133,7 +136,7 @@ async def replace_many(
     return Later(read)
 
 
-def written(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> Later:
+def written(cursor: Rows) -> Later:
     """Whether the one-row write behind ``cursor`` happened, once the batch is sent."""
 
     async def read() -> bool:
@@ -149,7 +152,7 @@ def named(names: Collection[str] | None) -> tuple[str, tuple[list[str], ...]]:
     return " AND name = ANY(%s)", (sorted(names),)
 
 
-async def hold_lease(conn: Connection, owner: str, lease: float) -> None:
+async def hold_lease(conn: Session, owner: str, lease: float) -> None:
     await conn.execute(
         f"INSERT INTO quart_tasks_owners (owner, lease_until) VALUES (%s, {NOW} + %s) "
         f"ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
@@ -158,7 +161,7 @@ async def hold_lease(conn: Connection, owner: str, lease: float) -> None:
 
 
 async def set_owner(
-    conn: Connection, task_ids: list[str], owner: str | None, sequence: Sequence
+    conn: Session, task_ids: list[str], owner: str | None, sequence: Sequence
 ) -> None:
     """Hand the tasks to ``owner`` (None: nobody), each write with its own number."""
     if not task_ids:
@@ -166,7 +169,7 @@ async def set_owner(
     if owner is None:
         sequence.work = True
     await conn.execute(
-        "UPDATE quart_tasks t SET owner = %s, seq = v.seq "
-        "FROM unnest(%s::text[], %s::bigint[]) AS v(id, seq) WHERE t.id = v.id",
-        (owner, task_ids, sequence.take(len(task_ids))),
+        f"WITH {NUMBERS} UPDATE quart_tasks t SET owner = %s, seq = numbers.base + v.k "
+        "FROM numbers, unnest(%s::text[]) WITH ORDINALITY AS v(id, k) WHERE t.id = v.id",
+        (*sequence.reserve(len(task_ids)), owner, task_ids),
     )

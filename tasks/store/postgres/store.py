@@ -19,10 +19,11 @@ from ..protocol import FINISHED_STATES, Change, ScheduleMark
 from . import later, owners
 from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
-from .pool import Connection, Database
+from .pool import Database
 from .queued import QueuedWrites
 from .rows import COLUMNS, LIVE, NOW, load, named
 from .schema import prepare
+from .session import Session
 
 __all__ = ["PostgresStore"]
 
@@ -163,7 +164,7 @@ class PostgresStore:
     ) -> list[TaskRecord]:
         wanted = sorted(state.value for state in states & FINISHED_STATES)
 
-        async def delete(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
+        async def delete(conn: Session, sequence: Sequence) -> list[TaskRecord]:
             # Oldest write first: a finished record is never written again, so write order is
             # finish order. SKIP LOCKED: rows another process is pruning right now are its own.
             cursor = await conn.execute(
@@ -201,7 +202,7 @@ class PostgresStore:
         limit: int,
         names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        async def take(conn: Connection, sequence: Sequence) -> list[TaskRecord]:
+        async def take(conn: Session, sequence: Sequence) -> list[TaskRecord]:
             return await later.take_due(
                 conn, sequence, owner=owner, lease=lease, now=now, limit=limit, names=names
             )
@@ -218,7 +219,7 @@ class PostgresStore:
         owner: str | None,
         lease: float,
     ) -> bool:
-        async def advance(conn: Connection, sequence: Sequence) -> bool:
+        async def advance(conn: Session, sequence: Sequence) -> bool:
             return await later.advance_schedule(
                 conn, sequence, name=name, tick=tick, run=run, owner=owner, lease=lease
             )
