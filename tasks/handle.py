@@ -24,7 +24,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, Unpack
 from quart import current_app, has_app_context
 
 from .definition import TaskDefinition
-from .errors import InvalidArguments, NoAppContext
+from .errors import InvalidArguments, NoAppContext, TaskNotFound
 from .options import OptionFields, SubmitOptions
 from .records import TaskRecord
 
@@ -49,6 +49,8 @@ class _Runner(Protocol):
     async def submit(
         self, name: str, kwargs: dict[str, Any] | None = None, options: SubmitOptions | None = None
     ) -> TaskRecord: ...
+
+    async def get(self, task_id: str) -> TaskRecord: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,15 @@ class TaskHandle(Generic[P, R]):
         """Check the arguments, store the task and schedule it; return its durable record."""
         call: TaskCall[P] = TaskCall(self.definition)
         return await call.submit(*args, **kwargs)
+
+    async def get(self, task_id: str) -> TaskRecord:
+        """The current record of a task of this kind, as stored now (for a view that reports
+        a status, say). Raises :class:`~tasks.TaskNotFound` if there is no such task of
+        this kind, and :class:`~tasks.NoAppContext` outside the app."""
+        record = await _current_runner(self.definition).get(task_id)
+        if record.name != self.name:
+            raise TaskNotFound(f"no {self.name!r} task has the id {task_id!r}")
+        return record
 
     def options(
         self, options: SubmitOptions | None = None, /, **fields: Unpack[OptionFields]

@@ -15,24 +15,35 @@
 ``running`` runs the app's startup and shutdown (``before_serving``/``after_serving``), so the
 store and the runner are live, and tasks submitted by views (or by the test itself, with
 ``await my_task.submit(...)``) run on the test's event loop.
+
+To test one task's body alone, without an app, :func:`run_task` runs it once with a task
+context, so that ``current_task().progress(...)`` and cancellation checks work::
+
+    run = await run_task(build_report, user_id=7)
+    assert run.result == {"rows": 3}
+    assert run.progress[-1].current == 3
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from quart import Quart
 from quart.testing import TestApp
 from quart.typing import TestClientProtocol
 
 from .app.extension import Tasks
+from .context import TaskContext, enter
 from .engine.runner import Runner
-from .records import TaskRecord
+from .handle import TaskHandle
+from .records import Progress, TaskRecord, new_task_id
 
-__all__ = ["Harness", "running"]
+__all__ = ["Harness", "TaskRun", "run_task", "running"]
 
 #: How long a wait may take before the test fails, in seconds.
 DEFAULT_WAIT = 10.0
@@ -77,3 +88,57 @@ async def running(app: Quart, *, shutdown_timeout: int = 30) -> AsyncIterator[Ha
         raise RuntimeError("running(app) needs the Tasks extension: call Tasks(app, registry=...)")
     async with TestApp(app, shutdown_timeout=shutdown_timeout) as test_app, app.app_context():
         yield Harness(app, test_app.test_client())
+
+
+@dataclass
+class TaskRun:
+    """What one run of a task's body by :func:`run_task` returned and reported."""
+
+    #: what the function returned
+    result: Any
+    #: the context it ran with (its ``id``, ``name``, ``attempt``, ``cancelled``)
+    context: TaskContext
+    #: every ``current_task().progress(...)`` call, in order
+    progress: list[Progress] = field(default_factory=list)
+
+
+async def run_task(
+    task: TaskHandle[..., Any] | Callable[..., Any],
+    /,
+    *args: Any,
+    attempt: int = 1,
+    cancelled: bool = False,
+    **kwargs: Any,
+) -> TaskRun:
+    """Run a task's function once, as the runner would (a coroutine function on this loop,
+    a blocking one in a thread), with a task context but no app, store or record.
+
+    ``cancelled=True`` starts it with cancellation already asked for, to test a body's
+    cooperative stop; ``attempt`` is what ``current_task().attempt`` says. An exception
+    the body raises is raised here.
+    """
+    if isinstance(task, TaskHandle):
+        func, name, is_async = task.definition.func, task.name, task.definition.is_async
+    else:
+        func, name = task, getattr(task, "__name__", "task")
+        is_async = inspect.iscoroutinefunction(task)
+    progress: list[Progress] = []
+    context = TaskContext(
+        new_task_id(),
+        name,
+        attempt,
+        progress.append,
+        asyncio.get_running_loop(),
+        threaded=not is_async,
+    )
+    if cancelled:
+        context.request_stop()
+
+    async def body() -> Any:
+        enter(context)  # in this asyncio task's own copy of the context variables
+        if is_async:
+            return await func(*args, **kwargs)
+        return await asyncio.to_thread(func, *args, **kwargs)
+
+    result = await asyncio.get_running_loop().create_task(body())
+    return TaskRun(result, context, progress)

@@ -1,4 +1,5 @@
-"""README code blocks marked ``<!-- example: NAME -->``, written out to run as a user would."""
+"""Code blocks of the README and the documentation site marked ``<!-- example: NAME -->``,
+written out to run as a user would."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pages() -> list[Path]:
+    """The README and every page of the documentation site."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
 def example(name: str) -> str:
-    """The code block that follows ``<!-- example: NAME -->`` in the README."""
-    readme = (ROOT / "README.md").read_text()
+    """The code block that follows ``<!-- example: NAME -->`` on one page."""
     pattern = rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)\n```"
-    found = re.search(pattern, readme, re.DOTALL)
-    assert found is not None, f"README.md has no example named {name!r}"
-    return found.group(1) + "\n"
+    found = [m.group(1) for page in pages() for m in re.finditer(pattern, page.read_text(), re.S)]
+    assert len(found) == 1, f"{len(found)} examples named {name!r} in README.md and docs/"
+    return found[0] + "\n"
 
 
 def write_own_app(folder: Path) -> Path:
-    """The README's own-app example as ``myapp.py`` (and its test) in ``folder``."""
+    """The own-app example as ``myapp.py`` (and its test) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "myapp.py").write_text(example("own-app"))
     (folder / "test_myapp.py").write_text(example("own-app-test"))
@@ -26,7 +31,7 @@ def write_own_app(folder: Path) -> Path:
 
 
 def write_periodic_app(folder: Path) -> Path:
-    """The README's periodic-app example as ``clock.py`` in ``folder``."""
+    """The periodic-app example as ``clock.py`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "clock.py").write_text(example("periodic-app"))
     return folder

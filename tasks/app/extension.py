@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from quart import Quart
@@ -10,13 +11,15 @@ from quart.json.provider import DefaultJSONProvider
 
 from ..engine.distributed import check_broker
 from ..engine.runner import Runner
+from ..records import TaskRecord
 from ..registry import Registry
 from ..store import Store, store_from_url
-from . import lifecycle
+from ..store.locations import redact
+from . import lifecycle, logs
 from .json_provider import OrjsonProvider
 from .metrics import TaskMetrics
 from .role import Kind, Role, StartedAs
-from .settings import Settings
+from .settings import ENV_PREFIX, Settings, read_environment
 
 __all__ = ["Tasks"]
 
@@ -66,6 +69,12 @@ class Tasks:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
+        """Attach to ``app``: read its settings (``QUART_TASKS_*`` environment variables fill
+        in the ``TASKS_*`` keys its configuration lacks) and start and stop with it."""
+        logs.show_by_default()
+        for variable in read_environment(app.config, os.environ):
+            key = variable.removeprefix(ENV_PREFIX)
+            log.warning("%s in the environment is unused: the app's config sets %s", variable, key)
         self._read_settings(app)  # refuse bad settings when the app is built
         app.extensions["tasks"] = self
         if type(app.json) is DefaultJSONProvider:  # an app's own provider stays
@@ -172,13 +181,25 @@ class Tasks:
             await self.stop()  # what has started, closed in reverse
             raise
         log.info(
-            "tasks %s: store %s, %s, %d running at most, %d waiting at most",
+            "tasks %s (%s): store %s, broker %s; %s, %d running at most, %d waiting at most",
             "worker ready" if role.kind is Kind.WORKER else "ready",
-            type(store).__name__,
+            role.kind,
+            self._store_location(app, store),
+            redact(settings.broker) if settings.broker else "none",
             role.where_tasks_run,
             role.max_running,
             settings.max_queued,
         )
+
+    async def get(self, task_id: str) -> TaskRecord:
+        """The current record of a task, from the store; :class:`~tasks.TaskNotFound` if
+        there is none. Call it once the app has started (from a view, a task, or a test)."""
+        return await self.runner.get(task_id)
+
+    def _store_location(self, app: Quart, store: Store) -> str:
+        if self._store is not None:
+            return type(store).__name__
+        return redact(self.database(app))
 
     async def stop(self) -> None:
         """Stop what :meth:`start` started, the last started first."""

@@ -1,8 +1,10 @@
-"""Settings of the tasks extension, read from an app's ``TASKS_*`` configuration keys."""
+"""Settings of the tasks extension, read from an app's ``TASKS_*`` configuration keys, which
+``QUART_TASKS_*`` environment variables fill in."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal
 
 from pydantic import (
@@ -15,9 +17,11 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Settings", "config_key"]
+__all__ = ["Settings", "config_key", "read_environment"]
 
 PREFIX = "TASKS_"
+#: what an environment variable adds to a configuration key, as Quart's ``from_prefixed_env``
+ENV_PREFIX = "QUART_"
 #: settings whose configuration key has no ``TASKS_`` prefix: field → key
 UNPREFIXED = {
     "events_poll_interval": "EVENTS_POLL_INTERVAL",
@@ -157,6 +161,33 @@ class Settings(BaseModel):
         """The thread pool's size for a process running ``max_running`` tasks at once:
         ``threads``, or ``max_running + 4`` when that is 0."""
         return self.threads or max_running + 4
+
+
+def read_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Fill ``config``'s tasks keys from ``QUART_TASKS_*`` (and ``QUART_EVENTS_*``) environment
+    variables, each parsed as JSON where it parses (``4`` is a number), else kept as text, as
+    Quart's ``from_prefixed_env`` does. A key the configuration already holds keeps its value.
+
+    Returns the variables left unused because the configuration sets their key to another
+    value; raises ``ValueError`` for one that names no setting."""
+    known = {config_key(field) for field in Settings.model_fields}
+    ignored: list[str] = []
+    for variable in sorted(environ):
+        key = variable.removeprefix(ENV_PREFIX)
+        if not variable.startswith(ENV_PREFIX) or not key.startswith((PREFIX, "EVENTS_")):
+            continue
+        if key not in known:
+            names = ", ".join(sorted(ENV_PREFIX + name for name in known))
+            raise ValueError(f"unknown setting {variable} in the environment; known: {names}")
+        try:
+            value = json.loads(environ[variable])
+        except ValueError:
+            value = environ[variable]
+        if key not in config:
+            config[key] = value
+        elif config[key] != value:
+            ignored.append(variable)
+    return ignored
 
 
 def _describe(error: Any) -> str:

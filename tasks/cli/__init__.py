@@ -1,12 +1,11 @@
 """The ``tasks`` command group for Quart's command line.
 
-Add it to an app that uses the :class:`~tasks.Tasks` extension::
+Installing the package makes it a command of every app's ``quart`` (the ``quart.commands``
+entry point), so that in an app that uses the :class:`~tasks.Tasks` extension::
 
-    from tasks.cli import tasks_cli
+    quart --app "module:create_app()" tasks run NAME KEY=VALUE --wait
 
-    app.cli.add_command(tasks_cli)
-
-and then ``quart --app "module:create_app()" tasks run NAME KEY=VALUE --wait``.
+works without wiring. ``app.cli.add_command(tasks_cli)`` adds the same group by hand.
 """
 
 from . import maintenance, schedule_command, worker  # noqa: F401  (add prune, schedules, worker)

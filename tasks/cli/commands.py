@@ -259,6 +259,10 @@ def names_command(options: Options) -> None:
 
 
 def _where_it_runs(backend: Backend, record: TaskRecord) -> str:
+    if record.state.terminal:  # a replayed key: the task it names has already ended
+        return f"{record.name} has already ended: {record.state}"
+    if record.state is State.RUNNING:
+        return f"{record.name} is running; follow it with `tasks watch {record.id}`"
     if record.state is State.SCHEDULED:
         when = record.to_dict()["run_at"]
         where = (

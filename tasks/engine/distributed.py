@@ -44,7 +44,8 @@ def check_broker(url: str) -> None:
         kind = "a Redis" if extra == "redis" else "a RabbitMQ"
         raise ValueError(
             f"{kind} task broker needs the {extra!r} extra, which is not installed "
-            f"(no module named {missing[0]!r}): pip install '{DISTRIBUTION}[{extra}]'"
+            f"(no module named {missing[0]!r}): install {DISTRIBUTION} with it, as "
+            f"pip install -e '.[{extra}]' in its clone"
         )
 
 

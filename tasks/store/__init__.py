@@ -39,7 +39,8 @@ __all__ = [
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _POSTGRES_EXTRA = (
     "a PostgreSQL task store needs the 'postgres' extra, which is not installed "
-    "(no module named {module!r}): pip install 'quart-tracked-tasks[postgres]'"
+    "(no module named {module!r}): install quart-tracked-tasks with it, as "
+    "pip install -e '.[postgres]' in its clone"
 )
 
 

@@ -286,6 +286,6 @@ def test_a_missing_extra_is_named(
     with pytest.raises(ValueError, match=rf"needs the '{extra}' extra.*\[{extra}\]'"):
         check_broker(url)
     with pytest.raises(
-        ValueError, match=rf"TASKS_BROKER: .*pip install 'quart-tracked-tasks\[{extra}\]'"
+        ValueError, match=rf"TASKS_BROKER: .*pip install -e '\.\[{extra}\]' in its clone"
     ):
         app_with_registry(Registry(), TASKS_DATABASE=":memory:", TASKS_BROKER=url)

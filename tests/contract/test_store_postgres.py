@@ -207,7 +207,7 @@ async def test_an_unreachable_database_opens_and_answers_unavailable() -> None:
 
 
 def test_the_password_is_kept_out_of_messages() -> None:
-    from tasks.store.postgres.pool import redact
+    from tasks.store.locations import redact
 
     assert redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"

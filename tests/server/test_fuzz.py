@@ -1,7 +1,8 @@
 """schemathesis against a real server: every answer fits /openapi.json, and none is a 5xx.
 
 The example app on Hypercorn, on loopback, fuzzed from its own description with a fixed seed
-and a fixed number of examples per operation. The README shows the same run by hand.
+and a fixed number of examples per operation. The development page of the docs shows the
+same run by hand.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def assert_one_record_per_tick(records: list[dict[str, Any]]) -> list[datetime]:
 
 
 def serve_clock(tmp_path: Path) -> Any:
-    """The README's clock.py on two workers; as written there, it keeps its store in its
+    """The docs' clock.py on two workers; as written there, it keeps its store in its
     instance folder and reads no settings from the environment."""
     folder = write_periodic_app(tmp_path / "clock")
     return running_server(tmp_path, workers=2, app="clock:create_app()", cwd=folder)

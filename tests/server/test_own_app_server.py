@@ -1,5 +1,6 @@
-"""The README's own-app example on real processes: its pytest example run as written, and
-the app served by Hypercorn with the blueprint under /jobs, in a browser too."""
+"""The docs' own-app example on real processes: its pytest example run as written, and
+the app served by Hypercorn with the blueprint under /jobs, in a browser too, its settings
+from the environment and the ``tasks`` commands available without wiring."""
 
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ def test_the_readmes_pytest_example_passes_as_written(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The README's app on a real Hypercorn, its store in its instance folder."""
+    """The docs' own app on a real Hypercorn, its store in its instance folder."""
     folder = write_own_app(tmp_path_factory.mktemp("own-app"))
     with running_server(
         folder,
-        {"PYTHONPATH": str(folder)},
+        {"PYTHONPATH": str(folder), "QUART_TASKS_DATABASE": str(folder / "from-env.sqlite3")},
         app="myapp:create_app()",
         health_path="/jobs/healthz",
         cwd=folder,
@@ -80,3 +81,37 @@ def test_the_dashboard_works_under_the_prefix_in_a_browser(
         page.select_option("#filter-name", "send_report")  # the filter form's action
         page.wait_for_url("**/jobs/?state=&name=send_report")
         expect(page.locator("#live")).to_have_attribute("data-status", "open", timeout=WAIT_MS)
+
+
+@pytest.mark.server
+def test_the_app_takes_its_store_from_the_environment_and_says_so(own_server: Server) -> None:
+    store = own_server.cwd / "from-env.sqlite3"
+    assert store.exists()
+    ready = [line for line in own_server.log().splitlines() if "tasks ready" in line]
+    assert ready, own_server.log()
+    assert f"tasks ready (standalone): store {store}, broker none" in ready[0]
+
+
+@pytest.mark.server
+def test_the_tasks_commands_work_in_the_app_without_wiring(own_server: Server) -> None:
+    task_id = loopback.post(f"{own_server.url}/reports/9", timeout=10).json()["id"]
+    status = loopback.get(f"{own_server.url}/reports/status/{task_id}", timeout=10)
+    assert status.status_code == 200
+    missing = loopback.get(f"{own_server.url}/reports/status/nothing", timeout=10)
+    assert missing.status_code == 404
+    quart = Path(sys.executable).with_name("quart")
+    listed = subprocess.run(
+        [str(quart), "--app", "myapp:create_app()", "tasks", "list", "--name", "send_report"],
+        cwd=own_server.cwd,
+        env={
+            **tool_environment(),
+            "PYTHONPATH": str(own_server.cwd),
+            "QUART_TASKS_DATABASE": str(own_server.cwd / "from-env.sqlite3"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert task_id in listed.stdout

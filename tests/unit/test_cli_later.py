@@ -121,6 +121,8 @@ def test_run_with_a_key_twice_gives_the_first_task(cli: Invoke) -> None:
     waited = cli("run", "count", "n=2", "interval=0", "--key", "run-here", "--wait")
     assert waited.exit_code == 0, waited.output
     assert waited.stdout == "2\n"
+    ended = cli("run", "count", "n=2", "interval=0", "--key", "run-here")
+    assert "count has already ended: succeeded" in ended.stderr  # not "queued in the store"
 
 
 # -- schedules ------------------------------------------------------------------------------

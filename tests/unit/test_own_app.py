@@ -1,4 +1,4 @@
-"""The README's own-app example, run as a user would: the blueprint under /jobs in another app."""
+"""The docs' own-app example, run as a user would: the blueprint under /jobs in another app."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.readme_examples import write_own_app
 
 
 def load_own_app(folder: Path) -> ModuleType:
-    """Import the README's myapp.py from ``folder`` under a name of its own."""
+    """Import the docs' myapp.py from ``folder`` under a name of its own."""
     write_own_app(folder)
     name = f"myapp_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, folder / "myapp.py")

@@ -61,7 +61,7 @@ PUBLIC = {
         "refuse_cross_site",
         "register_error_handlers",
     },
-    "tasks.testing": {"Harness", "running"},
+    "tasks.testing": {"Harness", "TaskRun", "run_task", "running"},
 }
 
 

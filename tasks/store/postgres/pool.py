@@ -13,12 +13,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...errors import StoreUnavailable
+from ..locations import redact
 
 __all__ = ["Connection", "Database"]
 
@@ -109,12 +109,3 @@ class Database:
             raise StoreUnavailable(
                 f"the PostgreSQL task store at {self.where} is unavailable ({exc}); retry shortly"
             ) from exc
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
