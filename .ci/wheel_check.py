@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,6 +46,13 @@ def free_port() -> int:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wheel-check-"))
+    try:
+        check(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def check(work: Path) -> None:
     run(sys.executable, "-m", "build", "--outdir", work / "dist", ROOT)  # sdist, then wheel
     wheel = next((work / "dist").glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
