@@ -156,12 +156,12 @@ async def test_text_that_means_something_to_sql_is_stored_as_given(postgres_url:
 async def test_a_claim_in_a_batch_of_writes_sees_them_and_numbers_after_them(
     postgres_url: str,
 ) -> None:
-    """A claim reads before it writes, so its batch runs statement by statement: it sees the
-    inserts queued before it in the same transaction, and numbers its changes after theirs."""
+    """A claim queued behind inserts in one batch runs in their transaction: it sees them,
+    and numbers its changes after theirs."""
     async with opened(postgres_url) as (store,):
         records = [TaskRecord.new("count", {}) for _ in range(3)]
         stored = [store.create_soon(r, owner=None, lease=30) for r in records]
-        claim = partial(owners.claim, owner="b", lease=30, limit=10, is_dead=never_dead, names=None)
+        claim = partial(owners.claim, owner="b", lease=30, limit=10, dead=[], names=None)
         claimed = store._batches.submit(claim)  # queued now, in the inserts' batch
         await asyncio.gather(*stored)
         assert [r.id for r in await claimed] == [r.id for r in records]

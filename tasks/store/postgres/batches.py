@@ -22,7 +22,7 @@ with a ``bigserial`` assigned at insert). The lock is held without waiting on th
 where it can be: a batch goes out as ``BEGIN``, the lock, its statements, ``NOTIFY`` and
 ``COMMIT`` in one pipeline, and the results are read once it has committed, so that
 processes sharing the store wait on each other for the server's work only (an operation
-that must read before it writes, as a claim does, still waits for its answers). A write
+that must read before it writes, as a cancel does, still waits for its answers). A write
 that turns out to change nothing leaves its number unused: numbers only ever increase.
 ``NOTIFY``, delivered when the transaction commits, wakes the change listeners of every
 process; a transaction that leaves tasks free to claim (stored or handed back held by

@@ -5,26 +5,61 @@ Each function runs inside a write batch's transaction (``batches.py``) on its co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 from ...records import State, TaskRecord
 from .batches import NUMBERS, Later, Sequence
 from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, load, named, set_owner, written
 from .session import Session
 
-__all__ = ["claim", "claim_task", "release", "release_task", "renew", "request_cancel"]
+__all__ = [
+    "claim",
+    "claim_task",
+    "holders",
+    "release",
+    "release_task",
+    "renew",
+    "request_cancel",
+]
 
 _LIVE, _COLUMNS, _NOW = LIVE, COLUMNS, NOW
 
 
-async def renew(conn: Session, sequence: Sequence, *, owner: str, lease: float) -> list[str]:
-    """Extend ``owner``'s lease; the ids of its live tasks whose cancellation was requested."""
+async def renew(conn: Session, sequence: Sequence, *, owner: str, lease: float) -> Later:
+    """Extend ``owner``'s lease; once the batch is sent, the ids of its live tasks whose
+    cancellation was requested."""
     await hold_lease(conn, owner, lease)
     cursor = await conn.execute(
         f"SELECT id FROM quart_tasks WHERE owner = %s AND cancel_requested AND state IN {_LIVE}",
         (owner,),
     )
+
+    async def read() -> list[str]:
+        return [row[0] for row in await cursor.fetchall()]
+
+    return Later(read)
+
+
+async def holders(conn: Session, owner: str, task_id: str | None = None) -> list[str]:
+    """The other owners holding live tasks (or only ``task_id``): read before a claim, outside
+    its transaction, to ask which of them are known to be dead."""
+    only, params = (" AND id = %s", (task_id,)) if task_id is not None else ("", ())
+    cursor = await conn.execute(
+        f"SELECT DISTINCT owner FROM quart_tasks WHERE state IN {_LIVE} "
+        f"AND owner IS NOT NULL AND owner != %s{only}",
+        (owner, *params),
+    )
     return [row[0] for row in await cursor.fetchall()]
+
+
+#: a live task that ``owner`` may take: held by nobody, by a holder known to be dead, or by
+#: one whose lease has run out (or who holds none)
+_TAKEABLE = (
+    "(t.owner IS NULL OR (t.owner != %s AND (t.owner = ANY(%s) OR NOT EXISTS ("
+    f"SELECT FROM quart_tasks_owners o WHERE o.owner = t.owner AND o.lease_until >= {_NOW}))))"
+)
+#: the columns of a claimed row: its position, then a record's
+_CLAIMED = "t.position, " + ", ".join(f"t.{column.strip()}" for column in COLUMNS.split(","))
 
 
 async def claim(
@@ -34,34 +69,38 @@ async def claim(
     owner: str,
     lease: float,
     limit: int,
-    is_dead: Callable[[str], bool],
+    dead: list[str],
     names: Collection[str] | None,
-) -> list[TaskRecord]:
-    """Take up to ``limit`` live tasks nobody holds, or whose holder is gone."""
-    only, only_names = named(names)
-
+) -> Later | list[TaskRecord]:
+    """Take up to ``limit`` live tasks nobody holds, or whose holder is gone (``dead``, or
+    its lease has run out), in one statement; the records, in creation order, once the
+    batch is sent."""
     await hold_lease(conn, owner, lease)
     if names is not None and not names:
         return []
+    only, only_names = named(names)
+    sequence.numbered = True  # the statement numbers its rows, counting them itself
     cursor = await conn.execute(
-        f"SELECT DISTINCT t.owner, coalesce(o.lease_until, 0) < {_NOW} "
-        f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
-        f"WHERE t.state IN {_LIVE} AND t.owner IS NOT NULL AND t.owner != %s",
-        (owner,),
+        f"WITH picked AS (SELECT t.id, t.position FROM quart_tasks t "
+        f"WHERE t.state IN {_LIVE} AND {_TAKEABLE}{only} ORDER BY t.position LIMIT %s "
+        "FOR UPDATE OF t SKIP LOCKED), "
+        "taken AS (SELECT id, row_number() OVER (ORDER BY position) AS k FROM picked), "
+        "numbers AS (UPDATE quart_tasks_store SET seq = seq + (SELECT count(*) FROM picked) "
+        "RETURNING seq - (SELECT count(*) FROM picked) AS base) "
+        "UPDATE quart_tasks t SET owner = %s, seq = numbers.base + taken.k "
+        f"FROM numbers, taken WHERE t.id = taken.id RETURNING {_CLAIMED}",
+        (owner, dead, *only_names, limit, owner),
     )
-    holders = await cursor.fetchall()
-    gone = [holder for holder, expired in holders if expired or is_dead(holder)]
-    cursor = await conn.execute(
-        f"SELECT id, {_COLUMNS} FROM quart_tasks WHERE state IN {_LIVE} "
-        f"AND (owner IS NULL OR owner = ANY(%s)){only} ORDER BY position LIMIT %s "
-        f"FOR UPDATE SKIP LOCKED",
-        (gone, *only_names, limit),
+    await conn.execute(
+        f"DELETE FROM quart_tasks_owners WHERE owner = ANY(%s) OR lease_until < {_NOW}",
+        (dead,),
     )
-    rows = await cursor.fetchall()
-    await set_owner(conn, [row[0] for row in rows], owner, sequence)
-    if gone:
-        await conn.execute("DELETE FROM quart_tasks_owners WHERE owner = ANY(%s)", (gone,))
-    return [load(data, owner, flagged, *rest) for _, data, _, flagged, *rest in rows]
+
+    async def read() -> list[TaskRecord]:
+        rows = sorted(await cursor.fetchall(), key=lambda row: int(row[0]))
+        return [load(*columns) for _, *columns in rows]
+
+    return Later(read)
 
 
 async def claim_task(
@@ -71,29 +110,28 @@ async def claim_task(
     task_id: str,
     owner: str,
     lease: float,
-    is_dead: Callable[[str], bool],
+    dead: list[str],
     names: Collection[str] | None,
-) -> TaskRecord | None:
-    """Take one live task, as :func:`claim` would."""
+) -> Later | None:
+    """Take one live task, as :func:`claim` would; its record (None if it was not taken)
+    once the batch is sent."""
     await hold_lease(conn, owner, lease)
+    if names is not None and not names:
+        return None
+    only, only_names = named(names)
     cursor = await conn.execute(
-        f"SELECT t.data, t.owner, t.cancel_requested, "
-        f"coalesce(o.lease_until, 0) < {_NOW}, t.id, t.name, t.state "
-        f"FROM quart_tasks t LEFT JOIN quart_tasks_owners o ON o.owner = t.owner "
-        f"WHERE t.id = %s AND t.state IN {_LIVE} FOR UPDATE OF t SKIP LOCKED",
-        (task_id,),
+        f"WITH picked AS (SELECT t.id FROM quart_tasks t WHERE t.id = %s AND t.state IN {_LIVE} "
+        f"AND {_TAKEABLE}{only} FOR UPDATE OF t SKIP LOCKED), {NUMBERS} "
+        "UPDATE quart_tasks t SET owner = %s, seq = numbers.base + 1 FROM numbers, picked "
+        f"WHERE t.id = picked.id RETURNING {_CLAIMED}",
+        (task_id, owner, dead, *only_names, *sequence.reserve(), owner),
     )
-    row = await cursor.fetchone()
-    if row is None:
-        return None  # no such live task, or another process is claiming it now
-    data, holder, flagged, expired, *columns = row
-    _, name, _ = columns
-    if names is not None and name not in names:
-        return None
-    if holder == owner or (holder is not None and not expired and not is_dead(holder)):
-        return None
-    await set_owner(conn, [task_id], owner, sequence)
-    return load(data, owner, flagged, *columns)
+
+    async def read() -> TaskRecord | None:
+        row = await cursor.fetchone()
+        return None if row is None else load(*row[1:])
+
+    return Later(read)
 
 
 async def release(conn: Session, sequence: Sequence, *, owner: str, keep: frozenset[str]) -> int:

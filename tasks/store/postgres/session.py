@@ -2,11 +2,12 @@
 
 Operations (see ``batches.py``) run their statements on a :class:`Session`: a pooled
 connection, or a :class:`Recorder` that only notes them. Most batches need no answer before
-their last statement (inserts, updates, hand-backs); recorded, such a batch goes to the
-server as one query string, so that the server runs it from the counter lock to the commit
-without waiting on this process. An operation that must read before it writes (a claim, a
-cancel) asks its cursor for rows while recording: :class:`NeedsAnswers` is raised, and the
-batch runs statement by statement on the connection instead.
+their last statement (inserts, updates, claims, hand-backs); recorded, such a batch goes to
+the server as one query string, so that the server runs it from the counter lock to the
+commit without waiting on this process. An operation that must read before it writes (a
+cancel, a release of everything held) asks its cursor for rows while recording:
+:class:`NeedsAnswers` is raised, and the batch runs statement by statement on the
+connection instead.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, owners
+from . import later, owners, prune
 from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Database
@@ -115,10 +115,9 @@ class PostgresStore:
         is_dead: Callable[[str], bool],
         names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
+        dead = await self._dead_holders(owner, is_dead)
         result: list[TaskRecord] = await self._batches.run(
-            partial(
-                owners.claim, owner=owner, lease=lease, limit=limit, is_dead=is_dead, names=names
-            )
+            partial(owners.claim, owner=owner, lease=lease, limit=limit, dead=dead, names=names)
         )
         return result
 
@@ -131,17 +130,23 @@ class PostgresStore:
         is_dead: Callable[[str], bool],
         names: Collection[str] | None = None,
     ) -> TaskRecord | None:
-        result: TaskRecord | None = await self._batches.run(
-            partial(
-                owners.claim_task,
-                task_id=task_id,
-                owner=owner,
-                lease=lease,
-                is_dead=is_dead,
-                names=names,
-            )
-        )
-        return result
+        take = partial(owners.claim_task, task_id=task_id, owner=owner, lease=lease, names=names)
+        record: TaskRecord | None = await self._batches.run(partial(take, dead=[]))
+        if record is None:  # held by another: taken only if that one is known to be dead
+            dead = await self._dead_holders(owner, is_dead, task_id)
+            if dead:
+                record = await self._batches.run(partial(take, dead=dead))
+        return record
+
+    async def _dead_holders(
+        self, owner: str, is_dead: Callable[[str], bool], task_id: str | None = None
+    ) -> list[str]:
+        """The holders of live tasks (or of ``task_id``) known to be dead, read before the
+        claim's transaction so that the claim runs in one statement (see :mod:`.session`);
+        a holder that appears meanwhile is alive, having just written."""
+        async with self._database.connection() as conn:
+            found = await owners.holders(conn, owner, task_id)
+        return [holder for holder in found if is_dead(holder)]
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         result: int = await self._batches.run(partial(owners.release, owner=owner, keep=keep))
@@ -164,33 +169,11 @@ class PostgresStore:
     ) -> list[TaskRecord]:
         wanted = sorted(state.value for state in states & FINISHED_STATES)
 
-        async def delete(conn: Session, sequence: Sequence) -> list[TaskRecord]:
-            # Oldest write first: a finished record is never written again, so write order is
-            # finish order. SKIP LOCKED: rows another process is pruning right now are its own.
-            cursor = await conn.execute(
-                f"SELECT id, {_COLUMNS} FROM quart_tasks WHERE state = ANY(%s) "
-                "AND seq < (SELECT max(seq) FROM quart_tasks) "
-                "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED",
-                (wanted, limit),
-            )
-            old: list[TaskRecord] = []
-            for _, *row in await cursor.fetchall():
-                record = load(*row)
-                if record.finished_at is None or record.finished_at >= before:
-                    break
-                old.append(record)
-            if not old:
-                return []
-            cursor = await conn.execute(
-                "DELETE FROM quart_tasks WHERE id = ANY(%s) RETURNING id",
-                ([record.id for record in old],),
-            )
-            deleted = {row[0] for row in await cursor.fetchall()}
-            return [record for record in old if record.id in deleted]
-
         if not wanted:
             return []
-        result: list[TaskRecord] = await self._batches.run(delete)
+        result: list[TaskRecord] = await self._batches.run(
+            partial(prune.delete_finished, states=wanted, before=before, limit=limit)
+        )
         return result
 
     async def take_due(
