@@ -176,7 +176,9 @@ def start_worker_loop(stack: Services, dispatch: Dispatch | None, runner: Runner
 
     if not isinstance(dispatch, BrokerDispatch):
         raise ValueError("a worker takes its tasks from a broker: set TASKS_BROKER")
-    worker = broker_worker(dispatch, runner.take, concurrency=runner.max_running)
+    # Twice the slots in flight: the next tasks are claimed in the store while others run,
+    # as a worker without a broker claims one window ahead of its slots.
+    worker = broker_worker(dispatch, runner.take, concurrency=2 * runner.max_running)
     worker.start()
     # Its last acknowledgements go out before the runner closes the broker's connection.
     stack.started("worker loop", worker.close)

@@ -1,7 +1,8 @@
 """A worker process's side of a broker: receive task ids, and run each task here.
 
 taskiq's :class:`~taskiq.receiver.Receiver` reads the broker's messages, at most
-``concurrency`` at a time, and calls ``take`` with each task id. ``take`` (the runner's
+``concurrency`` in flight at once (a worker passes twice its slots, so that the next tasks
+are claimed while others run), and calls ``take`` with each task id. ``take`` (the runner's
 :meth:`~tasks.Runner.take`) claims the task in the store, where a task held by a live
 owner cannot be taken, then runs it and returns once it has left this worker's slots; the
 message is acknowledged then. So a broker that redelivers a message, or gives one to two
@@ -31,7 +32,7 @@ STOP_WAIT = 2.0
 
 
 class BrokerWorker:
-    """Runs the tasks a broker delivers, through ``take``, ``concurrency`` at a time."""
+    """Runs the tasks a broker delivers through ``take``, ``concurrency`` in flight at once."""
 
     def __init__(
         self,
@@ -94,7 +95,7 @@ class BrokerWorker:
                 ack_type=AcknowledgeType.WHEN_EXECUTED,
             )
             log.info(
-                "taking tasks from the broker at %s, %d at a time",
+                "taking tasks from the broker at %s, %d in flight at most",
                 self.connection.url,
                 self.concurrency,
             )
