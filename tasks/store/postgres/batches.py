@@ -76,6 +76,8 @@ class Sequence:
         self.numbered = False
         #: set by an operation that leaves a task free to claim, or stores one for later
         self.work = False
+        #: the owners whose lease this transaction has extended already
+        self.leases: set[str] = set()
 
     def reserve(self, count: int = 1) -> tuple[int, int]:
         """The parameters of :data:`NUMBERS` for a statement that numbers ``count`` rows."""

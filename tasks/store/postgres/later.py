@@ -29,7 +29,7 @@ async def take_due(
     limit: int,
     names: Collection[str] | None,
 ) -> list[TaskRecord]:
-    await hold_lease(conn, owner, lease)
+    await hold_lease(conn, sequence, owner, lease)
     only, named_params = named(names)
     cursor = await conn.execute(
         f"SELECT id, {COLUMNS} FROM quart_tasks WHERE state = 'scheduled' AND run_at <= %s"
@@ -73,7 +73,7 @@ async def advance_schedule(
         return False  # another process has handled this tick, or a later one
     if run is not None:
         if owner is not None:
-            await hold_lease(conn, owner, lease)
+            await hold_lease(conn, sequence, owner, lease)
         else:
             sequence.work = True
         stored: Later = await insert(conn, run, owner, sequence)

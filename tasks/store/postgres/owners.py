@@ -28,7 +28,7 @@ _LIVE, _COLUMNS, _NOW = LIVE, COLUMNS, NOW
 async def renew(conn: Session, sequence: Sequence, *, owner: str, lease: float) -> Later:
     """Extend ``owner``'s lease; once the batch is sent, the ids of its live tasks whose
     cancellation was requested."""
-    await hold_lease(conn, owner, lease)
+    await hold_lease(conn, sequence, owner, lease)
     cursor = await conn.execute(
         f"SELECT id FROM quart_tasks WHERE owner = %s AND cancel_requested AND state IN {_LIVE}",
         (owner,),
@@ -75,7 +75,7 @@ async def claim(
     """Take up to ``limit`` live tasks nobody holds, or whose holder is gone (``dead``, or
     its lease has run out), in one statement; the records, in creation order, once the
     batch is sent."""
-    await hold_lease(conn, owner, lease)
+    await hold_lease(conn, sequence, owner, lease)
     if names is not None and not names:
         return []
     only, only_names = named(names)
@@ -115,7 +115,7 @@ async def claim_task(
 ) -> Later | None:
     """Take one live task, as :func:`claim` would; its record (None if it was not taken)
     once the batch is sent."""
-    await hold_lease(conn, owner, lease)
+    await hold_lease(conn, sequence, owner, lease)
     if names is not None and not names:
         return None
     only, only_names = named(names)

@@ -81,7 +81,7 @@ class _Inserts:
 
     async def run(self, conn: Session, sequence: Sequence) -> Later:
         for owner, lease in self._leases.items():
-            await hold_lease(conn, owner, lease)
+            await hold_lease(conn, sequence, owner, lease)
         if any(owner is None for _, owner, _ in self._items):
             sequence.work = True  # for the workers, now or when due
         rows = [(record, owner) for record, owner, _ in self._items]

@@ -152,7 +152,11 @@ def named(names: Collection[str] | None) -> tuple[str, tuple[list[str], ...]]:
     return " AND name = ANY(%s)", (sorted(names),)
 
 
-async def hold_lease(conn: Session, owner: str, lease: float) -> None:
+async def hold_lease(conn: Session, sequence: Sequence, owner: str, lease: float) -> None:
+    """Extend ``owner``'s lease, once per transaction however many of its writes it holds."""
+    if owner in sequence.leases:
+        return
+    sequence.leases.add(owner)
     await conn.execute(
         f"INSERT INTO quart_tasks_owners (owner, lease_until) VALUES (%s, {NOW} + %s) "
         f"ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
