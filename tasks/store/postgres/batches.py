@@ -3,9 +3,10 @@
 Writes queued while a transaction runs share the next one, so under load many writes pay
 for one commit. Each write is an :data:`Operation`: an async function that runs its
 statements on the transaction's connection and numbers the rows it changes with
-:data:`NUMBERS`. The connection is in pipeline mode: an operation that needs no result
-before the others run returns a :class:`Later`, read once the batch has committed, so that
-a batch costs a few round trips to the server whatever its size. Operations
+:data:`NUMBERS`. An operation that needs no result before the batch ends returns a
+:class:`Later`, read once the batch has committed; a batch of such operations is sent as one
+query (see :mod:`.session`), and any other batch statement by statement in pipeline mode,
+so that a batch costs one or a few round trips to the server whatever its size. Operations
 report outcomes (a duplicate id, a lost hold) as return values rather than SQL errors, so
 one of them cannot undo the others; if a batch fails on an unexpected SQL error, each of
 its operations is retried in a transaction of its own.
@@ -19,10 +20,9 @@ they touch), and PostgreSQL makes a transaction visible before it releases its l
 the numbers readers see always form a prefix: a number is never seen before a smaller one,
 and a reader that resumes "after N" cannot skip a change that commits late (as it could
 with a ``bigserial`` assigned at insert). The lock is held without waiting on this process
-where it can be: a batch goes out as ``BEGIN``, the lock, its statements, ``NOTIFY`` and
-``COMMIT`` in one pipeline, and the results are read once it has committed, so that
-processes sharing the store wait on each other for the server's work only (an operation
-that must read before it writes, as a cancel does, still waits for its answers). A write
+where it can be: a batch sent as one query holds it for the server's own work only, so
+that processes sharing the store do not wait on each other's round trips (a batch with an
+operation that must read before it writes, as a cancel does, still waits for its answers). A write
 that turns out to change nothing leaves its number unused: numbers only ever increase.
 ``NOTIFY``, delivered when the transaction commits, wakes the change listeners of every
 process; a transaction that leaves tasks free to claim (stored or handed back held by

@@ -1,6 +1,7 @@
 """The PostgreSQL store's SQL for owners: leases, claims, hand-backs and cancel flags.
 
-Each function runs inside a write batch's transaction (``batches.py``) on its connection.
+Each function but :func:`holders` (a read before a claim) runs inside a write batch's
+transaction (``batches.py``) on its connection.
 """
 
 from __future__ import annotations
