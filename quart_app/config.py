@@ -1,24 +1,20 @@
 """Configuration defaults. Every key can be set from the environment with a ``QUART_`` prefix.
 
-Values from the environment are parsed as JSON where they parse (``QUART_TASKS_MAX_RUNNING=4``
-is the number 4), else kept as strings. The README lists every key.
+Values from the environment are parsed as JSON where they parse (``QUART_LOG_LEVEL=DEBUG``
+stays text, ``QUART_BACKGROUND_TASK_SHUTDOWN_TIMEOUT=10`` is the number 10), else kept as
+strings. The tasks settings (``TASKS_*``, ``EVENTS_*``) are not here: ``Tasks(app)`` reads
+their ``QUART_TASKS_*`` variables itself, with their defaults and types from
+``tasks.Settings``. The documentation lists every key.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tasks.web.events import DEFAULTS as EVENTS_DEFAULTS
+#: keys whose variables ``Tasks(app)`` reads itself, below the explicit overrides
+TASKS_KEYS = ("TASKS_", "EVENTS_")
 
 DEFAULTS: dict[str, Any] = {
-    # Where task records live: a SQLite file path, "sqlite:///path", ":memory:", or
-    # "postgresql://user@host/db" (with the postgres extra).
-    # Empty: tasks.sqlite3 in the app's instance folder.
-    "TASKS_DATABASE": "",
-    # Tasks running at once (coroutine and thread tasks together).
-    "TASKS_MAX_RUNNING": 8,
-    # Accepted tasks waiting for a slot; more are refused with 503 and Retry-After.
-    "TASKS_MAX_QUEUED": 1000,
     # Largest accepted request body, in bytes; larger bodies get 413.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # Seconds running tasks get to finish once shutdown begins. Must stay below Hypercorn's
@@ -31,18 +27,18 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Error responses are JSON built by the app, never Quart's HTML pages.
     "PROPAGATE_EXCEPTIONS": False,
-    # Event streams: seconds between two checks for changes written by other processes
-    # (EVENTS_POLL_INTERVAL, 0.5), and of silence before a keep-alive comment
-    # (EVENTS_KEEPALIVE_INTERVAL, 15).
-    **EVENTS_DEFAULTS,
 }
 
 
 def load_config(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults, then ``QUART_*`` environment variables, then explicit overrides."""
+    """Defaults, then ``QUART_*`` environment variables, then explicit overrides; the tasks
+    settings' variables are left to ``Tasks(app)``, which reads them for the keys the
+    overrides do not set."""
     from quart import Config
 
     config = Config(".", DEFAULTS)
     config.from_prefixed_env()
+    for key in [key for key in config if key.startswith(TASKS_KEYS)]:
+        del config[key]
     config.update(overrides or {})
     return dict(config)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal
@@ -166,23 +167,27 @@ class Settings(BaseModel):
 def read_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> list[str]:
     """Fill ``config``'s tasks keys from ``QUART_TASKS_*`` (and ``QUART_EVENTS_*``) environment
     variables, each parsed as JSON where it parses (``4`` is a number), else kept as text, as
-    Quart's ``from_prefixed_env`` does. A key the configuration already holds keeps its value.
+    Quart's ``from_prefixed_env`` does; a text setting (a token, a URL) is always kept as
+    text. A key the configuration already holds keeps its value.
 
     Returns the variables left unused because the configuration sets their key to another
-    value; raises ``ValueError`` for one that names no setting."""
-    known = {config_key(field) for field in Settings.model_fields}
+    value; raises ``ValueError`` for a ``QUART_TASKS_*`` one that names no setting."""
+    fields = {config_key(name): field for name, field in Settings.model_fields.items()}
     ignored: list[str] = []
     for variable in sorted(environ):
         key = variable.removeprefix(ENV_PREFIX)
         if not variable.startswith(ENV_PREFIX) or not key.startswith((PREFIX, "EVENTS_")):
             continue
-        if key not in known:
-            names = ", ".join(sorted(ENV_PREFIX + name for name in known))
+        field = fields.get(key)
+        if field is None:
+            if key.startswith("EVENTS_"):
+                continue  # not ours to judge: an app may have EVENTS_ keys of its own
+            names = ", ".join(sorted(ENV_PREFIX + name for name in fields))
             raise ValueError(f"unknown setting {variable} in the environment; known: {names}")
-        try:
-            value = json.loads(environ[variable])
-        except ValueError:
-            value = environ[variable]
+        value: Any = environ[variable]
+        if field.annotation is not str:
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
         if key not in config:
             config[key] = value
         elif config[key] != value:

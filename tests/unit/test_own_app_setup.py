@@ -56,11 +56,15 @@ def test_environment_variables_fill_the_keys_the_config_lacks(
     monkeypatch.setenv("QUART_TASKS_DATABASE", ":memory:")
     monkeypatch.setenv("QUART_TASKS_MAX_RUNNING", "3")  # JSON: the number 3
     monkeypatch.setenv("QUART_TASKS_HOST_ID", "web-1")  # not JSON: kept as text
+    monkeypatch.setenv("QUART_TASKS_API_TOKEN", "123456")  # JSON, but a text setting
+    monkeypatch.setenv("QUART_EVENTS_OF_MY_OWN", "x")  # an app's own key: left alone
     monkeypatch.setenv("QUART_EVENTS_POLL_INTERVAL", "0.25")
     app = own_app()
     settings = app.extensions["tasks"].settings
     assert (settings.database, settings.max_running, settings.host_id) == (":memory:", 3, "web-1")
     assert settings.events_poll_interval == 0.25
+    assert settings.api_token == "123456"
+    assert "EVENTS_OF_MY_OWN" not in app.config
     assert app.config["TASKS_MAX_RUNNING"] == 3
 
 
