@@ -255,6 +255,11 @@ class Upkeep:
         if record.name not in self.definitions.names:
             await self.store.release_task(record.id, self.owner)
             return "handed back (unknown here)"
+        runs = record.state is State.QUEUED or self.definitions.get(record.name).idempotent
+        if runs and not self.slots.accepting:
+            # claimed as this runner began to drain: it starts nothing more, others will
+            await self.store.release_task(record.id, self.owner)
+            return "handed back (draining)"
         if record.state is State.QUEUED:
             self.slots.enqueue(record)
             return "queued"

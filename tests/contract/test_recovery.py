@@ -252,3 +252,39 @@ async def test_a_woken_worker_claims_a_batch_at_once_not_at_its_next_poll(
     finally:
         await web.close()
         await worker.close()
+
+
+async def test_tasks_claimed_as_the_drain_begins_are_handed_back(
+    store: Store, registry: Registry, make_runner: RunnerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim under way when its runner starts to drain takes tasks that runner will never
+    start: it hands them back at once, for another to run."""
+    entered, go_on, returned = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    claim = store.claim
+
+    async def held_claim(*args: Any, **kwargs: Any) -> list[TaskRecord]:
+        entered.set()
+        await go_on.wait()
+        claimed = await claim(*args, **kwargs)
+        returned.set()
+        return claimed
+
+    first = Runner(registry, store, poll_interval=0.02, lease=5.0)
+    await first.start()
+    monkeypatch.setattr(store, "claim", held_claim)  # the rounds after the start's own claim
+    try:
+        left = TaskRecord.new("once", {"n": 4})
+        await store.create(left, owner=None, lease=5.0)
+        async with asyncio.timeout(WAIT):
+            await entered.wait()  # a claiming round of the first runner is under way
+        await first.drain()
+        go_on.set()
+        async with asyncio.timeout(WAIT):
+            await returned.wait()  # the first runner's claim has taken the task
+        second = await make_runner()
+        async with asyncio.timeout(WAIT):
+            done = await second.wait(left.id)
+        assert (done.state, done.result) == (State.SUCCEEDED, 4)
+        assert done.owner == second.owner
+    finally:
+        await first.close()
