@@ -79,7 +79,8 @@ class Runner:
         self.claims = claim
         self.holds = holds
         limits = Limits(max_running, max_queued, progress_interval, cancel_wait, lease,
-                        poll_interval, claim, claims_ahead, prefetch)  # fmt: skip
+                        poll_interval, claims=claim, claims_ahead=claims_ahead,
+                        prefetch=prefetch)  # fmt: skip
         parts = assemble(self, registry, store, owner=self.owner, limits=limits, spawn=spawn,
                          dispatch=dispatch)  # fmt: skip
         self.store_health = parts.health

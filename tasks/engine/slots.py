@@ -145,7 +145,9 @@ class Slots:
     def enqueue(self, task: TaskRecord | str) -> None:
         """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
         if not self._accepting:
-            return  # drained: every task this runner holds is handed back to the store
+            # drained: what it held then went back to the store, and a task claimed since
+            # goes back through Upkeep.adopt
+            return
         if isinstance(task, TaskRecord):
             self._queued[task.id] = task
             task = task.id
