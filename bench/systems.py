@@ -22,12 +22,14 @@ status ``SUCCESS``.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import http.client
 import itertools
 import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -314,12 +316,42 @@ class Running:
             worker.check_alive()
 
 
+#: seconds a start waits for another run on this machine to let go of a Redis database
+DATABASE_WAIT = 300.0
+
+
+@contextmanager
+def _redis_database_held(system: System) -> Iterator[None]:
+    """Hold the system's Redis database number on this machine while it runs: two runs at
+    once (the benchmark and the tests, or two test runs) would flush and count each other's
+    keys. An exclusive ``flock`` on a file named after the number, released on exit."""
+    if system.db is None:
+        yield
+        return
+    path = Path(tempfile.gettempdir()) / f"quart-tracked-tasks-redis-{system.db}.lock"
+    with path.open("a") as lock:
+        deadline = time.monotonic() + DATABASE_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"Redis database {system.db} is held by another run") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @contextmanager
 def started(system: System, workdir: Path, logs: Path, name: str) -> Iterator[Running]:
     """Start ``system`` afresh, wait until its workers run tasks, and stop it on exit."""
-    flush(system)
-    env = {"BENCH_REDIS_URL": system.redis_url}
     with ExitStack() as stack:
+        stack.enter_context(_redis_database_held(system))
+        flush(system)
+        env = {"BENCH_REDIS_URL": system.redis_url}
         database: Path | str | None = None
         if system.store == "postgres":  # a new database, dropped on exit (after the processes)
             server, unavailable = _postgres_server()

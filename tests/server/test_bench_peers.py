@@ -2,7 +2,8 @@
 the tasks its endpoint accepts, and the suite counts them.
 
 The Redis peers need Redis (``TASKS_BENCH_REDIS_URL``, default 127.0.0.1:6379), and use their
-own databases (11, 12 and 13) and flush them, as the benchmark does: do not run both at once.
+own databases (11, 12 and 13) and flush them, as the benchmark does; a run holds each one
+while it uses it (a lock file per number), so that two runs on one machine take turns.
 PgQueuer and DBOS need PostgreSQL (``TASKS_TEST_POSTGRES_URL``, default user postgres on
 127.0.0.1:5432), on which each start makes a new database and drops it. Without the server a
 peer needs, its test skips with the reason, and in CI (``CI`` set) fails instead. Nothing
