@@ -26,6 +26,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     RequestAccessError       raised inside a task that touches ``request``
     NoAppContext             ``task.submit()`` called where no app with ``Tasks`` is current
     TaskCancelled            raised by ``TaskContext.raise_if_cancelled``
+    WorkflowChanged          a re-run of a task asked for a step or child unlike the first run's
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "TooManyScheduled",
     "Unavailable",
     "UnknownTask",
+    "WorkflowChanged",
 ]
 
 
@@ -164,3 +166,12 @@ class NoAppContext(RuntimeError):
 
 class TaskCancelled(Exception):
     """Raised by task code (through ``raise_if_cancelled``) to stop cooperatively."""
+
+
+class WorkflowChanged(RuntimeError):
+    """A re-run of a task gave a step (or a child submission) other arguments, or another
+    task, than the run that stored it; or a run used one step name twice.
+
+    A task's steps and children are matched by name and position from run to run, so what
+    it does before each must not change between runs.
+    """

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ErrorInfo", "Progress", "State", "TaskRecord", "utcnow"]
+__all__ = ["ErrorInfo", "Progress", "State", "Step", "TaskRecord", "utcnow"]
 
 
 class State(StrEnum):
@@ -74,6 +74,47 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One named step of a task (``current_task().step(...)``): its outcome, once stored.
+
+    ``state`` is ``running`` while it runs (or if its run was cut short), then ``succeeded``
+    with its JSON ``result`` or ``failed`` with its ``error``. ``digest`` identifies the
+    arguments it ran with, so that a re-run giving the same name other arguments is refused.
+    """
+
+    name: str
+    state: State
+    started_at: datetime
+    finished_at: datetime | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    digest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "result": self.result,
+            "error": self.error.to_dict() if self.error else None,
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Step:
+        return cls(
+            name=data["name"],
+            state=State(data["state"]),
+            started_at=_parse(data["started_at"]) or utcnow(),
+            finished_at=_parse(data.get("finished_at")),
+            result=data.get("result"),
+            error=ErrorInfo(**data["error"]) if data.get("error") else None,
+            digest=data.get("digest"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRecord:
     """One task, from acceptance to its terminal state. Immutable: transitions return copies."""
 
@@ -102,6 +143,12 @@ class TaskRecord:
     schedule: str | None = None
     #: the tick of ``schedule`` this run is for (UTC)
     tick: datetime | None = None
+    #: the id of the task whose run submitted this one; None for a task submitted otherwise
+    parent: str | None = None
+    #: the tasks this one submitted while it ran (its children), in submission order
+    children: tuple[str, ...] = ()
+    #: the steps it ran (``current_task().step``), in the order they first ran
+    steps: tuple[Step, ...] = ()
 
     @classmethod
     def new(
@@ -166,6 +213,9 @@ class TaskRecord:
             "idempotency_key": self.idempotency_key,
             "schedule": self.schedule,
             "tick": _iso(self.tick),
+            "parent": self.parent,
+            "children": list(self.children),
+            "steps": [step.to_dict() for step in self.steps],
         }
 
     @classmethod
@@ -190,6 +240,9 @@ class TaskRecord:
             idempotency_key=data.get("idempotency_key"),
             schedule=data.get("schedule"),
             tick=_parse(data.get("tick")),
+            parent=data.get("parent"),
+            children=tuple(data.get("children") or ()),
+            steps=tuple(Step.from_dict(step) for step in data.get("steps") or ()),
         )
 
 
