@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from ..records import State, TaskRecord
+from .memory_workflows import Families
 from .protocol import FINISHED_STATES, LIVE_STATES, Change, ScheduleMark
 
 __all__ = ["MemoryStore"]
@@ -40,6 +41,7 @@ class MemoryStore:
         self._keys: dict[str, str] = {}  # idempotency key -> record id
         self._scheduled: set[str] = set()  # ids of scheduled records
         self._marks: dict[str, ScheduleMark] = {}  # schedule name -> its latest tick
+        self._families = Families()
 
     async def open(self) -> None:
         return None
@@ -190,9 +192,16 @@ class MemoryStore:
         record = self._records.get(task_id)
         if record is None or record.state.terminal:
             return record
+        record = self._cancel(record)
+        for descendant in self._families.descendants(task_id, self._records):
+            if not descendant.state.terminal:
+                self._cancel(descendant)
+        return record
+
+    def _cancel(self, record: TaskRecord) -> TaskRecord:
         if record.state in _UNHELD and record.owner is None:
             return self._write(record.finished(State.CANCELLED).replace(cancel_requested=True))
-        self._flagged.add(task_id)
+        self._flagged.add(record.id)
         return self._write(record.replace(cancel_requested=True))
 
     async def take_due(
@@ -266,21 +275,17 @@ class MemoryStore:
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
     ) -> list[TaskRecord]:
-        states = states & FINISHED_STATES
-        pruned: list[TaskRecord] = []
-        for task_id in list(self._latest)[:-1]:  # oldest write first; the latest stays
-            if len(pruned) >= limit:
-                break
-            record = self._records[task_id]
-            if record.state not in states or record.finished_at is None:
-                continue
-            if record.finished_at >= before:
-                break  # later writes finished later
-            self._forget(task_id)
-            pruned.append(record)
+        old = self._families.old(
+            self._records, list(self._latest), states=states, before=before, limit=limit
+        )
+        pruned = [member for family in old for member in family]
+        for member in pruned:
+            self._forget(member.id)
         return pruned
 
     def _write(self, record: TaskRecord) -> TaskRecord:
+        if record.id not in self._records:
+            self._families.add(record)
         self._last = next(self._seq)
         self._records[record.id] = record
         self._latest.pop(record.id, None)
@@ -302,5 +307,6 @@ class MemoryStore:
         if record is not None and record.state.terminal:
             del self._records[task_id]
             del self._latest[task_id]
+            self._families.remove(record)
             if record.idempotency_key is not None:
                 self._keys.pop(record.idempotency_key, None)

@@ -195,7 +195,13 @@ class Store(RecordReader, Protocol):
     async def request_cancel(self, task_id: str) -> TaskRecord | None:
         """Flag the task for cancellation. A scheduled task, or a queued one nobody holds, is
         cancelled at once.
-        Returns the record as it now is, or None if there is no such task."""
+
+        If the task is not finished, each of its descendants (the tasks whose ``parent`` is
+        it, theirs, and so on) that is scheduled, queued or running is treated the same way,
+        in the same transaction, each write with its own sequence number; :meth:`renew`
+        returns the flagged ones to their holders. A finished task changes nothing, its
+        descendants included.
+        Returns the task's record as it now is, or None if there is no such task."""
 
     async def take_due(
         self,
@@ -229,7 +235,14 @@ class Store(RecordReader, Protocol):
     ) -> list[TaskRecord]:
         """Delete up to ``limit`` finished records in ``states`` that finished before
         ``before``, oldest first; return those this call deleted. Live records are never
-        deleted, nor the latest write (the change feed's position)."""
+        deleted, nor the latest write (the change feed's position).
+
+        A workflow goes as one. A record whose ``parent`` still exists is never deleted on
+        its own: it goes with its parent. A record deleted takes all its descendants with
+        it, whatever their state and finish time, and only once none of them is scheduled,
+        queued or running (or holds the latest write): until then it is kept. ``limit``
+        counts such records, not their descendants; the list returned holds every record
+        deleted, each followed by its descendants."""
 
 
 @runtime_checkable

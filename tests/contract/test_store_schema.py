@@ -1,7 +1,7 @@
 """Schema versions: older stores upgrade in place, records intact; newer ones are refused.
 
 Version 1 is the first release's schema; version 2 added delayed tasks, idempotency keys and
-schedule ticks.
+schedule ticks; version 3 the parent of each task (workflows).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS owners (
 """
 
 HOLDER = "old-host:1:aaaa"
+#: the record fields that versions 1 and 2 did not write
+VERSION_3_FIELDS = ("parent", "children", "steps")
 
 
 def first_release_records() -> list[TaskRecord]:
@@ -73,6 +75,7 @@ def first_release_file(tmp_path: Path) -> tuple[Path, list[TaskRecord]]:
                 "idempotency_key",
                 "schedule",
                 "tick",
+                *VERSION_3_FIELDS,
             ):
                 del data[field]  # the first release wrote none of these
             conn.execute(
@@ -153,7 +156,7 @@ async def test_a_version_1_sqlite_file_upgrades_and_takes_the_new_kinds_of_task(
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert user_version(path) == SCHEMA_VERSION == 2
+        assert user_version(path) == SCHEMA_VERSION == 3
         for record in expected:
             assert await store.get(record.id) == record
         await _use_the_version_2_features(store)
@@ -227,6 +230,7 @@ async def test_a_version_1_postgres_database_upgrades_with_every_record_intact(
                 "idempotency_key",
                 "schedule",
                 "tick",
+                *VERSION_3_FIELDS,
             ):
                 del data[field]  # version 1 wrote none of these
             conn.execute(

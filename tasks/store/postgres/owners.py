@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ...records import State, TaskRecord
+from ...records import TaskRecord
+from . import workflows
 from .batches import NUMBERS, Later, Sequence
 from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, load, named, set_owner, written
 from .session import Session
@@ -161,7 +162,8 @@ async def release_task(conn: Session, sequence: Sequence, *, task_id: str, owner
 
 
 async def request_cancel(conn: Session, sequence: Sequence, *, task_id: str) -> TaskRecord | None:
-    """Flag the task for cancellation; a scheduled one, or a queued one nobody holds, ends."""
+    """Flag the task, and each of its descendants that may still run, for cancellation; a
+    scheduled one, or a queued one nobody holds, ends. The task's record as now stored."""
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s FOR UPDATE", (task_id,)
     )
@@ -171,11 +173,11 @@ async def request_cancel(conn: Session, sequence: Sequence, *, task_id: str) -> 
     record = load(*row)
     if record.state.terminal:
         return record
-    if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
-        record = record.finished(State.CANCELLED)
+    record = workflows.cancel(record)
     await conn.execute(
         f"WITH {NUMBERS} UPDATE quart_tasks SET state = %s, seq = numbers.base + 1, "
         "cancel_requested = true, data = %s FROM numbers WHERE id = %s",
         (*sequence.reserve(), record.state.value, dump(record), task_id),
     )
-    return record.replace(cancel_requested=True)
+    await workflows.cancel_descendants(conn, sequence, task_id=task_id)
+    return record

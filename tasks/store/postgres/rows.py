@@ -38,8 +38,8 @@ async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence:
     run_at = record.run_at.timestamp() if record.run_at is not None else None
     cursor = await conn.execute(
         f"WITH {NUMBERS} INSERT INTO quart_tasks "
-        "(id, name, state, seq, owner, data, run_at, idempotency_key) "
-        "VALUES (%s, %s, %s, (SELECT base + 1 FROM numbers), %s, %s, %s, %s) "
+        "(id, name, state, seq, owner, data, run_at, idempotency_key, parent) "
+        "VALUES (%s, %s, %s, (SELECT base + 1 FROM numbers), %s, %s, %s, %s, %s) "
         "ON CONFLICT DO NOTHING RETURNING seq",
         (
             *sequence.reserve(),
@@ -50,6 +50,7 @@ async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence:
             dump(record),
             run_at,
             record.idempotency_key,
+            record.parent,
         ),
     )
 
@@ -69,11 +70,11 @@ async def insert_many(
     records = [record for record, _ in rows]
     cursor = await conn.execute(
         f"WITH {NUMBERS} INSERT INTO quart_tasks "
-        "(id, name, state, seq, owner, data, run_at, idempotency_key) "
-        "SELECT v.id, v.name, v.state, numbers.base + v.k, v.owner, v.data, v.run_at, v.key "
-        "FROM numbers, unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-        "%s::float8[], %s::text[]) WITH ORDINALITY AS v(id, name, state, owner, data, run_at, "
-        "key, k) ON CONFLICT DO NOTHING RETURNING id",
+        "(id, name, state, seq, owner, data, run_at, idempotency_key, parent) "
+        "SELECT v.id, v.name, v.state, numbers.base + v.k, v.owner, v.data, v.run_at, v.key, "
+        "v.parent FROM numbers, unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::float8[], %s::text[], %s::text[]) WITH ORDINALITY AS v(id, name, state, "
+        "owner, data, run_at, key, parent, k) ON CONFLICT DO NOTHING RETURNING id",
         (
             *sequence.reserve(len(records)),
             [record.id for record in records],
@@ -83,6 +84,7 @@ async def insert_many(
             [dump(record) for record in records],
             [record.run_at.timestamp() if record.run_at else None for record in records],
             [record.idempotency_key for record in records],
+            [record.parent for record in records],
         ),
     )
 

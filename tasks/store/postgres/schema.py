@@ -13,7 +13,7 @@ from .pool import Connection
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -62,6 +62,11 @@ _STEPS: dict[int, tuple[str, ...]] = {
             last_tick double precision NOT NULL,
             task_id   text
         )""",
+    ),
+    # workflows: the task whose run submitted each one (NULL for the records of version 2)
+    3: (
+        "ALTER TABLE quart_tasks ADD COLUMN parent text",
+        "CREATE INDEX quart_tasks_by_parent ON quart_tasks (parent) WHERE parent IS NOT NULL",
     ),
 }
 

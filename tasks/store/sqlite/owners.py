@@ -12,9 +12,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection
 
-from ...records import State, TaskRecord
+from ...records import TaskRecord
+from . import workflows
 from .later import TakeSeq
-from .rows import COLUMNS, dump, hold_lease, load, named
+from .rows import COLUMNS, hold_lease, load, named
 
 __all__ = ["LIVE", "claim", "claim_task", "release", "release_task", "renew", "request_cancel"]
 
@@ -137,17 +138,14 @@ def release_task(conn: sqlite3.Connection, take_seq: TakeSeq, *, task_id: str, o
 def request_cancel(
     conn: sqlite3.Connection, take_seq: TakeSeq, *, task_id: str
 ) -> TaskRecord | None:
-    """Flag the task for its holder to cancel; a waiting task nobody holds ends at once."""
+    """Flag the task, and each of its descendants that may still run, for its holder to
+    cancel; a waiting task nobody holds ends at once. The task's record as now stored."""
     row = conn.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
     if row is None:
         return None
     record = load(*row)
     if record.state.terminal:
         return record
-    if record.state in (State.SCHEDULED, State.QUEUED) and record.owner is None:
-        record = record.finished(State.CANCELLED)
-    conn.execute(
-        "UPDATE tasks SET state = ?, seq = ?, cancel_requested = 1, data = ? WHERE id = ?",
-        (record.state.value, take_seq(conn), dump(record), task_id),
-    )
-    return record.replace(cancel_requested=True)
+    record = workflows.cancel(conn, take_seq, record)
+    workflows.cancel_descendants(conn, take_seq, task_id=task_id)
+    return record

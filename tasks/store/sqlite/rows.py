@@ -23,8 +23,9 @@ def insert(
     run_at = record.run_at.timestamp() if record.run_at is not None else None
     try:
         conn.execute(
-            "INSERT INTO tasks (id, name, state, seq, owner, data, run_at, idempotency_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tasks "
+            "(id, name, state, seq, owner, data, run_at, idempotency_key, parent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.name,
@@ -34,6 +35,7 @@ def insert(
                 dump(record),
                 run_at,
                 record.idempotency_key,
+                record.parent,
             ),
         )
     except sqlite3.IntegrityError:

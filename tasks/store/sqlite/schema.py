@@ -15,7 +15,7 @@ from ..schema import upgrade_steps
 __all__ = ["SCHEMA_VERSION", "upgrade"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``_STEPS[n]`` takes a file from version n - 1 to n
 _STEPS: dict[int, tuple[str, ...]] = {
@@ -50,6 +50,11 @@ _STEPS: dict[int, tuple[str, ...]] = {
             last_tick REAL NOT NULL,
             task_id   TEXT
         )""",
+    ),
+    # workflows: the task whose run submitted each one (NULL for the records of version 2)
+    3: (
+        "ALTER TABLE tasks ADD COLUMN parent TEXT",
+        "CREATE INDEX tasks_by_parent ON tasks (parent) WHERE parent IS NOT NULL",
     ),
 }
 

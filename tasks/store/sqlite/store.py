@@ -2,7 +2,8 @@
 
 The SQL lives, by concept, in ``rows.py`` (rows as JSON, inserts), ``reads.py`` (records
 and the change log), ``owners.py`` (leases and claims), ``later.py`` (due tasks and schedule
-ticks) and ``retention.py``; ``files.py`` opens the file.
+ticks), ``workflows.py`` (a task's descendants) and ``retention.py``; ``files.py`` opens the
+file.
 Writes commit in batches on the event loop's thread (``loop_writer.py``), or on the store's
 own thread when another process holds the lock (``connection.py``); reads run on that thread.
 """
@@ -229,11 +230,10 @@ class SQLiteStore:
         if not wanted:
             return []
         select = partial(retention.old_finished, states=wanted, before=before, limit=limit)
-        old = await self._read(select)  # read and decoded off the loop
+        old = [record for group in await self._read(select) for record in group]  # off the loop
         if not old:
             return []
-        delete = partial(retention.delete_finished, ids=[r.id for r in old], states=wanted)
-        deleted = await self._write(delete)
+        deleted = await self._write(partial(retention.delete_finished, ids=[r.id for r in old]))
         return [record for record in old if record.id in deleted]
 
     async def get(self, task_id: str) -> TaskRecord | None:
