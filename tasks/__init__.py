@@ -11,7 +11,7 @@ from .app.extension import Tasks
 from .app.json_provider import OrjsonProvider
 from .app.settings import Settings
 from .app.stream import ChangeFeed
-from .context import TaskContext, current_task
+from .context import ChildFailed, TaskContext, current_task
 from .engine.runner import Runner
 from .errors import (
     AccessRefused,
@@ -36,11 +36,12 @@ from .errors import (
     TooManyScheduled,
     Unavailable,
     UnknownTask,
+    WorkflowChanged,
 )
 from .handle import TaskCall, TaskHandle
 from .idempotency import Submitted
 from .options import SubmitOptions
-from .records import ErrorInfo, Progress, State, TaskRecord
+from .records import ErrorInfo, Progress, State, Step, TaskRecord
 from .registry import Registry, TaskDefinition
 from .store import Change, MemoryStore, SQLiteStore, Store, store_from_url
 
@@ -49,6 +50,7 @@ __all__ = [
     "AuthenticationRequired",
     "Change",
     "ChangeFeed",
+    "ChildFailed",
     "CrossSiteRequest",
     "ErrorInfo",
     "ForbiddenHost",
@@ -68,6 +70,7 @@ __all__ = [
     "Settings",
     "ShuttingDown",
     "State",
+    "Step",
     "Store",
     "StoreSchemaError",
     "StoreUnavailable",
@@ -87,6 +90,7 @@ __all__ = [
     "TooManyScheduled",
     "Unavailable",
     "UnknownTask",
+    "WorkflowChanged",
     "current_task",
     "store_from_url",
 ]

@@ -51,6 +51,8 @@ class TaskDefinition:
     retries: Retries
     idempotent: bool
     arguments: type[pydantic.BaseModel] = field(repr=False)
+    #: resumed after a crash, its succeeded steps skipped, instead of ending ``interrupted``
+    durable: bool = False
     #: every parameter is a JSON scalar (or ``Any``): stored arguments are the Python values
     plain_arguments: bool = field(default=False, repr=False)
     #: called with a record of this task when retention deletes it, to remove what the task
@@ -58,6 +60,11 @@ class TaskDefinition:
     cleanup: Callable[[TaskRecord], None] | None = field(default=None, repr=False)
     #: when the task runs by itself (``every=`` or ``cron=``); None: only when submitted
     schedule: Schedule | None = None
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a run cut short by a crash runs again (``durable`` or ``idempotent``)."""
+        return self.durable or self.idempotent
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` against the signature; return them in their stored JSON form."""
@@ -103,6 +110,7 @@ class TaskDefinition:
             "timeout": self.timeout,
             "retries": self.retries.retries,
             "idempotent": self.idempotent,
+            "durable": self.durable,
             "schedule": self.schedule.to_dict() if self.schedule is not None else None,
         }
 

@@ -47,6 +47,7 @@ class Registry:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         idempotent: bool = False,
+        durable: bool = False,
         cleanup: Callable[[TaskRecord], None] | None = None,
         every: timedelta | None = None,
         cron: str | None = None,
@@ -63,6 +64,7 @@ class Registry:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         idempotent: bool = False,
+        durable: bool = False,
         cleanup: Callable[[TaskRecord], None] | None = None,
         every: timedelta | None = None,
         cron: str | None = None,
@@ -75,10 +77,11 @@ class Registry:
         event loop, plain functions in a worker thread. ``timeout`` bounds one attempt
         (seconds); ``retries`` extra attempts follow a failure after ``backoff * 2**(n-1)``
         seconds. ``idempotent`` declares that the task is safe to run again if a crash
-        interrupted it. ``cleanup(record)`` runs when retention deletes one of its records,
-        to remove what the task left behind (find it from ``record.id``: a crashed run leaves
-        no result); see also :meth:`sweeper`. The handle still calls the plain function;
-        ``handle.submit(...)`` runs it as a tracked task.
+        interrupted it; ``durable`` that it is resumed after a crash, its succeeded steps
+        (``current_task().step``) skipped. ``cleanup(record)`` runs when retention deletes
+        one of its records, to remove what the task left behind (find it from ``record.id``:
+        a crashed run leaves no result); see also :meth:`sweeper`. The handle still calls the
+        plain function; ``handle.submit(...)`` runs it as a tracked task.
 
         ``every=timedelta(...)`` or ``cron="0 3 * * *"`` (in UTC, or in ``timezone``, an IANA
         name) makes it periodic: one run per tick across every process sharing the store
@@ -105,6 +108,7 @@ class Registry:
                 timeout=timeout,
                 retries=Retries(retries, backoff, max_backoff),
                 idempotent=idempotent,
+                durable=durable,
                 arguments=arguments,
                 plain_arguments=plain(arguments),
                 cleanup=cleanup,

@@ -19,6 +19,7 @@ from .recovery import Upkeep
 from .room import Room
 from .slots import Slots, Spawn
 from .store_health import StoreHealth
+from .workflow import Waits
 from .writer import RecordWriter
 
 __all__ = ["Limits", "Parts", "RunnerHooks", "assemble"]
@@ -91,8 +92,10 @@ def assemble(
         owner=owner,
         report=progress.report,
         forget=progress.forget,
+        waits=Waits(store, writer),
     )
     slots = Slots(attempts.execute, spawn=spawn, max_running=limits.max_running)
+    attempts.parking = slots
     cancellation = Cancellation(
         store,
         slots,

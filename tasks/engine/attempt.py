@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
@@ -23,6 +24,7 @@ from ..failures import task_error
 from ..records import ErrorInfo, Progress, State, TaskRecord
 from ..store import Store, is_damaged
 from .execution import Execution
+from .workflow import Parking, RunWorkflow, Waits
 
 __all__ = ["Attempts", "Definitions", "Writes"]
 
@@ -67,11 +69,16 @@ class Attempts:
         owner: str,
         report: Callable[[Execution], None],
         forget: Callable[[Execution], None],
+        waits: Waits,
     ) -> None:
         self.definitions = definitions
         self.store = store
         self.writes = writes
         self.owner = owner
+        self.waits = waits
+        #: where a task waiting for others gives its slot back: the slots that run these
+        #: attempts, set once they exist
+        self.parking: Parking | None = None
         self._report = report
         self._forget = forget
 
@@ -138,6 +145,7 @@ async def run_attempt(attempts: Attempts, execution: Execution, record: TaskReco
         on_progress,
         loop,
         threaded=not definition.is_async,
+        workflow=partial(_workflow, attempts, execution),
     )
     execution.context = context
     if execution.cancel_requested:
@@ -155,6 +163,29 @@ async def run_attempt(attempts: Attempts, execution: Execution, record: TaskReco
         await _end(attempts, execution, State.CANCELLED)
         return None
     task_context.enter(context)
+    try:
+        return await _call(attempts, execution, definition, context)
+    finally:
+        context.active = False  # what it submits from now on is not its child
+
+
+def _workflow(attempts: Attempts, execution: Execution) -> RunWorkflow:
+    assert attempts.parking is not None
+    return RunWorkflow(
+        execution,
+        owner=attempts.owner,
+        writes=attempts.writes,
+        report=attempts.report,
+        parking=attempts.parking,
+        waits=attempts.waits,
+    )
+
+
+async def _call(
+    attempts: Attempts, execution: Execution, definition: TaskDefinition, context: TaskContext
+) -> float | None:
+    """Call the task's function in ``context`` and write how the attempt ended."""
+    assert execution.record is not None
     limit = execution.record.timeout
     timeout = None if limit is None else asyncio.timeout(limit)
     try:
@@ -175,10 +206,12 @@ async def run_attempt(attempts: Attempts, execution: Execution, record: TaskReco
             raise  # not our cancellation (shutdown): the record stays for recovery
         await _end(attempts, execution, State.CANCELLED)
         return None
-    except TimeoutError:
-        error = ErrorInfo(
-            "timeout", f"the attempt took longer than its {execution.record.timeout:g} s timeout"
-        )
+    except TimeoutError as exc:
+        if timeout is None or not timeout.expired():  # the task's own, not its time limit
+            return await _failed(
+                attempts, execution, definition, task_error(definition.func, exc), exc
+            )
+        error = ErrorInfo("timeout", f"the attempt took longer than its {limit:g} s timeout")
         return await _failed(attempts, execution, definition, error, None)
     except TaskCancelled as exc:
         if execution.cancel_requested:

@@ -3,6 +3,10 @@
 A running coroutine is cancelled at its next ``await``; a running thread is asked to stop
 and stops when its code notices. A task held by another process is flagged in the store,
 and its owner cancels it within one poll round (see :mod:`.recovery`).
+
+Cancelling a task cancels its unfinished children (and theirs) too: the store flags them
+with the task itself, or, for a task cancelled here, one child at a time; those held here
+are cancelled at once, the others by their holders.
 """
 
 from __future__ import annotations
@@ -53,11 +57,13 @@ class Cancellation:
             )
         execution = self.slots.execution(task_id)
         if execution is None and await self.cancel_held(record):
+            await self._cancel_children(record.children)
             return await self._get(task_id)
         if execution is not None:
             execution.cancel()
+            await self._cancel_children(execution.latest().children)
         else:
-            flagged = await self.store.request_cancel(task_id)
+            flagged = await self.store.request_cancel(task_id)  # its children with it
             if flagged is None or flagged.state.terminal:
                 return flagged or record
         with contextlib.suppress(TimeoutError):
@@ -78,6 +84,12 @@ class Cancellation:
             raise
         self.slots.check_idle()
         return True
+
+    async def _cancel_children(self, children: tuple[str, ...]) -> None:
+        for child in children:
+            flagged = await self.store.request_cancel(child)
+            if flagged is not None and not flagged.state.terminal and self.slots.knows(child):
+                await self.cancel_here(child)
 
     async def cancel_here(self, task_id: str) -> None:
         """Act on a cancellation that was requested through another process."""

@@ -19,6 +19,7 @@ class Execution:
         "cancel_sent",
         "context",
         "in_call",
+        "news",
         "progress",
         "record",
         "task",
@@ -36,6 +37,8 @@ class Execution:
         self.cancel_sent = False
         self.in_call = False
         self.thread_job: asyncio.Future[Any] | None = None
+        #: the record changed (a step began, a child was added) since it was last written
+        self.news = False
 
     def cancel(self) -> None:
         """Ask the task to stop: flag it for thread code, and cancel the coroutine if it runs."""
@@ -53,12 +56,18 @@ class Execution:
             return self.record
         return self.record.replace(progress=self.progress)
 
+    def touch(self, record: TaskRecord) -> None:
+        """Change the running record, to be written with the next progress write."""
+        self.record = record
+        self.news = True
+
     def with_progress(self) -> TaskRecord | None:
         """The running record with the latest reported progress, if that is news."""
         if self.record is None or self.record.state is not State.RUNNING:
             return None
         latest = self.latest()
-        if latest is self.record:
+        if latest is self.record and not self.news:
             return None
         self.record = latest
+        self.news = False
         return latest

@@ -5,7 +5,8 @@ holds or whose holder is gone, and takes delayed tasks that have come due (``del
 
 - a ``queued`` task is queued here (it never started, or it was handed back at a shutdown);
 - a ``running`` task was interrupted mid-attempt: it runs again if its task is declared
-  ``idempotent``, and otherwise ends ``failed`` with an error of type ``interrupted``.
+  ``durable`` (its succeeded steps are skipped) or ``idempotent``, and otherwise ends
+  ``failed`` with an error of type ``interrupted``.
 
 A runner claims only tasks whose names its registry has: the store skips the others, so that
 processes of different apps, or the old and the new version of one app during a rolling
@@ -255,7 +256,7 @@ class Upkeep:
         if record.name not in self.definitions.names:
             await self.store.release_task(record.id, self.owner)
             return "handed back (unknown here)"
-        runs = record.state is State.QUEUED or self.definitions.get(record.name).idempotent
+        runs = record.state is State.QUEUED or self.definitions.get(record.name).resumable
         if runs and not self.slots.accepting:
             # claimed as this runner began to drain: it starts nothing more, others will
             await self.store.release_task(record.id, self.owner)
@@ -263,7 +264,7 @@ class Upkeep:
         if record.state is State.QUEUED:
             self.slots.enqueue(record)
             return "queued"
-        if self.definitions.get(record.name).idempotent:
+        if self.definitions.get(record.name).resumable:
             log.warning("task %s (%s) was interrupted; running it again", record.name, record.id)
             queued = record.replace(state=State.QUEUED, progress=None)
             if await self.writer.write(queued):

@@ -59,4 +59,4 @@ class Room:
         """
         if ahead:
             return min(self.capacity, 2 * max_running)
-        return max(0, max_running + prefetch - self._slots.running - self._slots.queued)
+        return max(0, max_running + prefetch - self._slots.active - self._slots.queued)

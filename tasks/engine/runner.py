@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Unpack
 
-from ..errors import StoreUnavailable, Unavailable
+from ..errors import IdempotencyConflict, StoreUnavailable, Unavailable
 from ..idempotency import Submitted
 from ..options import OptionFields, SubmitOptions
 from ..ownership import new_owner_id
@@ -27,6 +27,7 @@ from .assembly import Limits, assemble
 from .dispatch import Dispatch
 from .intake import new_record
 from .slots import Spawn
+from .workflow import parent_here
 from .writer import Listener
 
 __all__ = ["Runner", "Spawn"]
@@ -224,11 +225,18 @@ class Runner:
         """:meth:`submit`, saying whether the idempotency key made it a replay.
 
         A replay (the key's task has the same name and arguments) returns that task; other
-        arguments raise ``IdempotencyConflict``.
+        arguments raise ``IdempotencyConflict``. Made by a task running here, the
+        submission is that task's child (see :mod:`.workflow`).
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
-        record = new_record(definition, arguments, SubmitOptions.of(options, **fields))
+        options = SubmitOptions.of(options, **fields)
+        parent = parent_here(self.owner)  # submitted by a task running here: its child
+        if parent is not None:
+            options = parent.child_options(options)
+        record = new_record(definition, arguments, options)
+        if parent is not None:
+            record = record.replace(parent=parent.task_id)
         later = record.state is State.SCHEDULED
         enqueue = enqueue and not later
         if later:
@@ -236,7 +244,14 @@ class Runner:
         elif enqueue and (refusal := self.refusal()) is not None:
             raise refusal
         record = record.replace(owner=self.owner if enqueue and self.holds else None)
-        return await self._intake.accept(record, enqueue=enqueue)
+        if parent is None:
+            return await self._intake.accept(record, enqueue=enqueue)
+        try:
+            submitted = await self._intake.accept(record, enqueue=enqueue)
+        except IdempotencyConflict as exc:
+            raise parent.changed(options.key) or exc from None
+        parent.add_child(submitted.record)
+        return submitted
 
     async def get(self, task_id: str) -> TaskRecord:
         return await self._writer.get(task_id)

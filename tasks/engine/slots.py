@@ -5,11 +5,16 @@ Whenever one of ``max_running`` slots is free, the next one is handed to ``spawn
 Quart app, ``app.add_background_task``), which runs it after the response has gone out. A
 slot that finishes a task takes the next waiting one itself. A failed attempt due for a
 retry waits out its backoff on a timer, then joins the queue again.
+
+A running task that waits for other tasks (its children) is *parked*: it gives its slot
+back, so that the tasks it waits for can run, and counts again once it resumes, which it
+does as soon as a slot is free, before any task that waits to start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -44,6 +49,8 @@ class Slots:
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
         self._busy_threads: dict[str, asyncio.Future[Any]] = {}
+        self._parked: set[str] = set()
+        self._resuming: deque[tuple[str, asyncio.Future[None]]] = deque()
         self._settled: dict[str, list[asyncio.Future[None]]] = {}
         self._accepting = False
         self._idle = asyncio.Event()
@@ -57,7 +64,13 @@ class Slots:
 
     @property
     def running(self) -> int:
+        """Tasks running here, parked ones included."""
         return len(self._running)
+
+    @property
+    def active(self) -> int:
+        """Tasks that hold a slot: running, and not parked."""
+        return len(self._running) - len(self._parked)
 
     @property
     def queued(self) -> int:
@@ -140,6 +153,48 @@ class Slots:
             task.cancel()
         await asyncio.gather(*self._own_tasks, return_exceptions=True)
 
+    # -- parking --------------------------------------------------------------------------
+
+    def park(self, task_id: str) -> None:
+        """Give the slot of running task ``task_id`` back while it waits for other tasks.
+
+        Whoever waits for it to leave (:meth:`settled`) is told now: it may wait long.
+        """
+        self._parked.add(task_id)
+        for future in self._settled.pop(task_id, ()):
+            if not future.done():
+                future.set_result(None)
+        self._pump()
+
+    async def resume(self, task_id: str) -> None:
+        """Take a slot again for a parked task: at once if one is free, else the first that
+        frees, before the tasks that wait to start."""
+        if self.active < self.max_running and not self._resuming:
+            self._parked.discard(task_id)
+            return
+        future = asyncio.get_running_loop().create_future()
+        entry = (task_id, future)
+        self._resuming.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                self._resuming.remove(entry)
+            self._parked.discard(task_id)  # it ends now, a moment over the limit
+            raise
+
+    def unpark(self, task_id: str) -> None:
+        """Count a parked task as holding its slot again at once (it is ending)."""
+        self._parked.discard(task_id)
+
+    def _resume_parked(self) -> None:
+        """Hand free slots to parked tasks that wait to resume, first come first served."""
+        while self._resuming and not self._full:
+            task_id, future = self._resuming.popleft()
+            self._parked.discard(task_id)
+            if not future.done():
+                future.set_result(None)
+
     # -- scheduling -----------------------------------------------------------------------
 
     def enqueue(self, task: TaskRecord | str) -> None:
@@ -173,9 +228,10 @@ class Slots:
 
     @property
     def _full(self) -> bool:
-        return len(self._running) >= self.max_running
+        return self.active >= self.max_running
 
     def _pump(self) -> None:
+        self._resume_parked()
         while self._accepting and self._waiting and not self._full:
             execution = Execution(self._waiting.popleft())
             self._running[execution.task_id] = execution
@@ -204,8 +260,10 @@ class Slots:
                     await self._execute_one(execution)
                 finally:
                     del self._running[execution.task_id]
+                    self._parked.discard(execution.task_id)
                     self._leave(execution.task_id)
-                if not (self._accepting and self._waiting):
+                self._resume_parked()
+                if not (self._accepting and self._waiting) or self._full:
                     return
                 if loop.time() - step_began > SLOT_STEP:
                     await asyncio.sleep(0)
