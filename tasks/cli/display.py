@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from ..records import State, TaskRecord
+from ..records import State, Step, TaskRecord
 
 __all__ = [
     "ProgressDisplay",
@@ -21,6 +21,8 @@ __all__ = [
 
 _BAR_MIN, _BAR_MAX = 10, 40
 _CLEAR_TO_END = "\x1b[K"
+#: characters of one step's line in ``tasks status``; a long result is cut there
+STEP_WIDTH = 160
 
 
 def _number(value: float) -> str:
@@ -169,7 +171,28 @@ def format_record(record: TaskRecord) -> str:
         shown["key"] = record.idempotency_key
     if record.schedule is not None:
         shown["schedule"] = f"{record.schedule}, tick {data['tick']}"
-    return "\n".join(f"{key:<10} {value}" for key, value in shown.items())
+    if record.parent is not None:
+        shown["parent"] = record.parent
+    if record.children:
+        shown["children"] = f"{len(record.children)}: " + " ".join(record.children)
+    lines = [f"{key:<10} {value}" for key, value in shown.items()]
+    if record.steps:
+        lines.append("steps")
+        lines += [f"  {_step_line(step)}" for step in record.steps]
+    return "\n".join(lines)
+
+
+def _step_line(step: Step) -> str:
+    """One step as ``tasks status`` shows it: name, state, and its result or error."""
+    if step.state is State.SUCCEEDED:
+        outcome = format_result(step.result)
+    elif step.error is not None:
+        outcome = f"{step.error.type}: {step.error.message}"
+    else:
+        outcome = "(in flight, or cut short)"
+    when = (step.finished_at or step.started_at).isoformat(timespec="seconds")
+    text = f"{step.name:<12} {step.state.value:<9} {when}  {outcome}"
+    return text if len(text) <= STEP_WIDTH else text[: STEP_WIDTH - 1] + "…"
 
 
 def format_table(records: Iterable[TaskRecord]) -> str:

@@ -49,6 +49,20 @@ class TaskError(_Shape):
     traceback: str | None = Field(None, description="the failure's traceback, when recorded")
 
 
+class StepOutcome(_Shape):
+    """One step of a task (``current_task().step``), as its latest run left it."""
+
+    name: str = Field(description="unique within one run of the task")
+    state: Literal["running", "succeeded", "failed"] = Field(
+        description="running: under way, or cut short (it runs again on a re-run)"
+    )
+    started_at: datetime
+    finished_at: datetime | None
+    result: Any = Field(description="its return value as JSON, once succeeded")
+    error: TaskError | None
+    digest: str | None = Field(description="identifies the arguments it ran with")
+
+
 class Task(_Shape):
     """One task's record."""
 
@@ -73,6 +87,9 @@ class Task(_Shape):
     idempotency_key: str | None = Field(description="the key it was submitted with")
     schedule: str | None = Field(description="the periodic task whose tick made this run")
     tick: datetime | None = Field(description="the tick of that schedule (UTC)")
+    parent: str | None = Field(description="the id of the task whose run submitted this one")
+    children: list[str] = Field(description="the ids of the tasks it submitted, in order")
+    steps: list[StepOutcome] = Field(description="its steps, in the order they first ran")
     waiting_for_runner: str | None = Field(
         None,
         description="in GET /tasks/<id> only: for a live task of a name this app does not "
@@ -114,6 +131,7 @@ class TaskType(_Shape):
     timeout: float | None
     retries: int
     idempotent: bool
+    durable: bool = Field(description="resumed after a crash, its succeeded steps skipped")
     schedule: Period | None = Field(description="when it runs by itself; null: on request only")
 
 

@@ -163,3 +163,28 @@ def test_load_older_pages_back_beyond_the_newest_100(
                 "data-state", "succeeded", timeout=WAIT_MS
             )
             expect(page.locator("tr.task")).to_have_count(131)
+
+
+def test_a_workflow_shows_its_steps_and_links_parent_and_children(
+    page: Page, server: Server
+) -> None:
+    body = {"order_id": 12, "recipients": 2}
+    order = loopback.post(f"{server.url}/tasks/fulfil", json=body, timeout=10).json()["id"]
+    row = task_row(page, order)
+    expect(row).to_have_attribute("data-state", "succeeded", timeout=WAIT_MS)
+    row.locator("button.details").click()
+    detail = page.locator("#task-detail")
+    timeline = detail.locator(".detail-timeline")
+    for name in ("charge", "invoice", "notify"):
+        expect(timeline).to_contain_text(f"step {name} succeeded")
+    children = detail.locator('dd[data-field="children (2)"] button.task-link')
+    expect(children).to_have_count(2)
+    child = children.nth(0).get_attribute("data-id")
+    assert child is not None
+    children.nth(0).click()  # the child's own detail, which links back to the order
+    expect(detail.locator(".detail-id")).to_have_text(child)
+    expect(detail.locator(".detail-name")).to_have_text("send_email")
+    parent = detail.locator('dd[data-field="parent"] button.task-link')
+    expect(parent).to_have_attribute("data-id", order)
+    parent.click()
+    expect(detail.locator(".detail-id")).to_have_text(order)

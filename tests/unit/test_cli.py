@@ -20,7 +20,7 @@ from tasks import MemoryStore, Registry, SQLiteStore, State, TaskRecord
 from tasks.cli import parse_arguments, tasks_cli
 from tasks.cli.local import LocalBackend
 from tests.conftest import Invoke
-from tests.harness import app_with_registry
+from tests.harness import EXAMPLE_TASKS, app_with_registry
 
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -306,6 +306,26 @@ def test_status_shows_every_field(cli: Invoke) -> None:
     assert fields["attempts"] == "1 of 1"
 
 
+def test_status_shows_a_workflow_s_steps_and_children(cli: Invoke) -> None:
+    record = json.loads(cli("run", "fulfil", "order_id=3", "--wait", "--json").stdout)
+    assert record["state"] == "succeeded"
+
+    lines = cli("status", record["id"]).stdout.splitlines()
+
+    fields = dict(line.split(None, 1) for line in lines if not line.startswith((" ", "steps")))
+    assert fields["children"].startswith("2: ")
+    assert fields["children"].split()[1:] == record["children"]
+    steps = lines[lines.index("steps") + 1 :]
+    assert [step.split()[:2] for step in steps] == [
+        ["charge", "succeeded"],
+        ["invoice", "succeeded"],
+        ["notify", "succeeded"],
+    ]
+    assert steps[1].endswith("INV-000003")
+    child = cli("status", record["children"][0]).stdout
+    assert f"parent     {record['id']}" in child
+
+
 def test_status_of_an_unknown_id_exits_2(cli: Invoke) -> None:
     assert_one_line_error(cli("status", "nope"), "no task has the id 'nope'", "`tasks list`")
 
@@ -381,7 +401,7 @@ def test_names_lists_the_tasks_with_their_parameters(cli: Invoke) -> None:
 
     assert result.exit_code == 0
     lines = {line.split("(", 1)[0]: line for line in result.stdout.splitlines()}
-    assert set(lines) == {"count", "export", "fail", "noop", "sleep"}
+    assert sorted(lines) == EXAMPLE_TASKS
     assert lines["count"].startswith("count(n: int, interval: float = 0.1)  Count to")
 
     described = json.loads(cli("names", "--json").stdout)["names"]

@@ -36,8 +36,33 @@
     fields.append(term, data);
   }
 
+  // Parent and children as buttons that open their own detail.
+  function links(label, ids) {
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const data = document.createElement("dd");
+    data.dataset.field = label;
+    for (const id of ids) {
+      const link = document.createElement("button");
+      link.type = "button";
+      link.className = "task-link";
+      link.dataset.id = id;
+      link.title = id;
+      link.textContent = id.slice(0, 8);
+      data.append(link, " ");
+    }
+    fields.append(term, data);
+  }
+
+  // A step's line: when it ended (or began, while it runs) and how.
+  function stepLine(step) {
+    const error = step.error ? `: ${step.error.type}: ${step.error.message}` : "";
+    const state = step.state === "running" ? "started" : step.state;
+    return [step.finished_at || step.started_at, `step ${step.name} ${state}${error}`];
+  }
+
   // The record keeps its latest attempt's times and the last error: the timeline shows
-  // what they tell.
+  // what they tell, and each step where it falls.
   function steps(record) {
     const found = [[record.created_at, record.run_at ? "created, scheduled" : "created, queued"]];
     if (record.run_at) {
@@ -53,6 +78,7 @@
     if (record.started_at && record.state !== "queued") {
       found.push([record.started_at, `attempt ${record.attempts} of ${record.max_attempts} started`]);
     }
+    for (const step of record.steps || []) found.push(stepLine(step));
     if (record.cancel_requested && !TERMINAL.includes(record.state)) {
       found.push([null, "cancel requested"]);
     }
@@ -85,6 +111,10 @@
     if (record.run_at) field("run at", when(record.run_at));
     if (record.schedule) field("schedule", `${record.schedule}, tick ${when(record.tick)}`);
     if (record.idempotency_key) field("idempotency key", record.idempotency_key);
+    if (record.parent) links("parent", [record.parent]);
+    if (record.children && record.children.length) {
+      links(`children (${record.children.length})`, record.children);
+    }
 
     errorBox.hidden = !record.error;
     dialog.querySelector(".detail-error-text").textContent = record.error
@@ -197,6 +227,10 @@
       render(record);
       detailStatus.textContent = `started ${record.name} ${record.id.slice(0, 8)}`;
     }
+  });
+  fields.addEventListener("click", (event) => {
+    const link = event.target.closest("button.task-link");
+    if (link) open(link.dataset.id);
   });
   dialog.querySelector(".close").addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
