@@ -13,7 +13,7 @@ from tasks.web import blueprint, register_error_handlers
 
 from . import views
 from .config import load_config
-from .jobs import registry
+from .workflows import registry  # every example task: those of jobs.py and the workflows
 
 __all__ = ["create_app"]
 

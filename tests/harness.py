@@ -17,6 +17,10 @@ from tasks.web import blueprint, register_error_handlers
 
 #: Bound for every wait in a test: far above what any of them needs, far below the test timeout.
 WAIT = 10.0
+#: the names of the example app's tasks, sorted
+EXAMPLE_TASKS = [
+    "count", "export", "fail", "fulfil", "noop", "send_email", "sleep", "square", "sum_squares",
+]  # fmt: skip
 
 
 @dataclass

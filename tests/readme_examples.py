@@ -35,3 +35,10 @@ def write_periodic_app(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "clock.py").write_text(example("periodic-app"))
     return folder
+
+
+def write_workflow_app(folder: Path) -> Path:
+    """The workflow-app example as ``shop.py`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "shop.py").write_text(example("workflow-app"))
+    return folder

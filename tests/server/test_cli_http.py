@@ -14,6 +14,7 @@ from click.testing import Result
 
 from tests import loopback
 from tests.conftest import AppFactory
+from tests.harness import EXAMPLE_TASKS
 from tests.quart_command import quart_command, read_until
 from tests.servers import Server, running_server
 
@@ -145,7 +146,7 @@ def test_cancel_a_running_task_then_once_more(cli: Invoke, server: Server) -> No
 
 def test_names_come_from_the_server(cli: Invoke) -> None:
     described = json.loads(cli("names", "--json").stdout)["names"]
-    assert [task["name"] for task in described] == ["count", "export", "fail", "noop", "sleep"]
+    assert [task["name"] for task in described] == EXAMPLE_TASKS
 
     shown = cli("names")
     assert shown.exit_code == 0

@@ -10,6 +10,7 @@ import pytest
 from tasks import ErrorInfo, Progress, State, TaskRecord
 from tasks.web.dashboard import format_seconds, outcome, percent, progress_text
 from tests.conftest import AppFactory
+from tests.harness import EXAMPLE_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +96,8 @@ async def test_task_types_describe_every_registered_task(make_app: AppFactory) -
         response = await test_app.test_client().get("/task-types")
         body = await response.get_json()
     by_name = {task["name"]: task for task in body["task_types"]}
-    assert sorted(by_name) == ["count", "export", "fail", "noop", "sleep"]
+    assert sorted(by_name) == EXAMPLE_TASKS
+    assert by_name["fulfil"]["durable"] is True
     assert by_name["count"]["parameters"] == [
         {"name": "n", "type": "int", "required": True, "default": None},
         {"name": "interval", "type": "float", "required": False, "default": 0.1},
