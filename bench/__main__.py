@@ -21,6 +21,7 @@ from . import (
     report,
     response,
     scheduling,
+    steps,
     stores,
     targets,
     workers,
@@ -37,6 +38,7 @@ PARTS = {
     "memory": memory.run,
     "stores": stores.run,
     "pace": pace.run,
+    "steps": steps.run,
 }
 #: Parts that run only when named: they need services the default run does not (Redis;
 #: workers also PostgreSQL, and minutes)

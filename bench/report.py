@@ -139,6 +139,23 @@ def stores_table(part: dict[str, Any]) -> str:
     return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
 
 
+def steps_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["store"],
+            row["steps"],
+            row["at_once"],
+            f"{row['wall_us_per_step']:,.0f}",
+            f"{row['cpu_us_per_step']:,.0f}",
+            f"{row['steps_per_s']:,.0f}",
+        )
+        for row in part["rows"]
+    ]
+    headers = ("store", "steps per task", "tasks at once", "wall us/step", "CPU us/step",
+               "steps/s")  # fmt: skip
+    return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
+
+
 def events_table(part: dict[str, Any]) -> str:
     rows = [
         (row["store"], row["n"], _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["max_ms"]))
@@ -289,6 +306,7 @@ SECTIONS = (
     ("pace", "7. Keeping pace, and overload", (pace_table,)),
     ("peers", "9. Peers", (peers_table, peers_burst_table)),
     ("workers", "10. Worker processes", (workers_table,)),
+    ("steps", "11. What a workflow step costs", (steps_table,)),
 )
 
 
