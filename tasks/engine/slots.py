@@ -115,9 +115,10 @@ class Slots:
         await self._idle.wait()
 
     def settled(self, task_id: str) -> asyncio.Future[None]:
-        """Resolves once the task neither waits nor runs here (at once if it does neither)."""
+        """Resolves once the task neither waits nor runs here, or is parked (at once if it
+        does neither or is parked)."""
         future = asyncio.get_running_loop().create_future()
-        if self.holds(task_id):
+        if self.holds(task_id) and task_id not in self._parked:
             self._settled.setdefault(task_id, []).append(future)
         else:
             future.set_result(None)
