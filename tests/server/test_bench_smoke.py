@@ -15,8 +15,8 @@ import pytest
 
 from tests.servers import ROOT, tool_environment
 
-PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores", "pace"}
-PLOTTED = PARTS - {"pace"}
+PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores", "pace", "steps"}
+PLOTTED = PARTS - {"pace", "steps"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -53,6 +53,9 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
         assert (tmp_path / f"{part}.png").read_bytes().startswith(PNG_MAGIC)
     tables = (tmp_path / "results.md").read_text()
     assert "### Targets" in tables
+    steps = results["parts"]["steps"]["rows"]
+    assert {row["store"] for row in steps} == {"sqlite", "postgres"}
+    assert all(row["wall_us_per_step"] >= 0 for row in steps)  # a smoke run measures noise
 
     (tmp_path / "results.md").unlink()
     redrawn = subprocess.run(

@@ -410,3 +410,15 @@ async def test_run_task_keeps_steps_in_memory() -> None:
 
     run = await run_task(twice)
     assert (run.result, calls) == ("A", ["a"])
+
+
+def test_step_digests_compare_arguments_by_value_and_opaque_ones_by_type() -> None:
+    from tasks.steps import digest
+
+    class Client:
+        pass
+
+    assert digest((1, {"b": 2, "a": [3]}), {}) == digest((1, {"a": [3], "b": 2}), {})
+    assert digest((1,), {}) != digest((2,), {})
+    assert digest((Client(),), {"to": "x"}) == digest((Client(),), {"to": "x"})
+    assert digest((Client(),), {}) != digest((object(),), {})
