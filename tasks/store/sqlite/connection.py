@@ -5,7 +5,8 @@ process holds the database. The event loop only puts an operation on a queue and
 future, so it never waits on disk or on another process's lock. The thread takes everything
 waiting in the queue and, if any of it writes, runs it in one transaction (group commit).
 Each write of several statements runs in its own savepoint, so one that fails leaves the
-others intact. A future resolves only after its transaction has committed.
+others intact. A future resolves only after its transaction has committed. Once the file is
+found corrupted (``corruption.py``), every batch is refused.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import StoreUnavailable
+from .corruption import Corruption, is_corruption
 
-__all__ = ["ConnectionThread", "Operation", "apply_operation", "refuse_batch", "settle"]
+__all__ = [
+    "ConnectionThread",
+    "Operation",
+    "apply_operation",
+    "refuse_batch",
+    "refuse_corrupted",
+    "settle",
+]
 
 log = logging.getLogger("tasks")
 
@@ -39,8 +48,10 @@ class ConnectionThread:
         name: str,
         max_batch: int,
         on_write_batch: Callable[[], None],
+        corruption: Corruption,
     ) -> None:
         self._connect = connect
+        self._corruption = corruption
         self._name = name
         self._max_batch = max_batch
         self._on_write_batch = on_write_batch
@@ -93,7 +104,11 @@ class ConnectionThread:
         try:
             conn = self._connect()
         except Exception as exc:
-            failed: list[_Outcome] = [(started, None, exc)]
+            error: Exception = exc
+            if self._corruption.note(exc):
+                error = self._corruption.refusal()
+                error.__cause__ = exc
+            failed: list[_Outcome] = [(started, None, error)]
             loop.call_soon_threadsafe(settle, failed)
             return
         ready: list[_Outcome] = [(started, None, None)]
@@ -121,6 +136,8 @@ class ConnectionThread:
         return batch
 
     def _execute(self, conn: sqlite3.Connection, batch: list[_Item]) -> list[_Outcome]:
+        if self._corruption.error is not None:
+            return refuse_corrupted([future for _, future, _, _ in batch], self._corruption)
         writes = any(write for _, _, write, _ in batch)
         outcomes: list[_Outcome] = []
         try:
@@ -132,25 +149,44 @@ class ConnectionThread:
             if writes:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            return refuse_batch(conn, [future for _, future, _, _ in batch], exc)
+            futures = [future for _, future, _, _ in batch]
+            return refuse_batch(conn, futures, exc, self._corruption)
         return outcomes
 
 
 def refuse_batch(
-    conn: sqlite3.Connection, futures: list[asyncio.Future[Any]], exc: sqlite3.Error
+    conn: sqlite3.Connection,
+    futures: list[asyncio.Future[Any]],
+    exc: sqlite3.Error,
+    corruption: Corruption,
 ) -> list[_Outcome]:
     """Undo a batch that the database refused, and fail each of its operations as
     :class:`~tasks.errors.StoreUnavailable` (a ``503``), whatever the SQLite error: a busy,
-    full, read-only or corrupted database is the store failing, not the request."""
+    full, read-only or corrupted database is the store failing, not the request. A
+    corrupted one stays refused (``corruption.py``)."""
     try:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
     except sqlite3.Error as rollback:  # SQLite may have undone it already
         log.debug("task store rollback failed: %s", rollback)
+    if corruption.note(exc):
+        return refuse_corrupted(futures, corruption, exc)
     log.error("task store transaction failed (%s); %d operations refused", exc, len(futures))
     error = StoreUnavailable(f"the task store is unavailable ({exc}); retry shortly")
     error.__cause__ = exc
     return [(future, None, error) for future in futures]
+
+
+def refuse_corrupted(
+    futures: list[asyncio.Future[Any]], corruption: Corruption, cause: BaseException | None = None
+) -> list[_Outcome]:
+    """Fail each operation because the file is corrupted; logged once, when it was found."""
+    outcomes: list[_Outcome] = []
+    for future in futures:
+        error = corruption.refusal()  # one each: a shared one would pile up tracebacks
+        error.__cause__ = cause
+        outcomes.append((future, None, error))
+    return outcomes
 
 
 #: what the database says of itself (busy, full, read-only, I/O, corrupted): it fails the
@@ -166,7 +202,7 @@ def apply_operation(
     try:
         value = operation(conn)
     except sqlite3.Error as exc:
-        if type(exc) in _STORE_FAULTS:
+        if type(exc) in _STORE_FAULTS or is_corruption(exc):
             raise  # the batch is refused as a whole
         if isolate:
             conn.execute("ROLLBACK TO operation")

@@ -18,10 +18,19 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from .connection import ConnectionThread, Operation, apply_operation, refuse_batch, settle
+from .connection import (
+    ConnectionThread,
+    Operation,
+    apply_operation,
+    refuse_batch,
+    refuse_corrupted,
+    settle,
+)
+from .corruption import Corruption, quick_check
 
 __all__ = ["Checkpointer", "LoopWriter"]
 
@@ -29,6 +38,10 @@ log = logging.getLogger("tasks")
 
 #: committed batches between two checkpoints (SQLite's own default is every 1000 pages)
 CHECKPOINT_EVERY = 100
+#: seconds between two checks of the file for damage (``PRAGMA quick_check``), at least
+CHECK_EVERY = 15.0
+#: the largest share of the time spent checking: a check that took 2 s waits 200 s
+CHECK_SHARE = 0.01
 
 _Item = tuple[Operation, "asyncio.Future[Any]", bool, bool]
 
@@ -44,8 +57,10 @@ class LoopWriter:
         *,
         on_write_batch: Callable[[], None],
         before_flush: Callable[[], None],
+        corruption: Corruption,
     ) -> None:
         self._connect = connect
+        self._corruption = corruption
         self._thread = thread
         self._checkpointer = checkpointer
         self._on_write_batch = on_write_batch
@@ -86,6 +101,9 @@ class LoopWriter:
             return
         self._before_flush()
         batch, self._pending = self._pending, []
+        if self._corruption.error is not None:
+            settle(refuse_corrupted(_futures(batch), self._corruption))
+            return
         if self._deferred:
             self._defer(batch)
             return
@@ -96,17 +114,17 @@ class LoopWriter:
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                 self._defer(batch)  # another process writes: wait for it off the loop
                 return
-            settle(refuse_batch(conn, [future for _, future, _, _ in batch], exc))
+            settle(refuse_batch(conn, _futures(batch), exc, self._corruption))
             return
         except sqlite3.Error as exc:
-            settle(refuse_batch(conn, [future for _, future, _, _ in batch], exc))
+            settle(refuse_batch(conn, _futures(batch), exc, self._corruption))
             return
         try:
             self._on_write_batch()
             outcomes = [apply_operation(conn, op, future, iso) for op, future, _, iso in batch]
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            settle(refuse_batch(conn, [future for _, future, _, _ in batch], exc))
+            settle(refuse_batch(conn, _futures(batch), exc, self._corruption))
             return
         settle(outcomes)
         self._batches += 1
@@ -130,12 +148,30 @@ def _nothing(_: sqlite3.Connection) -> None:
     return None
 
 
-class Checkpointer:
-    """Copies the write-ahead log into the database on a thread and connection of its own."""
+def _futures(batch: list[_Item]) -> list[asyncio.Future[Any]]:
+    return [future for _, future, _, _ in batch]
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], *, name: str) -> None:
+
+class Checkpointer:
+    """Copies the write-ahead log into the database on a thread and connection of its own,
+    and checks the file for damage there too: at open, then every :data:`CHECK_EVERY` s.
+
+    The check catches corruption in pages that requests seldom read, which would otherwise
+    stay unnoticed (and health ok) until one happens to. It reads the whole file, so it is
+    spaced to take at most :data:`CHECK_SHARE` of the time; it is off the loop, and in WAL
+    mode it blocks neither reads nor writes.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        name: str,
+        corruption: Corruption,
+    ) -> None:
         self._connect = connect
         self._name = name
+        self._corruption = corruption
         self._due = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -159,17 +195,35 @@ class Checkpointer:
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
-            log.error("task store checkpoints are off: cannot open the database (%s)", exc)
+            if not self._corruption.note(exc):
+                log.error("task store checkpoints are off: cannot open the database (%s)", exc)
             return
+        next_check = time.monotonic()
         try:
-            while True:
-                self._due.wait()
+            while self._corruption.error is None:  # a damaged file is written no more
+                due = self._due.wait(max(0.0, next_check - time.monotonic()))
                 self._due.clear()
-                if self._stopping:
+                if self._stopping or self._corruption.error is not None:
                     return
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:
-                    log.warning("task store checkpoint failed (%s); trying again later", exc)
+                if due:
+                    self._checkpoint(conn)
+                if time.monotonic() >= next_check:
+                    began = time.monotonic()
+                    self._check(conn)
+                    spent = time.monotonic() - began
+                    next_check = time.monotonic() + max(CHECK_EVERY, spent / CHECK_SHARE)
         finally:
             conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            if not self._corruption.note(exc):
+                log.warning("task store checkpoint failed (%s); trying again later", exc)
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        try:
+            quick_check(conn, self._corruption)
+        except sqlite3.Error as exc:
+            log.warning("task store file check failed (%s); trying again later", exc)

@@ -3,7 +3,7 @@
 The SQL lives, by concept, in ``rows.py`` (rows as JSON, inserts), ``reads.py`` (records
 and the change log), ``owners.py`` (leases and claims), ``later.py`` (due tasks and schedule
 ticks), ``workflows.py`` (a task's descendants) and ``retention.py``; ``files.py`` opens the
-file.
+file; ``corruption.py`` makes a corrupted file refuse everything until it is replaced.
 Writes commit in batches on the event loop's thread (``loop_writer.py``), or on the store's
 own thread when another process holds the lock (``connection.py``); reads run on that thread.
 """
@@ -23,6 +23,7 @@ from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
 from . import later, owners, reads, retention
 from .connection import ConnectionThread
+from .corruption import Corruption
 from .files import open_file, set_wal
 from .loop_writer import Checkpointer, LoopWriter
 from .rows import hold_lease, insert, replace
@@ -52,19 +53,24 @@ class SQLiteStore:
         self._next_seq = 0  # touched only by whichever connection holds the write lock
         self._unflushed: dict[str, _Update] = {}  # updates not yet taken into a batch
         self._leased: set[str] = set()  # owners whose lease this write batch has renewed
+        self._corruption = Corruption(self.path)
         self._connection = ConnectionThread(
             self._connect,
             name=f"tasks-sqlite:{self.path.name}",
             max_batch=max_batch,
             on_write_batch=self._reset_seq,
+            corruption=self._corruption,
         )
-        self._checkpointer = Checkpointer(self._open, name=f"tasks-checkpoint:{self.path.name}")
+        self._checkpointer = Checkpointer(
+            self._open, name=f"tasks-checkpoint:{self.path.name}", corruption=self._corruption
+        )
         self._writer = LoopWriter(
             partial(self._open, busy_timeout=0.0, autocheckpoint=False),
             self._connection,
             self._checkpointer,
             on_write_batch=self._reset_seq,
             before_flush=self._unflushed.clear,
+            corruption=self._corruption,
         )
 
     async def open(self) -> None:
