@@ -242,6 +242,8 @@ def _query(options: SubmitOptions) -> dict[str, str]:
         params["delay"] = repr(float(delay))
     if options.at is not None:
         params["at"] = options.at.isoformat()
+    if options.priority is not None:
+        params["priority"] = str(options.priority)
     return params
 
 

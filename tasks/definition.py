@@ -53,6 +53,10 @@ class TaskDefinition:
     arguments: type[pydantic.BaseModel] = field(repr=False)
     #: resumed after a crash, its succeeded steps skipped, instead of ending ``interrupted``
     durable: bool = False
+    #: the queue its tasks wait in; a process runs only the queues it serves
+    queue: str = "default"
+    #: higher runs first among its queue's waiting tasks (a submission may set its own)
+    priority: int = 0
     #: every parameter is a JSON scalar (or ``Any``): stored arguments are the Python values
     plain_arguments: bool = field(default=False, repr=False)
     #: called with a record of this task when retention deletes it, to remove what the task
@@ -111,6 +115,8 @@ class TaskDefinition:
             "retries": self.retries.retries,
             "idempotent": self.idempotent,
             "durable": self.durable,
+            "queue": self.queue,
+            "priority": self.priority,
             "schedule": self.schedule.to_dict() if self.schedule is not None else None,
         }
 

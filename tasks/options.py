@@ -15,6 +15,7 @@ and its docs (the README and ``tasks/web/submit_operation.py`` for OpenAPI).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict, Unpack
@@ -22,12 +23,24 @@ from typing import TypedDict, Unpack
 from .errors import InvalidOptions
 from .idempotency import check_key
 
-__all__ = ["MAX_DELAY", "MAX_RETRIES", "OptionFields", "SubmitOptions"]
+__all__ = [
+    "MAX_DELAY",
+    "MAX_PRIORITY",
+    "MAX_RETRIES",
+    "OptionFields",
+    "SubmitOptions",
+    "check_priority",
+    "check_queue",
+]
 
 #: the longest delay, in seconds (about 31 years)
 MAX_DELAY = 1_000_000_000.0
 #: the most retries one call may ask for
 MAX_RETRIES = 100
+#: priorities run from ``-MAX_PRIORITY`` to ``MAX_PRIORITY``
+MAX_PRIORITY = 1000
+#: a queue's name: it appears in URLs and command lines
+_QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
 
@@ -39,6 +52,7 @@ class OptionFields(TypedDict, total=False):
     delay: float | timedelta | None
     at: datetime | None
     key: str | None
+    priority: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +72,14 @@ class SubmitOptions:
     at: datetime | None = None
     #: an idempotency key: a repeated submission with it gets the first task back
     key: str | None = None
+    #: higher runs first in its queue (-1000 to 1000); None keeps the task's own
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         _check_timeout(self.timeout)
         _check_retries(self.retries)
+        if self.priority is not None:
+            check_priority(self.priority)
         _check_later(self.delay, self.at)
         if self.key is not None:
             _check_key(self.key)
@@ -99,6 +117,27 @@ def _is_number(value: object) -> bool:
 def _check_timeout(timeout: float | None) -> None:
     if timeout is not None and not (_is_number(timeout) and timeout > 0):
         raise InvalidOptions(f"timeout must be a number of seconds above 0, not {timeout!r}")
+
+
+def check_priority(priority: int) -> int:
+    """The priority, if it is one; ``InvalidOptions`` says why not."""
+    whole = isinstance(priority, int) and not isinstance(priority, bool)
+    if not (whole and -MAX_PRIORITY <= priority <= MAX_PRIORITY):
+        raise InvalidOptions(
+            f"priority must be a whole number from {-MAX_PRIORITY} to {MAX_PRIORITY} "
+            f"(higher runs first), not {priority!r}"
+        )
+    return priority
+
+
+def check_queue(name: str) -> str:
+    """The queue name, if it is one; ``ValueError`` says why not."""
+    if not isinstance(name, str) or not _QUEUE.fullmatch(name):
+        raise ValueError(
+            f"a queue name is 1 to 64 letters, digits, '_', '.' or '-', starting with a "
+            f"letter or digit, not {name!r}"
+        )
+    return name
 
 
 def _check_retries(retries: int | None) -> None:

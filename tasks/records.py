@@ -149,6 +149,10 @@ class TaskRecord:
     children: tuple[str, ...] = ()
     #: the steps it ran (``current_task().step``), in the order they first ran
     steps: tuple[Step, ...] = ()
+    #: the queue it waits in: only processes that serve that queue run it
+    queue: str = "default"
+    #: higher runs first among the tasks waiting in its queue; equal ones in arrival order
+    priority: int = 0
 
     @classmethod
     def new(
@@ -216,6 +220,8 @@ class TaskRecord:
             "parent": self.parent,
             "children": list(self.children),
             "steps": [step.to_dict() for step in self.steps],
+            "queue": self.queue,
+            "priority": self.priority,
         }
 
     @classmethod
@@ -243,6 +249,8 @@ class TaskRecord:
             parent=data.get("parent"),
             children=tuple(data.get("children") or ()),
             steps=tuple(Step.from_dict(step) for step in data.get("steps") or ()),
+            queue=data.get("queue") or "default",
+            priority=data.get("priority") or 0,
         )
 
 

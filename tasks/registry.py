@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
 import pydantic
 
 from .definition import Retries, TaskDefinition, arguments_model, plain
-from .errors import UnknownTask
+from .errors import InvalidOptions, UnknownTask
 from .handle import TaskHandle
+from .options import check_priority, check_queue
 from .records import TaskRecord
 from .timing.periodic import Schedule
 
-__all__ = ["RecordLookup", "Registry", "Sweeper", "TaskDefinition"]
+__all__ = ["RecordLookup", "Registry", "Served", "Sweeper", "TaskDefinition"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,6 +49,8 @@ class Registry:
         max_backoff: float = 60.0,
         idempotent: bool = False,
         durable: bool = False,
+        queue: str = "default",
+        priority: int = 0,
         cleanup: Callable[[TaskRecord], None] | None = None,
         every: timedelta | None = None,
         cron: str | None = None,
@@ -65,6 +68,8 @@ class Registry:
         max_backoff: float = 60.0,
         idempotent: bool = False,
         durable: bool = False,
+        queue: str = "default",
+        priority: int = 0,
         cleanup: Callable[[TaskRecord], None] | None = None,
         every: timedelta | None = None,
         cron: str | None = None,
@@ -83,6 +88,11 @@ class Registry:
         a crashed run leaves no result); see also :meth:`sweeper`. The handle still calls the
         plain function; ``handle.submit(...)`` runs it as a tracked task.
 
+        ``queue`` names the queue its tasks wait in (``"default"``): a process runs only the
+        queues it serves (``TASKS_QUEUES``, ``tasks worker --queue``). ``priority`` (-1000
+        to 1000, default 0) orders the waiting tasks of a queue, higher first; a submission
+        may give its own (``.options(priority=...)``).
+
         ``every=timedelta(...)`` or ``cron="0 3 * * *"`` (in UTC, or in ``timezone``, an IANA
         name) makes it periodic: one run per tick across every process sharing the store
         (see ``schedules.py``); ``catch_up=False`` skips a tick missed while no process ran
@@ -91,6 +101,7 @@ class Registry:
         if callable(name):
             return self.task()(name)
         schedule = Schedule.declared(every=every, cron=cron, timezone=timezone, catch_up=catch_up)
+        _check_flow(queue, priority)
 
         def register(func: Callable[P, R]) -> TaskHandle[P, R]:
             if isinstance(func, TaskHandle):  # registering another registry's task again
@@ -109,6 +120,8 @@ class Registry:
                 retries=Retries(retries, backoff, max_backoff),
                 idempotent=idempotent,
                 durable=durable,
+                queue=queue,
+                priority=priority,
                 arguments=arguments,
                 plain_arguments=plain(arguments),
                 cleanup=cleanup,
@@ -152,11 +165,66 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 
+    def serving(self, queues: Collection[str] | None) -> Served:
+        """The tasks of this registry that wait in ``queues`` (None: every queue)."""
+        return Served(self, None if queues is None else frozenset(queues))
+
+    @property
+    def queues(self) -> frozenset[str]:
+        """The queues its tasks wait in."""
+        return frozenset(task.queue for task in self._tasks.values())
+
     def __iter__(self) -> Iterator[TaskDefinition]:
         return iter(sorted(self._tasks.values(), key=lambda task: task.name))
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+class Served:
+    """The part of a registry that one process runs: the tasks of the queues it serves.
+
+    A process takes from the store only these tasks' names; a task of another queue that it
+    holds all the same (a broker's message) is :class:`~tasks.UnknownTask` here, and so
+    handed back for a process that serves its queue.
+    """
+
+    def __init__(self, registry: Registry, queues: frozenset[str] | None) -> None:
+        self.registry = registry
+        #: the queues served; None: every queue
+        self.queues = queues
+        self._names: frozenset[str] = frozenset()
+        self._known: frozenset[str] | None = None
+
+    def serves(self, definition: TaskDefinition) -> bool:
+        return self.queues is None or definition.queue in self.queues
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The names of the tasks of the queues served: the only ones taken from the store."""
+        known = self.registry.names
+        if known is not self._known:  # tasks registered since: count them in
+            self._known = known
+            self._names = frozenset(task.name for task in self.registry if self.serves(task))
+        return self._names
+
+    def get(self, name: str) -> TaskDefinition:
+        definition = self.registry.get(name)
+        if not self.serves(definition):
+            served = ", ".join(sorted(self.queues or ())) or "none"
+            raise UnknownTask(
+                f"task {name!r} waits in queue {definition.queue!r}, which this process does "
+                f"not serve (it serves: {served})"
+            )
+        return definition
+
+
+def _check_flow(queue: str, priority: int) -> None:
+    check_queue(queue)
+    try:
+        check_priority(priority)
+    except InvalidOptions as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _check_periodic(name: str, arguments: type[pydantic.BaseModel]) -> None:

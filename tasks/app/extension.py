@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from quart import Quart
@@ -62,6 +63,7 @@ class Tasks:
         self.submit_prefix = submit_prefix
         self._started_as = StartedAs.SERVER
         self._concurrency: int | None = None  # a worker's, set by run_as_worker
+        self._queues: tuple[str, ...] = ()  # a worker's --queue, set by run_as_worker
         self._runner: Runner | None = None
         self.metrics: TaskMetrics | None = None
         self._services: lifecycle.Services | None = None  # the closes of what has started
@@ -88,12 +90,13 @@ class Tasks:
         async def stop_tasks() -> None:
             await self.stop()
 
-    def run_as_worker(self, concurrency: int | None = None) -> None:
+    def run_as_worker(self, concurrency: int | None = None, queues: Collection[str] = ()) -> None:
         """Make this process a worker: once started, it runs the tasks the broker delivers
         (``TASKS_BROKER``), or without one those it takes from the store, ``concurrency`` at
-        a time (default ``TASKS_MAX_RUNNING``). Call it before the app starts; ``quart tasks
-        worker`` does."""
+        a time (default ``TASKS_MAX_RUNNING``), of ``queues`` (default ``TASKS_QUEUES``;
+        none: every queue). Call it before the app starts; ``quart tasks worker`` does."""
         self._started_as, self._concurrency = StartedAs.WORKER, concurrency
+        self._queues = tuple(queues)
         self._decide_role()
 
     def run_as_command(self) -> None:
@@ -145,7 +148,9 @@ class Tasks:
         return self.settings
 
     def _decide_role(self) -> None:
-        self.role = Role.decide(self.settings, self._started_as, concurrency=self._concurrency)
+        self.role = Role.decide(
+            self.settings, self._started_as, concurrency=self._concurrency, queues=self._queues
+        )
 
     async def start(self, app: Quart) -> None:
         """Start the services of this process's role, in order (:mod:`tasks.app.lifecycle`)."""

@@ -150,6 +150,7 @@ def runner_for(
         holds=role.holds,
         claims_ahead=role.claims_ahead,
         prefetch=role.prefetch,
+        queues=role.queues,
     )
 
 

@@ -19,6 +19,7 @@ forwarding).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -86,6 +87,8 @@ class Role:
     serves_http: bool
     #: passes a SIGTERM on to a multi-process server's parent (:mod:`tasks.supervisor`)
     forwards_sigterm: bool
+    #: the task queues it runs (``TASKS_QUEUES``, or a worker's ``--queue``); None: every one
+    queues: frozenset[str] | None
 
     @classmethod
     def decide(
@@ -94,9 +97,11 @@ class Role:
         started_as: StartedAs = StartedAs.SERVER,
         *,
         concurrency: int | None = None,
+        queues: Collection[str] = (),
     ) -> Role:
         """The role of a process with ``settings``, started as ``started_as``; a worker runs
-        ``concurrency`` tasks at once (default ``TASKS_MAX_RUNNING``)."""
+        ``concurrency`` tasks at once (default ``TASKS_MAX_RUNNING``), of ``queues``
+        (default ``TASKS_QUEUES``; none: every queue)."""
         broker = bool(settings.broker)
         kind = _kind(started_as, hands_on=broker or not settings.run_tasks)
         max_running = concurrency or settings.max_running
@@ -121,6 +126,7 @@ class Role:
             retention=True,  # every process prunes: deleting what another deleted is a no-op
             serves_http=serves_http,
             forwards_sigterm=serves_http,
+            queues=frozenset(queues or settings.queues) or None,
         )
 
     @property

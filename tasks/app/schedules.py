@@ -94,7 +94,8 @@ async def tick_once(runner: Runner, definitions: list[TaskDefinition], now: date
 
 
 async def _run(runner: Runner, definition: TaskDefinition, tick: datetime) -> int:
-    held = runner.refusal() is None  # with a full queue, stored for whoever claims it
+    # with a full queue, or a queue this runner does not serve, stored for whoever claims it
+    held = runner.refusal() is None and runner.served.serves(definition)
     owner = runner.owner if held else None
     record = TaskRecord.new(
         definition.name,
@@ -102,7 +103,12 @@ async def _run(runner: Runner, definition: TaskDefinition, tick: datetime) -> in
         max_attempts=1 + definition.retries.retries,
         timeout=definition.timeout,
         owner=owner,
-    ).replace(schedule=definition.name, tick=tick)
+    ).replace(
+        schedule=definition.name,
+        tick=tick,
+        queue=definition.queue,
+        priority=definition.priority,
+    )
     if not await runner.advance_schedule(definition.name, tick, record):
         return 0  # another process created this tick's run
     log.info("periodic task %s: tick %s runs as %s", definition.name, tick, record.id)

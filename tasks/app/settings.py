@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..options import check_queue
+
 __all__ = ["Settings", "config_key", "read_environment"]
 
 PREFIX = "TASKS_"
@@ -79,6 +81,9 @@ class Settings(BaseModel):
     #: each task and hand it to the broker, and ``tasks worker`` processes run it. Empty:
     #: every task runs in the process that accepted it
     broker: str = ""
+    #: the task queues this process runs (``email,default``); empty: every queue. Tasks of
+    #: other queues that it accepts wait in the store for a process that runs them
+    queues: tuple[str, ...] = ()
     #: the broker's stream (Redis) or queue and exchange (RabbitMQ) that carries the tasks
     broker_queue: str = Field("quart-tasks", pattern=r"^[A-Za-z0-9._:-]+$", max_length=200)
     #: the server the ``tasks`` command line talks to over HTTP (``--url``); empty: the
@@ -113,6 +118,16 @@ class Settings(BaseModel):
             value = value.replace(",", " ").split()
         if isinstance(value, list | tuple):
             return tuple(str(host).strip().lower() for host in value)
+        return value
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: Any) -> Any:
+        """A comma- or space-separated string (as from the environment) is a list too."""
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list | tuple):
+            return tuple(check_queue(str(name)) for name in value)
         return value
 
     @field_validator(*UNPREFIXED, mode="before")

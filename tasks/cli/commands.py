@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..options import MAX_RETRIES, SubmitOptions
+from ..options import MAX_PRIORITY, MAX_RETRIES, SubmitOptions
 from ..records import State, TaskRecord
 from .arguments import parse_arguments
 from .backends import Backend, RemoteBackend
@@ -108,6 +108,11 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
     metavar="KEY",
     help="An idempotency key: run again with the same key, the first task comes back.",
 )
+@click.option(
+    "--priority",
+    type=click.IntRange(-MAX_PRIORITY, MAX_PRIORITY),
+    help="Higher runs first among the waiting tasks of its queue (overrides the task's own).",
+)
 @common_options
 def run_command(
     name: str,
@@ -118,6 +123,7 @@ def run_command(
     delay: float | None,
     at: datetime | None,
     key: str | None,
+    priority: int | None,
     options: Options,
 ) -> None:
     """Start task NAME with KEY=VALUE arguments and print its id.
@@ -139,7 +145,9 @@ def run_command(
         raise click.UsageError("give --in or --at, not both")
 
     def submit_options() -> SubmitOptions:
-        return SubmitOptions(timeout=timeout, retries=retries, delay=delay, at=at, key=key)
+        return SubmitOptions(
+            timeout=timeout, retries=retries, delay=delay, at=at, key=key, priority=priority
+        )
 
     def check(backend: Backend) -> None:
         checked = submit_options()  # a bad option is refused before anything starts

@@ -18,6 +18,7 @@ import signal
 import click
 from quart import Quart
 
+from ..options import check_queue
 from .commands import tasks_cli
 from .execution import _extension, _find_app
 from .local import uses_memory_store
@@ -34,15 +35,23 @@ log = logging.getLogger("tasks")
     metavar="N",
     help="Tasks this worker runs at once [default: TASKS_MAX_RUNNING].",
 )
-def worker_command(concurrency: int | None) -> None:
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAME",
+    help="Run only the tasks of this queue; repeat for several [default: TASKS_QUEUES, "
+    "else every queue].",
+)
+def worker_command(concurrency: int | None, queues: tuple[str, ...]) -> None:
     """Run the tasks that web processes hand on: taken from the broker (TASKS_BROKER) or,
     without one, from the store.
 
     Start as many workers as you like, on any machine that reaches the store
     (TASKS_DATABASE, PostgreSQL across machines) and the broker, if any. Set
     TASKS_RUN_TASKS=false on the web processes for the workers to run every task. Each
-    worker runs up to N tasks at once and shows as their owner; SIGTERM or Ctrl-C drains
-    it like the server.
+    worker runs up to N tasks at once and shows as their owner; with --queue, only the
+    tasks of those queues. SIGTERM or Ctrl-C drains it like the server.
     """
     app = _find_app(required=True)
     assert app is not None
@@ -52,7 +61,19 @@ def worker_command(concurrency: int | None) -> None:
             "TASKS_DATABASE is ':memory:': a worker must share the store of the web "
             "processes; use PostgreSQL (or a SQLite file on this machine)"
         )
-    tasks.run_as_worker(concurrency)
+    for name in queues:
+        try:
+            check_queue(name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--queue") from None
+    unknown = sorted(set(queues) - tasks.registry.queues)
+    if unknown:
+        known = ", ".join(sorted(tasks.registry.queues))
+        raise click.BadParameter(
+            f"no task of this app waits in queue {unknown[0]!r} (its queues: {known})",
+            param_hint="--queue",
+        )
+    tasks.run_as_worker(concurrency, queues)
     _show_log()
     try:
         asyncio.run(_work(app))

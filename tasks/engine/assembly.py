@@ -8,7 +8,7 @@ from functools import partial
 from typing import Protocol
 
 from ..records import TaskRecord
-from ..registry import Registry
+from ..registry import Served
 from ..store import Store
 from .attempt import Attempts
 from .cancellation import Cancellation
@@ -73,7 +73,7 @@ class Parts:
 
 def assemble(
     runner: RunnerHooks,
-    registry: Registry,
+    registry: Served,
     store: Store,
     *,
     owner: str,

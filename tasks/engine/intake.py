@@ -43,6 +43,8 @@ def new_record(
         state=State.SCHEDULED if later else State.QUEUED,
         run_at=due,
         idempotency_key=options.key,
+        queue=definition.queue,
+        priority=definition.priority if options.priority is None else options.priority,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -42,7 +42,8 @@ class Runner:
     ``holds=False`` a submission is stored held by nobody, for the dispatch's workers (a
     broker's) to take; with ``claims_ahead=False`` a claiming round takes only what the free
     slots can start now and ``prefetch`` more, leaving the rest to the other workers (see
-    :mod:`tasks.app.role`).
+    :mod:`tasks.app.role`). With ``queues``, it runs only the tasks of those queues; the
+    others it accepts are stored for a runner that serves them.
     """
 
     def __init__(
@@ -64,10 +65,13 @@ class Runner:
         holds: bool = True,
         claims_ahead: bool = True,
         prefetch: int = 0,
+        queues: Collection[str] | None = None,
     ) -> None:
         if dispatch is None and not holds:
             raise ValueError("a runner without a dispatch runs what it accepts: it must hold it")
         self.registry = registry
+        #: the tasks of the queues this runner serves (``queues``; None: every queue)
+        self.served = registry.serving(queues)
         self.store = store
         #: the store's reading part, for the layers above (API, dashboard, streams, CLI)
         self.records: RecordReader = store
@@ -82,7 +86,7 @@ class Runner:
         limits = Limits(max_running, max_queued, progress_interval, cancel_wait, lease,
                         poll_interval, claims=claim, claims_ahead=claims_ahead,
                         prefetch=prefetch)  # fmt: skip
-        parts = assemble(self, registry, store, owner=self.owner, limits=limits, spawn=spawn,
+        parts = assemble(self, self.served, store, owner=self.owner, limits=limits, spawn=spawn,
                          dispatch=dispatch)  # fmt: skip
         self.store_health = parts.health
         self.progress = parts.progress
@@ -238,7 +242,8 @@ class Runner:
         if parent is not None:
             record = record.replace(parent=parent.task_id)
         later = record.state is State.SCHEDULED
-        enqueue = enqueue and not later
+        # a task of a queue this runner does not serve waits in the store for one that does
+        enqueue = enqueue and not later and self.served.serves(definition)
         if later:
             await delays.check_room(self)
         elif enqueue and (refusal := self.refusal()) is not None:

@@ -1,8 +1,9 @@
 """What holds and orders this process's tasks: the waiting queue, running slots and retries.
 
-Tasks this runner holds wait in a queue of ids (their records are already in the store).
-Whenever one of ``max_running`` slots is free, the next one is handed to ``spawn`` (in a
-Quart app, ``app.add_background_task``), which runs it after the response has gone out. A
+Tasks this runner holds wait in a queue of ids (their records are already in the store),
+highest priority first. Whenever one of ``max_running`` slots is free, the next one is
+handed to ``spawn`` (in a Quart app, ``app.add_background_task``), which runs it after the
+response has gone out. A
 slot that finishes a task takes the next waiting one itself. A failed attempt due for a
 retry waits out its backoff on a timer, then joins the queue again.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..records import TaskRecord
 from .execution import Execution
+from .waiting import Waiting
 
 __all__ = ["SLOT_STEP", "Execute", "Slots", "Spawn"]
 
@@ -44,7 +46,7 @@ class Slots:
         self._execute = execute
         self._spawn = spawn or self._spawn_task
         self._own_tasks: set[asyncio.Task[None]] = set()
-        self._waiting: deque[str] = deque()
+        self._waiting = Waiting()
         self._queued: dict[str, TaskRecord] = {}  # records of waiting tasks, to skip a read
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
@@ -198,16 +200,18 @@ class Slots:
 
     # -- scheduling -----------------------------------------------------------------------
 
-    def enqueue(self, task: TaskRecord | str) -> None:
-        """Queue a task this runner holds (its record, or its id); it starts when a slot is free."""
+    def enqueue(self, task: TaskRecord | str, priority: int = 0) -> None:
+        """Queue a task this runner holds (its record, or its id and ``priority``); it starts
+        when a slot is free, after those of higher priority that wait."""
         if not self._accepting:
             # drained: what it held then went back to the store, and a task claimed since
             # goes back through Upkeep.adopt
             return
         if isinstance(task, TaskRecord):
             self._queued[task.id] = task
-            task = task.id
-        self._waiting.append(task)
+            self._waiting.append(task.id, task.priority)
+        else:
+            self._waiting.append(task, priority)
         self._idle.clear()
         self._pump()
 
@@ -289,17 +293,18 @@ class Slots:
                 job.add_done_callback(lambda _: self._busy_threads.pop(execution.task_id, None))
             raise
         if retry_in is not None:
-            self._schedule_retry(execution.task_id, retry_in)
+            priority = execution.record.priority if execution.record is not None else 0
+            self._schedule_retry(execution.task_id, retry_in, priority)
 
-    def _schedule_retry(self, task_id: str, delay: float) -> None:
+    def _schedule_retry(self, task_id: str, delay: float, priority: int) -> None:
         if not self._accepting:
             return  # drain() handed the queued record back to the store
         loop = asyncio.get_running_loop()
-        self._retries[task_id] = loop.call_later(delay, self._retry_due, task_id)
+        self._retries[task_id] = loop.call_later(delay, self._retry_due, task_id, priority)
 
-    def _retry_due(self, task_id: str) -> None:
+    def _retry_due(self, task_id: str, priority: int) -> None:
         if self._retries.pop(task_id, None) is not None:
-            self.enqueue(task_id)
+            self.enqueue(task_id, priority)
 
     def _leave(self, task_id: str) -> None:
         if self.holds(task_id):

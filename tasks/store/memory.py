@@ -138,11 +138,14 @@ class MemoryStore:
         self._leases[owner] = now + lease
         claimable: dict[str | None, bool] = {None: True, owner: False}
         claimed: list[TaskRecord] = []
-        for record in list(self._records.values()):
+        live = [
+            record
+            for record in self._records.values()
+            if record.state in LIVE_STATES and (names is None or record.name in names)
+        ]
+        for record in sorted(live, key=_highest_first):
             if len(claimed) >= limit:
                 break
-            if record.state not in LIVE_STATES or (names is not None and record.name not in names):
-                continue
             holder = record.owner
             if holder is not None and holder not in claimable:
                 claimable[holder] = self._leases.get(holder, 0.0) < now or is_dead(holder)
@@ -310,3 +313,7 @@ class MemoryStore:
             self._families.remove(record)
             if record.idempotency_key is not None:
                 self._keys.pop(record.idempotency_key, None)
+
+
+def _highest_first(record: TaskRecord) -> int:
+    return -record.priority  # sorted() keeps creation order among equals

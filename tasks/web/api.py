@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from .. import codec
 from ..errors import TaskNotFinished, TaskNotFound
-from ..options import MAX_RETRIES, OptionFields, SubmitOptions
+from ..options import MAX_PRIORITY, MAX_RETRIES, OptionFields, SubmitOptions
 from ..records import State
 from .base import blueprint, runner, task_url
 from .elsewhere import queued_elsewhere, waiting_for_runner
@@ -21,7 +21,7 @@ from .numbers import decimal_number, whole_number
 
 __all__ = ["query_args"]
 
-SUBMIT_OPTIONS = {"timeout", "retries", "delay", "at"}
+SUBMIT_OPTIONS = {"timeout", "retries", "delay", "at", "priority"}
 MAX_LIMIT = 1000
 
 
@@ -192,7 +192,7 @@ def _submit_options(key: str | None) -> SubmitOptions:
     query = query_args(
         SUBMIT_OPTIONS,
         "task arguments go in the JSON body, and the query takes only timeout, retries, "
-        "delay and at",
+        "delay, at and priority",
     )
     options: OptionFields = {"key": key}
     # An empty value means "not given": the task's own setting applies.
@@ -206,6 +206,10 @@ def _submit_options(key: str | None) -> SubmitOptions:
         options["delay"] = delay_arg(delay)
     if at := query.get("at"):
         options["at"] = at_arg(at)
+    if priority := query.get("priority"):
+        options["priority"] = _int_arg(
+            "priority", priority, default=0, low=-MAX_PRIORITY, high=MAX_PRIORITY
+        )
     return SubmitOptions(**options)
 
 

@@ -238,7 +238,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "operations",
         {
             200: json_answer("Health", "taking tasks"),
-            503: json_answer("Health", "draining for shutdown"),
+            503: json_answer("Health", "draining for shutdown, or the store fails"),
         },
     ),
     Operation(

@@ -90,6 +90,8 @@ class Task(_Shape):
     parent: str | None = Field(description="the id of the task whose run submitted this one")
     children: list[str] = Field(description="the ids of the tasks it submitted, in order")
     steps: list[StepOutcome] = Field(description="its steps, in the order they first ran")
+    queue: str = Field(description="the queue it waits in")
+    priority: int = Field(description="higher runs first among its queue's waiting tasks")
     waiting_for_runner: str | None = Field(
         None,
         description="in GET /tasks/<id> only: for a live task of a name this app does not "
@@ -132,6 +134,8 @@ class TaskType(_Shape):
     retries: int
     idempotent: bool
     durable: bool = Field(description="resumed after a crash, its succeeded steps skipped")
+    queue: str = Field(description="the queue its tasks wait in")
+    priority: int = Field(description="its tasks' priority, unless a submission gives one")
     schedule: Period | None = Field(description="when it runs by itself; null: on request only")
 
 

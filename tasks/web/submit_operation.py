@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..idempotency import MAX_KEY_LENGTH
-from ..options import MAX_DELAY, MAX_RETRIES
+from ..options import MAX_DELAY, MAX_PRIORITY, MAX_RETRIES
 from .operations import Operation, error, json_answer, query
 
 __all__ = ["TEMPLATE", "submit"]
@@ -56,6 +56,11 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
                 {"type": "string", "format": "date-time"},
                 "when to run it: ISO 8601 with its UTC offset (Z, or %2B01:00); "
                 "a moment that has passed runs now; not with delay",
+            ),
+            query(
+                "priority",
+                {"type": "integer", "minimum": -MAX_PRIORITY, "maximum": MAX_PRIORITY},
+                "higher runs first among the waiting tasks of its queue (default: the task's)",
             ),
             _IDEMPOTENCY_KEY,
         ),

@@ -127,7 +127,7 @@ async def _use_the_version_3_features(
     assert await store.next_due() == old[0].run_at
     parent = TaskRecord.new("flow", {}).started()
     await store.create(parent, owner=OWNER, lease=30)
-    child = TaskRecord.new("count", {"n": 3}).replace(parent=parent.id)
+    child = TaskRecord.new("count", {"n": 3}).replace(parent=parent.id, priority=7)
     await store.create(child, owner=None, lease=30)
     assert await store.get(child.id) == child
     latest = await store.latest_change(child.id)
@@ -149,13 +149,15 @@ async def test_a_version_2_sqlite_file_upgrades_and_keeps_the_parent_of_new_task
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert user_version(path) == SCHEMA_VERSION == 3
+        assert user_version(path) == SCHEMA_VERSION == 4
         parent, child = await _use_the_version_3_features(store, old)
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
         parents = dict(conn.execute("SELECT id, parent FROM tasks").fetchall())
+        priorities = dict(conn.execute("SELECT id, priority FROM tasks").fetchall())
     assert parents == {**{record.id: None for record in old}, parent.id: None, child.id: parent.id}
+    assert priorities == {**{record.id: 0 for record in old}, parent.id: 0, child.id: 7}
 
 
 async def test_a_version_2_postgres_database_upgrades_and_keeps_the_parent_of_new_tasks(
@@ -189,8 +191,12 @@ async def test_a_version_2_postgres_database_upgrades_and_keeps_the_parent_of_ne
         parents: dict[str, str | None] = dict(
             conn.execute("SELECT id, parent FROM quart_tasks").fetchall()
         )
+        priorities: dict[str, int] = dict(
+            conn.execute("SELECT id, priority FROM quart_tasks").fetchall()
+        )
     assert version == (POSTGRES_SCHEMA_VERSION,)
-    assert POSTGRES_SCHEMA_VERSION == 3
+    assert POSTGRES_SCHEMA_VERSION == 4
+    assert priorities == {**{record.id: 0 for record, _ in rows}, parent.id: 0, child.id: 7}
     assert parents == {
         **{record.id: None for record, _ in rows},
         parent.id: None,

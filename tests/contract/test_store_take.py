@@ -92,3 +92,20 @@ async def test_count_by_state(store: Store) -> None:
     assert await store.count(State.QUEUED) == 2
     assert await store.count(State.RUNNING) == 1
     assert await store.count(State.SUCCEEDED) == 0
+
+
+async def test_a_claim_takes_the_highest_priority_first_then_the_oldest(store: Store) -> None:
+    low, high, later_low, higher = (
+        TaskRecord.new("noop", {}).replace(priority=priority) for priority in (0, 5, 0, 9)
+    )
+    for record in (low, high, later_low, higher):
+        await store.create(record, owner=None, lease=30)
+
+    def taken(records: list[TaskRecord]) -> list[str]:
+        return [record.id for record in records]
+
+    first = await store.claim("a:1:x", 30, limit=2, is_dead=lambda _: False)
+    assert sorted(taken(first)) == sorted([higher.id, high.id])
+    assert {record.priority for record in first} == {9, 5}
+    rest = await store.claim("a:1:x", 30, limit=1, is_dead=lambda _: False)
+    assert taken(rest) == [low.id]  # equal priorities: the oldest

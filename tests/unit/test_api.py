@@ -224,3 +224,18 @@ async def test_healthz_counts_running_tasks(api: Served) -> None:
 
     assert (body["status"], body["running"], body["waiting"]) == ("ok", 1, 0)
     await api.client.delete(f"/tasks/{submitted['id']}")
+
+
+async def test_a_submission_may_give_its_own_priority(api: Served) -> None:
+    response = await api.client.post("/tasks/noop?priority=7")
+    assert response.status_code == 202
+    record = await response.get_json()
+    assert (record["queue"], record["priority"]) == ("default", 7)
+    await api.finished(record["id"])
+    for bad, says in (("high", "a whole number"), ("1001", "from -1000 to 1000")):
+        refused = await api.client.post(f"/tasks/noop?priority={bad}")
+        assert refused.status_code == 400
+        assert says in (await refused.get_json())["error"]["message"]
+    types = await (await api.client.get("/task-types")).get_json()
+    noop = next(task for task in types["task_types"] if task["name"] == "noop")
+    assert (noop["queue"], noop["priority"]) == ("default", 0)

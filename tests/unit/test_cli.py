@@ -326,6 +326,14 @@ def test_status_shows_a_workflow_s_steps_and_children(cli: Invoke) -> None:
     assert f"parent     {record['id']}" in child
 
 
+def test_run_takes_a_priority(cli: Invoke) -> None:
+    record = json.loads(cli("run", "noop", "--priority", "-5", "--json").stdout)
+    assert record["priority"] == -5
+    refused = cli("run", "noop", "--priority", "1001")
+    assert refused.exit_code == 2
+    assert "--priority" in refused.output
+
+
 def test_status_of_an_unknown_id_exits_2(cli: Invoke) -> None:
     assert_one_line_error(cli("status", "nope"), "no task has the id 'nope'", "`tasks list`")
 

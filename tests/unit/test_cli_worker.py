@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import Invoke
 
 
@@ -23,3 +25,13 @@ def test_a_bad_concurrency_is_a_usage_error(cli: Invoke) -> None:
     result = cli("worker", "--concurrency", "0", TASKS_BROKER="redis://127.0.0.1:1/0")
     assert result.exit_code == 2
     assert "--concurrency" in result.output
+
+
+def test_a_queue_no_task_uses_is_a_usage_error(cli: Invoke, tmp_path: Path) -> None:
+    database = str(tmp_path / "tasks.sqlite3")
+    result = cli("worker", "--queue", "email", TASKS_DATABASE=database)
+    assert result.exit_code == 2
+    assert "no task of this app waits in queue 'email' (its queues: default)" in result.output
+    bad = cli("worker", "--queue", "no spaces", TASKS_DATABASE=database)
+    assert bad.exit_code == 2
+    assert "a queue name is 1 to 64 letters" in bad.output

@@ -40,12 +40,12 @@ async def test_submit_sends_the_arguments_and_options() -> None:
         return httpx.Response(202, json=RECORD.to_dict())
 
     async with client_for(handler) as client:
-        record = await client.submit("count", {"n": 3}, timeout=2.5, retries=1)
+        record = await client.submit("count", {"n": 3}, timeout=2.5, retries=1, priority=-3)
 
     assert record == RECORD
     request = seen[0]
     assert (request.method, request.url.path) == ("POST", "/tasks/count")
-    assert dict(request.url.params) == {"timeout": "2.5", "retries": "1"}
+    assert dict(request.url.params) == {"timeout": "2.5", "retries": "1", "priority": "-3"}
     assert json.loads(request.content) == {"n": 3}
 
 

@@ -46,6 +46,8 @@ async def ping(note: str = "") -> str:
         ({"retries": 101}, "retries must be a whole number from 0 to 100, not 101"),
         ({"retries": 1.5}, "retries must be a whole number from 0 to 100, not 1.5"),
         ({"retries": True}, "retries must be a whole number from 0 to 100, not True"),
+        ({"priority": 1001}, "priority must be a whole number from -1000 to 1000"),
+        ({"priority": "9"}, "priority must be a whole number from -1000 to 1000"),
         ({"delay": -1}, "delay must be a number of seconds from 0 to 1000000000, not -1"),
         ({"delay": float("inf")}, "delay must be a number of seconds from 0 to 1000000000"),
         ({"delay": MAX_DELAY + 1}, "delay must be a number of seconds from 0 to 1000000000"),

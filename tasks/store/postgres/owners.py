@@ -84,8 +84,8 @@ async def claim(
     sequence.numbered = True  # the statement numbers its rows, counting them itself
     cursor = await conn.execute(
         f"WITH picked AS (SELECT t.id, t.position FROM quart_tasks t "
-        f"WHERE t.state IN {_LIVE} AND {_TAKEABLE}{only} ORDER BY t.position LIMIT %s "
-        "FOR UPDATE OF t SKIP LOCKED), "
+        f"WHERE t.state IN {_LIVE} AND {_TAKEABLE}{only} "
+        "ORDER BY t.priority DESC, t.position LIMIT %s FOR UPDATE OF t SKIP LOCKED), "
         "taken AS (SELECT id, row_number() OVER (ORDER BY position) AS k FROM picked), "
         "numbers AS (UPDATE quart_tasks_store SET seq = seq + (SELECT count(*) FROM picked) "
         "RETURNING seq - (SELECT count(*) FROM picked) AS base) "

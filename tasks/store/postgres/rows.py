@@ -38,8 +38,8 @@ async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence:
     run_at = record.run_at.timestamp() if record.run_at is not None else None
     cursor = await conn.execute(
         f"WITH {NUMBERS} INSERT INTO quart_tasks "
-        "(id, name, state, seq, owner, data, run_at, idempotency_key, parent) "
-        "VALUES (%s, %s, %s, (SELECT base + 1 FROM numbers), %s, %s, %s, %s, %s) "
+        "(id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
+        "VALUES (%s, %s, %s, (SELECT base + 1 FROM numbers), %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT DO NOTHING RETURNING seq",
         (
             *sequence.reserve(),
@@ -51,6 +51,7 @@ async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence:
             run_at,
             record.idempotency_key,
             record.parent,
+            record.priority,
         ),
     )
 
@@ -70,11 +71,12 @@ async def insert_many(
     records = [record for record, _ in rows]
     cursor = await conn.execute(
         f"WITH {NUMBERS} INSERT INTO quart_tasks "
-        "(id, name, state, seq, owner, data, run_at, idempotency_key, parent) "
+        "(id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
         "SELECT v.id, v.name, v.state, numbers.base + v.k, v.owner, v.data, v.run_at, v.key, "
-        "v.parent FROM numbers, unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
-        "%s::text[], %s::float8[], %s::text[], %s::text[]) WITH ORDINALITY AS v(id, name, state, "
-        "owner, data, run_at, key, parent, k) ON CONFLICT DO NOTHING RETURNING id",
+        "v.parent, v.priority FROM numbers, unnest(%s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::int[]) "
+        "WITH ORDINALITY AS v(id, name, state, owner, data, run_at, key, parent, priority, k) "
+        "ON CONFLICT DO NOTHING RETURNING id",
         (
             *sequence.reserve(len(records)),
             [record.id for record in records],
@@ -85,6 +87,7 @@ async def insert_many(
             [record.run_at.timestamp() if record.run_at else None for record in records],
             [record.idempotency_key for record in records],
             [record.parent for record in records],
+            [record.priority for record in records],
         ),
     )
 

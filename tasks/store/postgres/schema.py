@@ -13,7 +13,7 @@ from .pool import Connection
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -67,6 +67,12 @@ _STEPS: dict[int, tuple[str, ...]] = {
     3: (
         "ALTER TABLE quart_tasks ADD COLUMN parent text",
         "CREATE INDEX quart_tasks_by_parent ON quart_tasks (parent) WHERE parent IS NOT NULL",
+    ),
+    # priorities: claims take the live tasks of the highest first (0 for earlier records)
+    4: (
+        "ALTER TABLE quart_tasks ADD COLUMN priority integer NOT NULL DEFAULT 0",
+        "CREATE INDEX quart_tasks_to_claim ON quart_tasks (priority DESC, position) "
+        "WHERE state IN ('queued', 'running')",
     ),
 }
 

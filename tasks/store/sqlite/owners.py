@@ -44,7 +44,7 @@ def claim(
     names: Collection[str] | None,
 ) -> list[TaskRecord]:
     """Take live tasks of ``names`` that nobody holds, or whose holder's lease ran out or who
-    is dead."""
+    is dead: the highest priority first, then the oldest."""
     now = time.time()
     hold_lease(conn, owner, lease)
     if names is not None and not names:
@@ -60,7 +60,7 @@ def claim(
     only, named_params = named(names)
     rows = conn.execute(
         f"SELECT id, {COLUMNS} FROM tasks WHERE state IN {LIVE} "
-        f"AND (owner IS NULL OR owner IN ({marks})){only} ORDER BY rowid LIMIT ?",
+        f"AND (owner IS NULL OR owner IN ({marks})){only} ORDER BY priority DESC, rowid LIMIT ?",
         (*gone, *named_params, limit),
     ).fetchall()
     claimed = []

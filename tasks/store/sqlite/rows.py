@@ -24,8 +24,8 @@ def insert(
     try:
         conn.execute(
             "INSERT INTO tasks "
-            "(id, name, state, seq, owner, data, run_at, idempotency_key, parent) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.name,
@@ -36,6 +36,7 @@ def insert(
                 run_at,
                 record.idempotency_key,
                 record.parent,
+                record.priority,
             ),
         )
     except sqlite3.IntegrityError:

@@ -15,7 +15,7 @@ from ..schema import upgrade_steps
 __all__ = ["SCHEMA_VERSION", "upgrade"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``_STEPS[n]`` takes a file from version n - 1 to n
 _STEPS: dict[int, tuple[str, ...]] = {
@@ -55,6 +55,11 @@ _STEPS: dict[int, tuple[str, ...]] = {
     3: (
         "ALTER TABLE tasks ADD COLUMN parent TEXT",
         "CREATE INDEX tasks_by_parent ON tasks (parent) WHERE parent IS NOT NULL",
+    ),
+    # priorities: claims take the live tasks of the highest first (0 for earlier records)
+    4: (
+        "ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX tasks_to_claim ON tasks (priority DESC) WHERE state IN ('queued', 'running')",
     ),
 }
 
