@@ -44,9 +44,9 @@ def notify_warehouse(order_id: int) -> str:
     return f"order {order_id} ready to ship"
 
 
-@registry.task()
+@registry.task(queue="email")
 async def send_email(to: str, invoice: str) -> dict[str, str]:
-    """Send ``invoice`` to ``to`` (pretend: a short wait)."""
+    """Send ``invoice`` to ``to`` (pretend: a short wait); in the ``email`` queue."""
     await asyncio.sleep(0.01)
     return {"to": to, "invoice": invoice}
 

@@ -16,15 +16,23 @@ READY = "tasks worker ready"
 
 
 class Worker(ChildProcess):
-    """A ``quart --app APP tasks worker`` process, its log in a file."""
+    """A ``quart --app APP tasks worker`` process (of ``queues`` only, if given), its log in
+    a file."""
 
     def __init__(
-        self, env: Mapping[str, str], *, app: str, log_path: Path, concurrency: int
+        self,
+        env: Mapping[str, str],
+        *,
+        app: str,
+        log_path: Path,
+        concurrency: int,
+        queues: tuple[str, ...] = (),
     ) -> None:
         self.env = env
         self.app = app
         self.log_path = log_path
         self.concurrency = concurrency
+        self.queues = queues
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,6 +44,7 @@ class Worker(ChildProcess):
         command = [
             sys.executable, "-m", "quart", "--app", self.app,
             "tasks", "worker", "--concurrency", str(self.concurrency),
+            *(arg for queue in self.queues for arg in ("--queue", queue)),
         ]  # fmt: skip
         environment = {key: value for key, value in os.environ.items() if key != "QUART_TASKS_URL"}
         with self.log_path.open("ab") as log:

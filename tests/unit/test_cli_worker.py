@@ -29,9 +29,11 @@ def test_a_bad_concurrency_is_a_usage_error(cli: Invoke) -> None:
 
 def test_a_queue_no_task_uses_is_a_usage_error(cli: Invoke, tmp_path: Path) -> None:
     database = str(tmp_path / "tasks.sqlite3")
-    result = cli("worker", "--queue", "email", TASKS_DATABASE=database)
+    result = cli("worker", "--queue", "emails", TASKS_DATABASE=database)
     assert result.exit_code == 2
-    assert "no task of this app waits in queue 'email' (its queues: default)" in result.output
+    assert "no task of this app waits in queue 'emails' (its queues: default, email)" in (
+        result.output
+    )
     bad = cli("worker", "--queue", "no spaces", TASKS_DATABASE=database)
     assert bad.exit_code == 2
     assert "a queue name is 1 to 64 letters" in bad.output
