@@ -42,6 +42,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from ...errors import StoreUnavailable
 from .pool import Connection, Database
 from .session import NeedsAnswers, Recorder, Session, send_all
 
@@ -51,6 +52,7 @@ __all__ = [
     "WORK_CHANNEL",
     "Later",
     "Operation",
+    "OutcomeUnknown",
     "Sequence",
     "WriteBatches",
 ]
@@ -94,6 +96,19 @@ class Later:
         self.read = read
 
 
+class OutcomeUnknown(StoreUnavailable):
+    """The store failed once a batch had been sent: it may have committed, the answer lost."""
+
+    def __init__(
+        self,
+        reason: str,
+        consequence: str = "the write may have been committed all the same (the answer was lost)",
+    ) -> None:
+        super().__init__(f"{reason}; {consequence}")
+        #: why the store failed
+        self.reason = reason
+
+
 Operation = Callable[[Session, Sequence], Awaitable[Any]]
 _Item = tuple[Operation, "asyncio.Future[Any]"]
 
@@ -108,6 +123,7 @@ class WriteBatches:
         self._pending = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._sent = False  # whether the transaction in progress has been sent
         #: called each time queued writes are taken into a transaction
         self.on_batch: Callable[[], None] | None = None
 
@@ -160,6 +176,9 @@ class WriteBatches:
             raise
         except _Committed as exc:
             _settle([(future, None, exc.__cause__ or exc) for _, future in batch])
+        except StoreUnavailable as exc:
+            lost = OutcomeUnknown(exc.message.removesuffix(_RETRY))
+            _settle([(future, None, lost if self._sent else exc) for _, future in batch])
         except psycopg.Error as exc:
             if len(batch) > 1 and not isinstance(exc, psycopg.OperationalError):
                 log.warning(
@@ -177,6 +196,7 @@ class WriteBatches:
             )
 
     async def _transaction(self, operations: list[Operation]) -> list[Any]:
+        self._sent = False
         async with self._database.connection() as conn:
             recorder = Recorder(conn)
             sequence = Sequence()
@@ -184,6 +204,7 @@ class WriteBatches:
                 sent = [await operation(recorder, sequence) for operation in operations]
             except NeedsAnswers:
                 return await self._step_by_step(conn, operations)
+            self._sent = True
             try:
                 await send_all(conn, recorder, _LOCK, _closing(sequence))
             except BaseException:
@@ -194,6 +215,7 @@ class WriteBatches:
     async def _step_by_step(self, conn: Connection, operations: list[Operation]) -> list[Any]:
         """Run the batch one statement at a time, in pipeline mode: statements whose results
         are not read yet go out together."""
+        self._sent = True
         try:
             async with conn.pipeline() as pipeline:
                 await conn.execute("BEGIN")
@@ -211,6 +233,7 @@ class WriteBatches:
 
 
 _LOCK = "SELECT FROM quart_tasks_store FOR UPDATE"
+_RETRY = "; retry shortly"  # how the pool's errors end
 
 
 def _closing(sequence: Sequence) -> list[str]:

@@ -16,7 +16,7 @@ import asyncio
 from typing import Any
 
 from ...records import TaskRecord
-from .batches import Later, Sequence, WriteBatches
+from .batches import Later, OutcomeUnknown, Sequence, WriteBatches
 from .rows import hold_lease, insert_many, replace_many
 from .session import Session
 
@@ -90,13 +90,27 @@ class _Inserts:
     def settle(self, done: asyncio.Future[list[bool | TaskRecord]]) -> None:
         """Each insert's outcome (outside the transaction, so that one taken id fails its
         own call, not the batch)."""
+        lost = None if done.cancelled() else done.exception()
         for number, (record, _, future) in enumerate(self._items):
-            if not _failed(done, future):
+            if isinstance(lost, OutcomeUnknown) and not future.cancelled():
+                future.set_exception(OutcomeUnknown(lost.reason, _maybe_stored(record)))
+            elif not _failed(done, future):
                 result = done.result()[number]
                 if result is False:
                     future.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
                 else:
                     future.set_result(None if result is True else result)
+
+
+def _maybe_stored(record: TaskRecord) -> str:
+    """What a submission whose insert has an unknown outcome must be told."""
+    stored = "the task may have been stored all the same (the answer was lost)"
+    if record.idempotency_key is not None:
+        return f"{stored}: retry with the same Idempotency-Key header, which starts it at most once"
+    return (
+        f"{stored}, so a retry may start it twice: submit with an Idempotency-Key header, "
+        "and retry with the same one, to start a task at most once"
+    )
 
 
 class _Updates:

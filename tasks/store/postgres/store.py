@@ -144,8 +144,7 @@ class PostgresStore:
         """The holders of live tasks (or of ``task_id``) known to be dead, read before the
         claim's transaction so that the claim runs in one statement (see :mod:`.session`);
         a holder that appears meanwhile is alive, having just written."""
-        async with self._database.connection() as conn:
-            found = await owners.holders(conn, owner, task_id)
+        found = await self._database.run(partial(owners.holders, owner=owner, task_id=task_id))
         return [holder for holder in found if is_dead(holder)]
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
@@ -284,6 +283,4 @@ class PostgresStore:
         return later.marks(rows)
 
     async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        async with self._database.connection() as conn:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
+        return await self._database.fetch(sql, params)
