@@ -84,7 +84,10 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
             413: error("the body is larger than MAX_CONTENT_LENGTH"),
             422: error("the arguments or options do not fit the task"),
             503: error(
-                "the server takes no new tasks now (queue full, too many scheduled, shutting down)",
+                "the server takes no new tasks now (queue full, too many scheduled, shutting "
+                "down), or the store fails: then the message says whether the task may have "
+                "been stored all the same; a retry with the same Idempotency-Key starts it "
+                "at most once",
                 Retry_After=False,
             ),
         },
