@@ -34,6 +34,8 @@ __all__ = ["Parking", "RunWorkflow", "Waits", "parent_here"]
 
 #: seconds between two reads of the tasks a parent waits for, when no write announces them
 POLL_INTERVAL = 0.5
+#: fewest seconds between two reads of them, however often writes wake the parent
+MIN_GAP = 0.02
 
 
 class Parking(Protocol):
@@ -101,6 +103,8 @@ class Waits:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.poll_interval):
                             await changed.wait()
+                    # every commit of every process may wake it: read at most so often
+                    await asyncio.sleep(MIN_GAP)
         finally:
             for stop in stops:
                 stop()
