@@ -35,6 +35,7 @@ from .errors import (
     TasksError,
     TooManyScheduled,
     Unavailable,
+    UnknownQueue,
     UnknownTask,
     WorkflowChanged,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "TasksError",
     "TooManyScheduled",
     "Unavailable",
+    "UnknownQueue",
     "UnknownTask",
     "WorkflowChanged",
     "current_task",

@@ -29,6 +29,7 @@ from .errors import (
     TasksError,
     TooManyScheduled,
     Unavailable,
+    UnknownQueue,
     UnknownTask,
 )
 from .idempotency import Submitted
@@ -55,6 +56,7 @@ _ERRORS: dict[str, type[TasksError]] = {
         ForbiddenHost,
         IdempotencyConflict,
         TooManyScheduled,
+        UnknownQueue,
     )
 }
 
@@ -183,6 +185,20 @@ class TasksClient:
         body = await self._call("GET", "/task-types")
         names: list[dict[str, Any]] = body["task_types"]
         return names
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """Every queue of the server's tasks: paused or not, its waiting and running tasks."""
+        body = await self._call("GET", "/queues")
+        queues: list[dict[str, Any]] = body["queues"]
+        return queues
+
+    async def pause(self, queue: str) -> dict[str, Any]:
+        """Pause ``queue`` for every process sharing the server's store; the queue as now."""
+        return await self._call("POST", f"/queues/{_segment(queue)}/pause")
+
+    async def resume(self, queue: str) -> dict[str, Any]:
+        """Resume ``queue``; the queue as now."""
+        return await self._call("POST", f"/queues/{_segment(queue)}/resume")
 
     async def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         _, body = await self._answer(method, path, **options)

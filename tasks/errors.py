@@ -5,6 +5,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
 
     TasksError
     ├── UnknownTask          404  no task is registered under that name
+    ├── UnknownQueue         404  no registered task waits in a queue of that name
     ├── TaskNotFound         404  no record has that id
     ├── InvalidArguments     422  the arguments do not fit the task's signature
     ├── InvalidOptions       422  a timeout / retries override is out of range
@@ -53,6 +54,7 @@ __all__ = [
     "TasksError",
     "TooManyScheduled",
     "Unavailable",
+    "UnknownQueue",
     "UnknownTask",
     "WorkflowChanged",
 ]
@@ -71,6 +73,11 @@ class TasksError(Exception):
 
 class UnknownTask(TasksError):
     code = "unknown_task"
+    status = 404
+
+
+class UnknownQueue(TasksError):
+    code = "unknown_queue"
     status = 404
 
 

@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 import pydantic
 
 from .definition import Retries, TaskDefinition, arguments_model, plain
-from .errors import InvalidOptions, UnknownTask
+from .errors import InvalidOptions, UnknownQueue, UnknownTask
 from .handle import TaskHandle
 from .options import check_priority, check_queue
 from .records import TaskRecord
@@ -173,6 +173,14 @@ class Registry:
     def queues(self) -> frozenset[str]:
         """The queues its tasks wait in."""
         return frozenset(task.queue for task in self._tasks.values())
+
+    def in_queue(self, queue: str) -> list[TaskDefinition]:
+        """The tasks that wait in ``queue``, by name; ``UnknownQueue`` if none does."""
+        found = [task for task in self if task.queue == queue]
+        if not found:
+            known = ", ".join(sorted(self.queues)) or "none"
+            raise UnknownQueue(f"no task waits in a queue named {queue!r}; its queues: {known}")
+        return found
 
     def __iter__(self) -> Iterator[TaskDefinition]:
         return iter(sorted(self._tasks.values(), key=lambda task: task.name))

@@ -8,7 +8,8 @@ entry point), so that in an app that uses the :class:`~tasks.Tasks` extension::
 works without wiring. ``app.cli.add_command(tasks_cli)`` adds the same group by hand.
 """
 
-from . import maintenance, schedule_command, worker  # noqa: F401  (add prune, schedules, worker)
+# each adds its commands: prune; queues, pause and resume; schedules; worker
+from . import maintenance, queue_commands, schedule_command, worker  # noqa: F401
 from .arguments import parse_arguments
 from .commands import tasks_cli
 

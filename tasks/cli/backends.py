@@ -60,6 +60,12 @@ class Backend(Protocol):
 
     async def schedules(self) -> list[dict[str, Any]]: ...
 
+    async def queues(self) -> list[dict[str, Any]]: ...
+
+    async def pause(self, queue: str) -> dict[str, Any]: ...
+
+    async def resume(self, queue: str) -> dict[str, Any]: ...
+
     def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]: ...
 
     async def interrupted(self, task_id: str) -> str:
@@ -133,6 +139,15 @@ class RemoteBackend:
 
     async def schedules(self) -> list[dict[str, Any]]:
         return await self.client.schedules()
+
+    async def queues(self) -> list[dict[str, Any]]:
+        return await self.client.queues()
+
+    async def pause(self, queue: str) -> dict[str, Any]:
+        return await self.client.pause(queue)
+
+    async def resume(self, queue: str) -> dict[str, Any]:
+        return await self.client.resume(queue)
 
     async def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]:
         async for record in follow(self.client.get, task_id):

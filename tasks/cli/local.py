@@ -10,7 +10,7 @@ from typing import Any
 
 from quart import Quart
 
-from ..app import schedules
+from ..app import queue_list, schedules
 from ..app.extension import Tasks
 from ..engine.runner import Runner
 from ..errors import TaskAlreadyFinished, TaskNotFound
@@ -118,6 +118,12 @@ class LocalBackend:
         """With ``wait`` run the task here; without, store it (queued, or scheduled with a
         delay) for a server to run."""
         assert self._runner is not None, "submitting needs serve=True"
+        queue = self.tasks.registry.get(name).queue
+        if wait and queue in await self._runner.pauses.current():
+            raise CommandError(
+                f"queue {queue!r} is paused, so {name} would not start here: resume it first "
+                f"(`tasks resume {queue}`), or drop --wait to store the task until then"
+            )
         return await self._runner.accept(name, kwargs, options, enqueue=wait)
 
     def check_submit(
@@ -173,6 +179,28 @@ class LocalBackend:
 
     async def schedules(self) -> list[dict[str, Any]]:
         return await schedules.describe(self.tasks.registry, self.records, utcnow())
+
+    async def queues(self) -> list[dict[str, Any]]:
+        return await queue_list.describe(self.tasks.registry, self.records)
+
+    async def pause(self, queue: str) -> dict[str, Any]:
+        """Pause through the store: no process sharing it starts a task of the queue from
+        now on (a server reads the paused queues before each start, or hears of it)."""
+        return await self._set_paused(queue, True)
+
+    async def resume(self, queue: str) -> dict[str, Any]:
+        """Resume through the store: servers sharing it claim the queue's waiting tasks at
+        their next claim (within their poll interval; at once where the store announces it)."""
+        return await self._set_paused(queue, False)
+
+    async def _set_paused(self, queue: str, paused: bool) -> dict[str, Any]:
+        registry = self.tasks.registry
+        registry.in_queue(queue)  # UnknownQueue before anything is written
+        if self._runner is not None:
+            await (self._runner.pauses.pause if paused else self._runner.pauses.resume)(queue)
+        else:
+            await self.store.set_paused(queue, paused)
+        return await queue_list.describe_one(registry, self.records, queue)
 
     async def follow(self, task_id: str) -> AsyncGenerator[TaskRecord, None]:
         if self._runner is None:

@@ -14,6 +14,7 @@ from .attempt import Attempts
 from .cancellation import Cancellation
 from .dispatch import Dispatch, InProcess
 from .intake import Intake
+from .pauses import Pauses
 from .progress import ProgressWriter
 from .recovery import Upkeep
 from .room import Room
@@ -69,6 +70,7 @@ class Parts:
     intake: Intake
     room: Room
     upkeep: Upkeep
+    pauses: Pauses
 
 
 def assemble(
@@ -85,6 +87,7 @@ def assemble(
     health = StoreHealth()
     writer = RecordWriter(store, owner, limits.lease, health)
     progress = ProgressWriter(writer.write, limits.progress_interval)
+    pauses = Pauses(store, registry)
     attempts = Attempts(
         registry,
         store,
@@ -93,6 +96,7 @@ def assemble(
         report=progress.report,
         forget=progress.forget,
         waits=Waits(store, writer),
+        paused=pauses,
     )
     slots = Slots(attempts.execute, spawn=spawn, max_running=limits.max_running)
     attempts.parking = slots
@@ -124,5 +128,9 @@ def assemble(
         claim_batch=max(1, (limits.max_running + limits.prefetch) // 2),
         health=health,
         in_flight=lambda: intake.in_flight() | writer.unsettled,
+        pauses=pauses,
     )
-    return Parts(health, writer, progress, slots, cancellation, dispatch, intake, room, upkeep)
+    pauses.on_change = upkeep.wake
+    return Parts(
+        health, writer, progress, slots, cancellation, dispatch, intake, room, upkeep, pauses
+    )

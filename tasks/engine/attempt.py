@@ -26,7 +26,7 @@ from ..store import Store, is_damaged
 from .execution import Execution
 from .workflow import Parking, RunWorkflow, Waits
 
-__all__ = ["Attempts", "Definitions", "Writes"]
+__all__ = ["Attempts", "Definitions", "Paused", "Writes"]
 
 log = logging.getLogger("tasks")
 
@@ -45,6 +45,12 @@ class Definitions(Protocol):
     def get(self, name: str) -> TaskDefinition: ...
 
 
+class Paused(Protocol):
+    """Whether a task's queue is paused now (:class:`~.pauses.Pauses`)."""
+
+    async def holds_back(self, name: str) -> bool: ...
+
+
 class Writes(Protocol):
     """How an attempt writes the record it holds (a :class:`~.writer.RecordWriter`)."""
 
@@ -57,7 +63,8 @@ class Attempts:
     """Runs attempts of the tasks held by ``owner``, writing through ``writes``.
 
     ``report`` is told of each progress report (a :class:`~.progress.ProgressWriter`'s
-    ``report``); ``forget`` once a task leaves its slot.
+    ``report``); ``forget`` once a task leaves its slot. A task whose queue ``paused`` says
+    is paused is handed back to the store instead of started.
     """
 
     def __init__(
@@ -70,8 +77,10 @@ class Attempts:
         report: Callable[[Execution], None],
         forget: Callable[[Execution], None],
         waits: Waits,
+        paused: Paused,
     ) -> None:
         self.definitions = definitions
+        self.paused = paused
         self.store = store
         self.writes = writes
         self.owner = owner
@@ -97,6 +106,11 @@ class Attempts:
                 return None
             if is_damaged(record):  # nothing to run it with
                 await self.writes.write(record.finished(State.FAILED, error=record.error))
+                return None
+            if await self.paused.holds_back(record.name):
+                # queued and held by nobody, until a runner that sees its queue resumed claims it
+                await self.store.release_task(record.id, self.owner)
+                log.debug("task %s (%s): its queue is paused; handed back", record.name, record.id)
                 return None
             return await run_attempt(self, execution, record)
         except StoreUnavailable as exc:  # reading its record failed; it is still held here

@@ -11,7 +11,9 @@ holds or whose holder is gone, and takes delayed tasks that have come due (``del
 A runner claims only tasks whose names its registry has: the store skips the others, so that
 processes of different apps, or the old and the new version of one app during a rolling
 deploy, share a store without taking (and failing) each other's tasks. A task of an unknown
-name that is held here all the same is handed back as it is.
+name that is held here all the same is handed back as it is. Nor does it claim the tasks of a
+paused queue (``pauses.py``); a task of one interrupted by a crash is recovered once its queue
+is resumed.
 
 The same loop renews this runner's lease and cancels the tasks it holds whose cancellation
 was requested through another process. After the store failed, the first renewal that lands
@@ -35,6 +37,7 @@ from ..records import ErrorInfo, State, TaskRecord, utcnow
 from ..store import Store, is_damaged
 from .attempt import Definitions
 from .cancellation import Cancellation
+from .pauses import Pauses
 from .slots import Slots
 from .store_health import StoreHealth
 from .writer import RecordWriter
@@ -53,7 +56,8 @@ class Upkeep:
     """The runner's round every ``poll_interval``: renew, cancel on request, claim.
 
     ``claim_limit`` says how many tasks one claiming round may take at most; with
-    ``claims`` false the runner claims nothing and runs only what it accepted itself.
+    ``claims`` false the runner claims nothing and runs only what it accepted itself. Claims
+    leave out the tasks of the queues ``pauses`` says are paused.
     """
 
     def __init__(
@@ -70,9 +74,11 @@ class Upkeep:
         claim_batch: int = 1,
         health: StoreHealth,
         in_flight: Callable[[], frozenset[str]],
+        pauses: Pauses,
     ) -> None:
         self.store = store
         self.definitions = definitions
+        self.pauses = pauses
         self.writer = writer
         self.slots = slots
         self.cancellation = cancellation
@@ -129,12 +135,14 @@ class Upkeep:
                 log.exception("task store upkeep failed; trying again in %s s", self.poll_interval)
 
     async def round(self) -> None:
-        """One round: renew, reconcile after a failure, cancel on request, claim."""
+        """One round: renew, reconcile after a failure, cancel on request, read the paused
+        queues, claim."""
         cancelled = await self.store.renew(self.owner, self.writer.lease)
         if self.health.answered():
             await self.reconcile()
         for task_id in cancelled:
             await self.cancellation.cancel_here(task_id)
+        await self.pauses.refresh()  # even where they are announced: one may have been lost
         if self.slots.accepting and self.claims:
             await self.claim()
 
@@ -163,7 +171,7 @@ class Upkeep:
                 self.owner,
                 self.writer.lease,
                 is_dead=self._is_dead,
-                names=self.definitions.names,
+                names=self.pauses.names,
             )
         except StoreUnavailable as exc:
             log.warning("task %s: taking it failed (%s); checking again next round", task_id, exc)
@@ -186,12 +194,13 @@ class Upkeep:
         limit = self._claim_limit() - len(records)
         if limit > 0:
             self._work_waits = False  # an announcement while this claim runs sets it again
+            await self.pauses.current()
             claimed = await self.store.claim(
                 self.owner,
                 self.writer.lease,
                 limit=limit,
                 is_dead=self._is_dead,
-                names=self.definitions.names,
+                names=self.pauses.names,
             )
             self._work_waits = self._work_waits or len(claimed) >= limit  # more may wait
             records += claimed

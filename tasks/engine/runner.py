@@ -90,6 +90,8 @@ class Runner:
                          dispatch=dispatch)  # fmt: skip
         self.store_health = parts.health
         self.progress = parts.progress
+        #: the paused queues: pause and resume one for every process sharing the store
+        self.pauses = parts.pauses
         self._writer, self._slots, self._dispatch = parts.writer, parts.slots, parts.dispatch
         self._cancellation, self._upkeep = parts.cancellation, parts.upkeep
         self._intake, self._room = parts.intake, parts.room
@@ -100,6 +102,8 @@ class Runner:
     async def start(self) -> None:
         """Claim what earlier processes left (unless ``claim=False``), then accept tasks."""
         self._slots.open()
+        if self.holds or self.claims:  # a web process that runs nothing needs no announcements
+            self.pauses.start()
         await self._dispatch.start()
         if self.claims:
             try:
@@ -137,6 +141,7 @@ class Runner:
         run twice at once. The next process claims it then.
         """
         await self.drain()
+        self.pauses.stop()
         await self._slots.stop()
         for task in self._loops:
             task.cancel()

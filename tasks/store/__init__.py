@@ -8,6 +8,7 @@ from pathlib import Path
 from .memory import MemoryStore
 from .protocol import (
     FINISHED_STATES,
+    AnnouncesPauses,
     AnnouncesWork,
     Change,
     ChangeNotifier,
@@ -22,6 +23,7 @@ from .sqlite.store import SQLiteStore
 
 __all__ = [
     "FINISHED_STATES",
+    "AnnouncesPauses",
     "AnnouncesWork",
     "Change",
     "ChangeNotifier",

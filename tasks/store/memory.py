@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from ..records import State, TaskRecord
+from .memory_queues import PausedInMemory
 from .memory_workflows import Families
 from .protocol import FINISHED_STATES, LIVE_STATES, Change, ScheduleMark
 
@@ -19,7 +20,7 @@ __all__ = ["MemoryStore"]
 _UNHELD = (State.SCHEDULED, State.QUEUED)
 
 
-class MemoryStore:
+class MemoryStore(PausedInMemory):
     """Records in a dict, plus an ordered change log keyed by sequence number.
 
     To keep memory bounded, only the newest ``keep_finished`` terminal records are kept.

@@ -16,23 +16,32 @@ elsewhere. Without it the engine does the same work a plainer way:
   poll (without: one ``last_seq`` poll every ``EVENTS_POLL_INTERVAL`` while anyone follows);
 - :class:`AnnouncesWork`: announces tasks left free to claim, so workers that take their
   tasks from the store claim only then (without: on every change, or by polling);
+- :class:`AnnouncesPauses`: announces each pause and resume of a queue, so runners keep the
+  paused queues in memory (without: they read them from the store before each start);
 - :class:`ProcessLocal`: records only this process sees (without: the store is taken to be
   shared by every process that opens the same location).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..records import State, TaskRecord
+from .capabilities import (
+    AnnouncesPauses,
+    AnnouncesWork,
+    ChangeNotifier,
+    ProcessLocal,
+    QueuesWrites,
+)
 
 __all__ = [
     "FINISHED_STATES",
     "LIVE_STATES",
+    "AnnouncesPauses",
     "AnnouncesWork",
     "Change",
     "ChangeNotifier",
@@ -111,6 +120,12 @@ class RecordReader(Protocol):
 
     async def schedule_marks(self) -> list[ScheduleMark]:
         """The latest tick of every schedule that has had one."""
+
+    async def paused_queues(self) -> frozenset[str]:
+        """The queues paused now (:meth:`Store.set_paused`), as every process sees them.
+
+        Runners read it before each start on a store without :class:`AnnouncesPauses`, so it
+        must be cheap: a small table, read without a thread hop where the store can."""
 
 
 @runtime_checkable
@@ -230,6 +245,13 @@ class Store(RecordReader, Protocol):
         schedule's latest tick is earlier. False if it is not (another process got there
         first): whatever the number of processes trying, one run per tick at most."""
 
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume ``queue`` for every process sharing the store, across restarts
+        (a queue never set is not paused). Once it returns, no runner starts a task of a
+        paused queue: runners check :meth:`paused_queues` before each start, and hand such a
+        task back (:meth:`release_task`) instead. A store that :class:`AnnouncesWork`
+        announces a resume as work, since the queue's tasks are free to claim again."""
+
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
     ) -> list[TaskRecord]:
@@ -243,66 +265,3 @@ class Store(RecordReader, Protocol):
         queued or running (or holds the latest write): until then it is kept. ``limit``
         counts such records, not their descendants; the list returned holds every record
         deleted, each followed by its descendants."""
-
-
-@runtime_checkable
-class QueuesWrites(Protocol):
-    """A store that can queue writes without a coroutine, committing them in call order.
-
-    The engine's writer uses it for the writes of a task's life (submission, start, end,
-    progress): it queues them and goes on, and listeners hear of each once it has committed,
-    so that many writes share one commit. Without it, each write is awaited on its own.
-    Each future resolves as the coroutine of the same name would return, or raises as it
-    would raise.
-    """
-
-    def create_soon(
-        self, record: TaskRecord, *, owner: str | None, lease: float
-    ) -> asyncio.Future[TaskRecord | None]:
-        """Queue :meth:`Store.create`; its future resolves once the insert has committed."""
-
-    def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
-        """Queue :meth:`Store.update`; its future resolves once the write has committed."""
-
-
-@runtime_checkable
-class ChangeNotifier(Protocol):
-    """A store that announces changes committed by any process, so followers need not poll.
-
-    Event streams (:class:`~tasks.ChangeFeed`) read the change log when it calls. Without
-    it they notice other processes' writes with a ``last_seq`` poll every
-    ``EVENTS_POLL_INTERVAL`` seconds (only while a stream is open); writes of this process
-    wake them at once either way.
-    """
-
-    def watch_changes(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` after each committed change; returns the function that stops it."""
-
-
-@runtime_checkable
-class AnnouncesWork(Protocol):
-    """A store that announces, to every process, tasks left free to claim: stored or handed
-    back held by nobody, or stored for later.
-
-    Workers that take their tasks from the store (:mod:`tasks.engine.follow`) claim when it
-    calls, rather than on every change. Without it they follow :class:`ChangeNotifier`, or
-    poll.
-    """
-
-    def watch_work(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` after each such commit; returns the function that stops it."""
-
-
-@runtime_checkable
-class ProcessLocal(Protocol):
-    """A store whose records only this process sees, and that lose them when it exits.
-
-    Without it a store is taken to be shared by every process that opens the same location
-    (a file, a database). With it the ``tasks`` command refuses what would need another
-    process to see the records (a task stored for a server, reading a server's tasks,
-    ``tasks worker``) and says to use ``--url`` or a shared store instead.
-    """
-
-    @property
-    def process_local(self) -> Literal[True]:
-        """True: this member is the capability."""

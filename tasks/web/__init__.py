@@ -5,12 +5,13 @@
     from tasks.web import blueprint
     app.register_blueprint(blueprint, url_prefix="/jobs")
 
-serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/schedules``, ``/jobs/healthz``),
-the event streams (``/jobs/events``, ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``),
-the metrics (``/jobs/metrics``) and the API's description (``/jobs/openapi.json``,
-``/jobs/docs``). The app needs :class:`tasks.Tasks`, attached before or after. Every request
-to it passes :func:`guard` (allowed hosts, cross-site refusal, the API token);
-``other_blueprint.before_request(guard)`` applies the same rules to an app's own routes.
+serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/schedules``, ``/jobs/healthz``,
+``/jobs/queues`` to pause and resume a queue), the event streams (``/jobs/events``,
+``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``), the metrics (``/jobs/metrics``) and
+the API's description (``/jobs/openapi.json``, ``/jobs/docs``). The app needs
+:class:`tasks.Tasks`, attached before or after. Every request to it passes :func:`guard`
+(allowed hosts, cross-site refusal, the API token); ``other_blueprint.before_request(guard)``
+applies the same rules to an app's own routes.
 """
 
 # each module adds its routes to the blueprint
@@ -23,6 +24,7 @@ from . import (  # noqa: F401
     events,
     metrics,
     openapi,
+    queues,
     schedule_list,
 )
 from .access import guard

@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from quart import Response, current_app, jsonify, request
 
 from ..definition import TaskDefinition
-from . import operations, page_operations, submit_operation
+from . import operations, page_operations, queue_operations, submit_operation
 from .base import blueprint, extension
 from .operations import Operation
 from .schemas import MODELS
@@ -49,6 +49,7 @@ def describe() -> dict[str, Any]:
     every = (
         submit_operation.TEMPLATE,
         *operations.API_OPERATIONS,
+        *queue_operations.QUEUE_OPERATIONS,
         *page_operations.PAGE_OPERATIONS,
     )
     for operation in every:

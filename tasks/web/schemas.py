@@ -167,6 +167,22 @@ class ScheduleList(_Shape):
     schedules: list[Schedule]
 
 
+class Queue(_Shape):
+    """A queue of the app's tasks, as the store holds it for every process sharing it."""
+
+    name: str
+    paused: bool = Field(description="no process starts a task of it until it is resumed")
+    waiting: int = Field(ge=0, description="its queued tasks, whichever process holds them")
+    running: int = Field(ge=0, description="its running tasks, in every process")
+    tasks: list[str] = Field(description="the names of the registered tasks that wait in it")
+
+
+class QueueList(_Shape):
+    """Every queue a registered task waits in, by name."""
+
+    queues: list[Queue]
+
+
 class StoreState(_Shape):
     """Whether the task store answers this worker's writes."""
 
@@ -200,5 +216,6 @@ MODELS: tuple[type[BaseModel], ...] = (
     TaskList,
     TaskTypes,
     ScheduleList,
+    QueueList,
     Health,
 )

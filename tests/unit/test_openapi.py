@@ -41,10 +41,11 @@ async def test_every_route_of_the_blueprint_is_described(api: Served) -> None:
         path = rule.rule.replace("<path:filename>", "{filename}")
         path = path.replace("<task_id>", "{task_id}")
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
-            if "<name>" in path:  # one path per registered task
+            if rule.endpoint == "tasks.submit":  # one path per registered task
                 for name in ("count", "export", "fail", "noop", "sleep"):
                     assert (method.lower(), path.replace("<name>", name)) in operations
             else:
+                path = path.replace("<name>", "{name}")  # a queue's name
                 assert (method.lower(), path) in operations, (method, path)
 
 
@@ -89,6 +90,26 @@ async def test_real_answers_fit_the_record_schema(api: Served) -> None:
     schemas = described["components"]["schemas"]
     resolver_root = {"components": {"schemas": schemas}, **schemas["Task"]}
     Draft202012Validator(resolver_root).validate(record)
+
+
+async def test_real_queue_answers_fit_their_schemas(api: Served) -> None:
+    from jsonschema import Draft202012Validator
+
+    described = await document(api.client)
+    schemas = described["components"]["schemas"]
+    paused = await api.client.post("/queues/default/pause")
+    listing = await api.client.get("/queues")
+    await api.client.post("/queues/default/resume")
+    for response, model in ((paused, "Queue"), (listing, "QueueList")):
+        assert response.status_code == 200
+        root = {"components": {"schemas": schemas}, **schemas[model]}
+        Draft202012Validator(root).validate(await response.get_json())
+    unknown = await api.client.post("/queues/nope/pause")
+    assert unknown.status_code == 404
+    answers = described["paths"]["/queues/{name}/pause"]["post"]["responses"]
+    assert {"200", "404", "503"} <= set(answers)
+    root = {"components": {"schemas": schemas}, **schemas["Error"]}
+    Draft202012Validator(root).validate(await unknown.get_json())
 
 
 async def test_the_description_and_docs_follow_the_prefix(own_app: Quart) -> None:

@@ -51,6 +51,7 @@ PUBLIC = {
         "TasksError",
         "TooManyScheduled",
         "Unavailable",
+        "UnknownQueue",
         "UnknownTask",
         "WorkflowChanged",
         "current_task",

@@ -13,7 +13,7 @@ from .pool import Connection
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -73,6 +73,13 @@ _STEPS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE quart_tasks ADD COLUMN priority integer NOT NULL DEFAULT 0",
         "CREATE INDEX quart_tasks_to_claim ON quart_tasks (priority DESC, position) "
         "WHERE state IN ('queued', 'running')",
+    ),
+    # paused queues: no process starts a task of one (a queue without a row is not paused)
+    5: (
+        """CREATE TABLE quart_tasks_queues (
+            name   text PRIMARY KEY,
+            paused boolean NOT NULL DEFAULT false
+        )""",
     ),
 }
 

@@ -21,6 +21,7 @@ from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Database
 from .queued import QueuedWrites
+from .queues import PausedQueues
 from .rows import COLUMNS, LIVE, NOW, load, named
 from .schema import prepare
 from .session import Session
@@ -60,6 +61,7 @@ class PostgresStore:
         self._queued = QueuedWrites(self._batches)
         self._listener = ChangeListener(url, self._database.where)
         self._work = ChangeListener(url, self._database.where, WORK_CHANNEL)
+        self._paused = PausedQueues(url, self._database.where, self._batches, self._read)
 
     async def open(self) -> None:
         await self._database.open()
@@ -70,6 +72,7 @@ class PostgresStore:
             await self._batches.stop()
             await self._listener.close()
             await self._work.close()
+            await self._paused.close()
         finally:
             await self._database.close()
 
@@ -81,6 +84,16 @@ class PostgresStore:
         """Call ``callback`` whenever any process leaves tasks free to claim, or stores one
         for later (``LISTEN/NOTIFY``)."""
         return self._work.watch(callback)
+
+    def watch_pauses(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever any process pauses or resumes a queue (``LISTEN/NOTIFY``)."""
+        return self._paused.watch(callback)
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        await self._paused.set(queue, paused)
+
+    async def paused_queues(self) -> frozenset[str]:
+        return await self._paused.read()
 
     # -- writes ---------------------------------------------------------------------------
 

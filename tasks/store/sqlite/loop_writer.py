@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .connection import (
     ConnectionThread,
@@ -44,6 +44,7 @@ CHECK_EVERY = 15.0
 CHECK_SHARE = 0.01
 
 _Item = tuple[Operation, "asyncio.Future[Any]", bool, bool]
+T = TypeVar("T")
 
 
 class LoopWriter:
@@ -81,6 +82,17 @@ class LoopWriter:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+    def read_now(self, operation: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Run a short read on the loop's connection, at once, between two batches; None
+        (read on the store's thread instead) if that connection cannot: closed, the file
+        damaged, or SQLite busy. In WAL mode a read waits for no writer."""
+        if self._conn is None or self._corruption.error is not None:
+            return None
+        try:
+            return operation(self._conn)
+        except sqlite3.Error:
+            return None
 
     def submit(self, operation: Operation, *, single: bool) -> asyncio.Future[Any]:
         """Queue a write; its future resolves once it has committed.

@@ -15,7 +15,7 @@ from ..schema import upgrade_steps
 __all__ = ["SCHEMA_VERSION", "upgrade"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: ``_STEPS[n]`` takes a file from version n - 1 to n
 _STEPS: dict[int, tuple[str, ...]] = {
@@ -60,6 +60,13 @@ _STEPS: dict[int, tuple[str, ...]] = {
     4: (
         "ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX tasks_to_claim ON tasks (priority DESC) WHERE state IN ('queued', 'running')",
+    ),
+    # paused queues: no process starts a task of one (a queue without a row is not paused)
+    5: (
+        """CREATE TABLE queues (
+            name   TEXT PRIMARY KEY,
+            paused INTEGER NOT NULL DEFAULT 0
+        )""",
     ),
 }
 

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, owners, reads, retention
+from . import later, owners, queues, reads, retention
 from .connection import ConnectionThread
 from .corruption import Corruption
 from .files import open_file, set_wal
@@ -228,6 +228,14 @@ class SQLiteStore:
 
     async def schedule_marks(self) -> list[ScheduleMark]:
         return await self._read(later.schedule_marks)
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        await self._write(partial(queues.set_paused, queue=queue, paused=paused))
+
+    async def paused_queues(self) -> frozenset[str]:
+        """Read on the loop's own connection: runners ask before each start."""
+        found = self._writer.read_now(queues.paused)
+        return found if found is not None else await self._read(queues.paused)
 
     async def prune(
         self, before: datetime, *, states: frozenset[State] = FINISHED_STATES, limit: int = 500
