@@ -24,6 +24,7 @@ from ..failures import task_error
 from ..records import ErrorInfo, Progress, State, TaskRecord
 from ..store import Store, is_damaged
 from .execution import Execution
+from .invoke import invoke
 from .workflow import Parking, RunWorkflow, Waits
 
 __all__ = ["Attempts", "Definitions", "Paused", "Writes"]
@@ -207,10 +208,10 @@ async def _call(
         execution.in_call = True
         try:
             if timeout is None:
-                value = await _invoke(definition, kwargs, context, execution, None)
+                value = await invoke(definition, kwargs, context, execution, None)
             else:
                 async with timeout:
-                    value = await _invoke(definition, kwargs, context, execution, timeout)
+                    value = await invoke(definition, kwargs, context, execution, timeout)
         finally:
             execution.in_call = False
         result = to_jsonable_python(value)
@@ -242,40 +243,6 @@ async def _call(
         return None
     await _end(attempts, execution, State.SUCCEEDED, result=result)
     return None
-
-
-async def _invoke(
-    definition: TaskDefinition,
-    kwargs: dict[str, Any],
-    context: TaskContext,
-    execution: Execution,
-    timeout: asyncio.Timeout | None,
-) -> Any:
-    if definition.is_async:
-        return await definition.func(**kwargs)
-    job = asyncio.ensure_future(asyncio.to_thread(definition.func, **kwargs))
-    execution.thread_job = job
-    try:
-        return await asyncio.shield(job)
-    except asyncio.CancelledError:
-        context.request_stop()
-        if execution.cancel_sent or (timeout is not None and timeout.expired()):
-            # A thread cannot be killed: keep the slot until the code notices and returns.
-            await asyncio.wait([job])
-        else:
-            job.add_done_callback(_retrieve)
-            log.warning(
-                "task %s (%s): its thread is still busy; it was asked to stop",
-                context.name,
-                context.id,
-            )
-        _retrieve(job)
-        raise
-
-
-def _retrieve(job: asyncio.Future[Any]) -> None:
-    if job.done() and not job.cancelled():
-        job.exception()  # mark it retrieved: the outcome is the cancellation
 
 
 async def _end(
