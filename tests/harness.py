@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,12 +11,14 @@ from typing import Any
 from quart import Quart
 
 from quart_app.config import load_config
-from tasks import Registry, Store, TaskRecord, Tasks
+from tasks import Registry, Runner, Store, TaskRecord, Tasks
 from tasks.testing import Harness, running
 from tasks.web import blueprint, register_error_handlers
 
 #: Bound for every wait in a test: far above what any of them needs, far below the test timeout.
 WAIT = 10.0
+#: ``make_runner`` of the unit tier: ``await make_runner(store=None, **options)``
+RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
 #: the names of the example app's tasks, sorted
 EXAMPLE_TASKS = [
     "count", "export", "fail", "fulfil", "noop", "send_email", "sleep", "square", "sum_squares",

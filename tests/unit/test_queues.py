@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
 
 import pytest
 
-from tasks import InvalidOptions, MemoryStore, Registry, Runner, State, Store, TaskRecord
+from tasks import InvalidOptions, MemoryStore, Registry, Runner, State, TaskRecord
 from tasks.engine.waiting import Waiting
-from tests.harness import WAIT
-
-RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-async def make_runner(registry: Registry) -> AsyncIterator[RunnerFactory]:
-    runners: list[Runner] = []
-
-    async def build(store: Store | None = None, **options: Any) -> Runner:
-        options.setdefault("poll_interval", 0.02)
-        runner = Runner(registry, store or MemoryStore(), lease=5.0, **options)
-        await runner.start()
-        runners.append(runner)
-        return runner
-
-    yield build
-    for runner in runners:
-        await runner.close()
+from tests.harness import WAIT, RunnerFactory
 
 
 async def ended(runner: Runner, record: TaskRecord) -> TaskRecord:

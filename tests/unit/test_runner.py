@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -13,10 +12,8 @@ import pytest
 from tasks import (
     InvalidArguments,
     InvalidOptions,
-    MemoryStore,
     QueueFull,
     Registry,
-    Runner,
     ShuttingDown,
     State,
     TaskAlreadyFinished,
@@ -24,30 +21,7 @@ from tasks import (
     UnknownTask,
     current_task,
 )
-
-RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-async def make_runner(registry: Registry) -> AsyncIterator[RunnerFactory]:
-    runners: list[Runner] = []
-
-    async def build(**options: Any) -> Runner:
-        options.setdefault("poll_interval", 0.05)
-        options.setdefault("lease", 5.0)
-        runner = Runner(registry, options.pop("store", None) or MemoryStore(), **options)
-        await runner.start()
-        runners.append(runner)
-        return runner
-
-    yield build
-    for runner in runners:
-        await runner.close()
+from tests.harness import RunnerFactory
 
 
 async def test_a_coroutine_task_runs_and_its_result_is_stored(

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
-
-import pytest
 
 from tasks import (
     ChildFailed,
-    MemoryStore,
     Registry,
     Runner,
     State,
@@ -19,31 +15,7 @@ from tasks import (
     current_task,
 )
 from tasks.testing import run_task
-from tests.harness import WAIT
-
-RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-async def make_runner(registry: Registry) -> AsyncIterator[RunnerFactory]:
-    runners: list[Runner] = []
-
-    async def build(**options: Any) -> Runner:
-        options.setdefault("poll_interval", 0.05)
-        options.setdefault("lease", 5.0)
-        runner = Runner(registry, MemoryStore(), **options)
-        await runner.start()
-        runners.append(runner)
-        return runner
-
-    yield build
-    for runner in runners:
-        await runner.close()
+from tests.harness import WAIT, RunnerFactory
 
 
 async def finished(runner: Runner, record: TaskRecord) -> TaskRecord:
