@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Literal
 
 from pydantic import (
@@ -30,6 +30,16 @@ UNPREFIXED = {
     "events_poll_interval": "EVENTS_POLL_INTERVAL",
     "events_keepalive_interval": "EVENTS_KEEPALIVE_INTERVAL",
 }
+
+
+def _words(value: Any, each: Callable[[str], str]) -> Any:
+    """A list of words, each passed through ``each``; a comma- or space-separated string (as
+    from the environment) is one too."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if isinstance(value, list | tuple):
+        return tuple(each(str(word)) for word in value)
+    return value
 
 
 def config_key(field: str) -> str:
@@ -113,22 +123,12 @@ class Settings(BaseModel):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
-        """A comma- or space-separated string (as from the environment) is a list too."""
-        if isinstance(value, str):
-            value = value.replace(",", " ").split()
-        if isinstance(value, list | tuple):
-            return tuple(str(host).strip().lower() for host in value)
-        return value
+        return _words(value, lambda host: host.strip().lower())
 
     @field_validator("queues", mode="before")
     @classmethod
     def _split_queues(cls, value: Any) -> Any:
-        """A comma- or space-separated string (as from the environment) is a list too."""
-        if isinstance(value, str):
-            value = value.replace(",", " ").split()
-        if isinstance(value, list | tuple):
-            return tuple(check_queue(str(name)) for name in value)
-        return value
+        return _words(value, check_queue)
 
     @field_validator(*UNPREFIXED, mode="before")
     @classmethod
