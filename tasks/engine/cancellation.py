@@ -5,8 +5,8 @@ and stops when its code notices. A task held by another process is flagged in th
 and its owner cancels it within one poll round (see :mod:`.recovery`).
 
 Cancelling a task cancels its unfinished children (and theirs) too: the store flags them
-with the task itself, or, for a task cancelled here, one child at a time; those held here
-are cancelled at once, the others by their holders.
+with the task itself, in one transaction; those held here are cancelled at once, the others
+by their holders.
 """
 
 from __future__ import annotations
@@ -56,12 +56,17 @@ class Cancellation:
                 "tasks can be cancelled"
             )
         execution = self.slots.execution(task_id)
+        if execution is not None or (record.children and self.slots.knows(task_id)):
+            # A task that may have children is flagged in the store first, with its
+            # descendants, in one transaction: a store that fails here (a 503) leaves the
+            # task and its children as they were, not one cancelled without the others.
+            await self.store.request_cancel(task_id)
         if execution is None and await self.cancel_held(record):
-            await self._cancel_children(record.children)
+            await self._cancel_children_here(record.children)
             return await self._get(task_id)
         if execution is not None:
             execution.cancel()
-            await self._cancel_children(execution.latest().children)
+            await self._cancel_children_here(execution.latest().children)
         else:
             flagged = await self.store.request_cancel(task_id)  # its children with it
             if flagged is None or flagged.state.terminal:
@@ -85,10 +90,11 @@ class Cancellation:
         self.slots.check_idle()
         return True
 
-    async def _cancel_children(self, children: tuple[str, ...]) -> None:
+    async def _cancel_children_here(self, children: tuple[str, ...]) -> None:
+        """Cancel at once the children held here (the store has flagged them, and theirs:
+        the renewal would act on them within a poll interval)."""
         for child in children:
-            flagged = await self.store.request_cancel(child)
-            if flagged is not None and not flagged.state.terminal and self.slots.knows(child):
+            if self.slots.knows(child):
                 await self.cancel_here(child)
 
     async def cancel_here(self, task_id: str) -> None:

@@ -6,11 +6,15 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
+
 from tasks import (
     ChildFailed,
+    MemoryStore,
     Registry,
     Runner,
     State,
+    StoreUnavailable,
     TaskRecord,
     current_task,
 )
@@ -394,3 +398,51 @@ def test_step_digests_compare_arguments_by_value_and_opaque_ones_by_type() -> No
     assert digest((1,), {}) != digest((2,), {})
     assert digest((Client(),), {"to": "x"}) == digest((Client(),), {"to": "x"})
     assert digest((Client(),), {}) != digest((object(),), {})
+
+
+async def test_a_cancel_the_store_refuses_leaves_the_parent_and_its_children_running(
+    registry: Registry,
+) -> None:
+    class Refusing(MemoryStore):
+        refuse = True
+
+        async def request_cancel(self, task_id: str) -> TaskRecord | None:
+            if self.refuse:
+                raise StoreUnavailable("the disk is gone")
+            return await super().request_cancel(task_id)
+
+    started = asyncio.Event()
+    runner = Runner(registry, store := Refusing(), poll_interval=0.05, lease=5.0)
+
+    @registry.task()
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    @registry.task()
+    async def parent() -> None:
+        await current_task().result(await runner.submit("forever"))
+
+    @registry.task()
+    async def probe() -> None:
+        return None
+
+    await runner.start()
+    try:
+        record = await runner.submit("parent")
+        async with asyncio.timeout(WAIT):
+            await started.wait()
+        with pytest.raises(StoreUnavailable):
+            await runner.cancel(record.id)
+        # a whole task runs meanwhile: a cancel sent to the parent would have ended it by now
+        await finished(runner, await runner.submit("probe"))
+        record = await runner.get(record.id)
+        (child,) = await runner.records.query(name="forever")
+        assert child.parent == record.id
+        assert (record.state, child.state) == (State.RUNNING, State.RUNNING)
+        store.refuse = False
+        await runner.cancel(record.id)
+        assert (await finished(runner, child)).state is State.CANCELLED
+        assert (await finished(runner, record)).state is State.CANCELLED
+    finally:
+        await runner.close()
