@@ -13,12 +13,15 @@ from pydantic import ConfigDict
 
 from . import codec
 from .errors import InvalidArguments
+from .limits import TaskLimits
 from .records import TaskRecord
 from .timing.periodic import Schedule
 
 __all__ = ["Retries", "TaskDefinition", "arguments_model", "plain"]
 
 _ARGS_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+_NO_LIMITS = TaskLimits()
 
 #: problems listed in one error message; a body with thousands of bad keys gets a short answer
 MAX_PROBLEMS = 10
@@ -57,6 +60,9 @@ class TaskDefinition:
     queue: str = "default"
     #: higher runs first among its queue's waiting tasks (a submission may set its own)
     priority: int = 0
+    #: how many may run at once and how often one may start, across every process; None: no
+    #: limit
+    limits: TaskLimits | None = None
     #: every parameter is a JSON scalar (or ``Any``): stored arguments are the Python values
     plain_arguments: bool = field(default=False, repr=False)
     #: called with a record of this task when retention deletes it, to remove what the task
@@ -117,6 +123,7 @@ class TaskDefinition:
             "durable": self.durable,
             "queue": self.queue,
             "priority": self.priority,
+            **(self.limits or _NO_LIMITS).to_dict(),
             "schedule": self.schedule.to_dict() if self.schedule is not None else None,
         }
 

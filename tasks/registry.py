@@ -12,6 +12,7 @@ import pydantic
 from .definition import Retries, TaskDefinition, arguments_model, plain
 from .errors import InvalidOptions, UnknownQueue, UnknownTask
 from .handle import TaskHandle
+from .limits import TaskLimits
 from .options import check_priority, check_queue
 from .records import TaskRecord
 from .timing.periodic import Schedule
@@ -51,6 +52,9 @@ class Registry:
         durable: bool = False,
         queue: str = "default",
         priority: int = 0,
+        concurrency: int | None = None,
+        concurrency_key: str | None = None,
+        rate_limit: str | None = None,
         cleanup: Callable[[TaskRecord], None] | None = None,
         every: timedelta | None = None,
         cron: str | None = None,
@@ -70,6 +74,9 @@ class Registry:
         durable: bool = False,
         queue: str = "default",
         priority: int = 0,
+        concurrency: int | None = None,
+        concurrency_key: str | None = None,
+        rate_limit: str | None = None,
         cleanup: Callable[[TaskRecord], None] | None = None,
         every: timedelta | None = None,
         cron: str | None = None,
@@ -91,7 +98,11 @@ class Registry:
         ``queue`` names the queue its tasks wait in (``"default"``): a process runs only the
         queues it serves (``TASKS_QUEUES``, ``tasks worker --queue``). ``priority`` (-1000
         to 1000, default 0) orders the waiting tasks of a queue, higher first; a submission
-        may give its own (``.options(priority=...)``).
+        may give its own (``.options(priority=...)``). ``concurrency=N`` lets at most N of
+        its tasks run at once across every process sharing the store, per distinct value of
+        the argument ``concurrency_key`` names if given; ``rate_limit="N/s"`` (or ``/m``,
+        ``/h``) lets at most N start in any such period. A task a limit holds back waits
+        ``queued`` (see ``tasks/limits.py``).
 
         ``every=timedelta(...)`` or ``cron="0 3 * * *"`` (in UTC, or in ``timezone``, an IANA
         name) makes it periodic: one run per tick across every process sharing the store
@@ -110,6 +121,13 @@ class Registry:
             if task_name in self._tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
             arguments = arguments_model(task_name, func)
+            limits = TaskLimits.declared(
+                task_name,
+                list(arguments.model_fields),
+                concurrency=concurrency,
+                concurrency_key=concurrency_key,
+                rate_limit=rate_limit,
+            )
             if schedule is not None:
                 _check_periodic(task_name, arguments)
             definition = TaskDefinition(
@@ -122,6 +140,7 @@ class Registry:
                 durable=durable,
                 queue=queue,
                 priority=priority,
+                limits=limits,
                 arguments=arguments,
                 plain_arguments=plain(arguments),
                 cleanup=cleanup,

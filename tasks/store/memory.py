@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from ..records import State, TaskRecord
+from .memory_limits import LimitsInMemory
 from .memory_queues import PausedInMemory
 from .memory_workflows import Families
 from .protocol import FINISHED_STATES, LIVE_STATES, Change, ScheduleMark
@@ -20,7 +21,7 @@ __all__ = ["MemoryStore"]
 _UNHELD = (State.SCHEDULED, State.QUEUED)
 
 
-class MemoryStore(PausedInMemory):
+class MemoryStore(PausedInMemory, LimitsInMemory):
     """Records in a dict, plus an ordered change log keyed by sequence number.
 
     To keep memory bounded, only the newest ``keep_finished`` terminal records are kept.
@@ -43,6 +44,8 @@ class MemoryStore(PausedInMemory):
         self._scheduled: set[str] = set()  # ids of scheduled records
         self._marks: dict[str, ScheduleMark] = {}  # schedule name -> its latest tick
         self._families = Families()
+        self._limit_keys = {}
+        self._starts = {}
 
     async def open(self) -> None:
         return None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ..limits import Admission, StartLimit
 from ..records import State, TaskRecord
 from .capabilities import (
     AnnouncesPauses,
@@ -199,6 +200,23 @@ class Store(RecordReader, Protocol):
         holder's lease ran out, or its holder ``is_dead``. Returns it as found (queued or
         running), now held by ``owner``; None if a live owner (``owner`` itself included)
         holds it, it has ended, its name is not in ``names``, or there is no such task."""
+
+    async def start_limited(
+        self, record: TaskRecord, *, owner: str, lease: float, limit: StartLimit
+    ) -> Admission:
+        """Write ``record``, the start of a queued task ``owner`` holds, only if starting it
+        keeps ``limit`` (see ``tasks/limits.py``), checked and written in one transaction
+        that no other start of the same task name runs through at the same time.
+
+        It keeps the concurrency limit if fewer than ``limit.concurrency`` records of its
+        name and ``limit.key`` are ``running``, held by an owner whose lease is live; the rate
+        limit if fewer than ``limit.rate`` starts of its name were admitted in the last
+        ``limit.period`` seconds (by the store's clock). An admitted start counts from then.
+        Writing the same start again (its answer was lost) admits it again. ``owner``'s lease
+        is renewed for ``lease`` seconds. Refused, the record stays as it was, and
+        :attr:`Admission.retry_in` says when the rate limit frees a start. Admitted,
+        :attr:`Admission.record` is the start as written, its ``started_at`` the moment of
+        the admission (so that no two starts' times disagree with the limit)."""
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         """Let go of every live task ``owner`` holds except those in ``keep``; return how many."""

@@ -47,6 +47,12 @@ class QueuedWrites:
             self._batches.submit(inserts.run).add_done_callback(inserts.settle)
         return inserts.add(record, owner, lease)
 
+    def barrier(self, task_id: str) -> None:
+        """A write of ``task_id`` goes out now, outside these queues: later updates of it
+        queue after that write, rather than replace one queued before it."""
+        if self._unsent.pop(task_id, None) is not None:
+            self._last = None
+
     def update_soon(self, record: TaskRecord, *, owner: str) -> asyncio.Future[bool]:
         pending = self._unsent.get(record.id)
         if pending is not None and pending.owner == owner and not pending.record.state.terminal:

@@ -13,7 +13,7 @@ from .pool import Connection
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -80,6 +80,17 @@ _STEPS: dict[int, tuple[str, ...]] = {
             name   text PRIMARY KEY,
             paused boolean NOT NULL DEFAULT false
         )""",
+    ),
+    # limits: running tasks counted by group (name, concurrency key), and recent starts
+    6: (
+        "ALTER TABLE quart_tasks ADD COLUMN limit_key text",
+        "CREATE INDEX quart_tasks_running_by_limit ON quart_tasks (name, limit_key) "
+        "WHERE state = 'running'",
+        """CREATE TABLE quart_tasks_starts (
+            name text NOT NULL,
+            at   double precision NOT NULL
+        )""",
+        "CREATE INDEX quart_tasks_starts_by_name ON quart_tasks_starts (name, at)",
     ),
 }
 

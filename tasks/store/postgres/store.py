@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from ...limits import Admission, StartLimit
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, owners, prune
+from . import later, limits, owners, prune
 from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Database
@@ -159,6 +160,14 @@ class PostgresStore:
         a holder that appears meanwhile is alive, having just written."""
         found = await self._database.run(partial(owners.holders, owner=owner, task_id=task_id))
         return [holder for holder in found if is_dead(holder)]
+
+    async def start_limited(
+        self, record: TaskRecord, *, owner: str, lease: float, limit: StartLimit
+    ) -> Admission:
+        start = partial(limits.start_limited, record=record, owner=owner, lease=lease, limit=limit)
+        self._queued.barrier(record.id)
+        result: Admission = await self._batches.run(start)
+        return result
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         result: int = await self._batches.run(partial(owners.release, owner=owner, keep=keep))

@@ -15,7 +15,7 @@ from ..schema import upgrade_steps
 __all__ = ["SCHEMA_VERSION", "upgrade"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: ``_STEPS[n]`` takes a file from version n - 1 to n
 _STEPS: dict[int, tuple[str, ...]] = {
@@ -67,6 +67,16 @@ _STEPS: dict[int, tuple[str, ...]] = {
             name   TEXT PRIMARY KEY,
             paused INTEGER NOT NULL DEFAULT 0
         )""",
+    ),
+    # limits: running tasks counted by group (name, concurrency key), and recent starts
+    6: (
+        "ALTER TABLE tasks ADD COLUMN limit_key TEXT",
+        "CREATE INDEX tasks_running_by_limit ON tasks (name, limit_key) WHERE state = 'running'",
+        """CREATE TABLE starts (
+            name TEXT NOT NULL,
+            at   REAL NOT NULL
+        )""",
+        "CREATE INDEX starts_by_name ON starts (name, at)",
     ),
 }
 

@@ -19,9 +19,10 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from ...limits import Admission, StartLimit
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, owners, queues, reads, retention
+from . import later, limits, owners, queues, reads, retention
 from .connection import ConnectionThread
 from .corruption import Corruption
 from .files import open_file, set_wal
@@ -170,6 +171,13 @@ class SQLiteStore:
             names=names,
         )
         return await self._write(claim)
+
+    async def start_limited(
+        self, record: TaskRecord, *, owner: str, lease: float, limit: StartLimit
+    ) -> Admission:
+        self._unflushed.pop(record.id, None)  # later updates go after this write, not before
+        start = partial(limits.start_limited, take_seq=self._take_seq, record=record)
+        return await self._write(partial(start, owner=owner, lease=lease, limit=limit))
 
     async def release(self, owner: str, *, keep: frozenset[str] = frozenset()) -> int:
         release = partial(owners.release, take_seq=self._take_seq, owner=owner, keep=keep)
