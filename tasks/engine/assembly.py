@@ -100,6 +100,7 @@ def assemble(
     )
     slots = Slots(attempts.execute, spawn=spawn, max_running=limits.max_running)
     attempts.parking = slots
+    attempts.admitted = slots.held_back
     cancellation = Cancellation(
         store,
         slots,

@@ -21,13 +21,15 @@ from ..context import TaskContext
 from ..definition import TaskDefinition
 from ..errors import StoreUnavailable, TaskCancelled, UnknownTask
 from ..failures import task_error
+from ..limits import Admission, StartLimit
 from ..records import ErrorInfo, Progress, State, TaskRecord
 from ..store import Store, is_damaged
 from .execution import Execution
 from .invoke import invoke
+from .limited import LimitWait
 from .workflow import Parking, RunWorkflow, Waits
 
-__all__ = ["Attempts", "Definitions", "Paused", "Writes"]
+__all__ = ["Admitted", "Attempts", "Definitions", "Paused", "Writes"]
 
 log = logging.getLogger("tasks")
 
@@ -59,6 +61,14 @@ class Writes(Protocol):
 
     async def write_soon(self, record: TaskRecord) -> bool: ...
 
+    async def start_limited(self, record: TaskRecord, limit: StartLimit) -> Admission: ...
+
+
+class Admitted(Protocol):
+    """Told of each start a limit admitted (:class:`~.limited.HeldBack`)."""
+
+    def admitted(self, name: str, group: str, task_id: str) -> None: ...
+
 
 class Attempts:
     """Runs attempts of the tasks held by ``owner``, writing through ``writes``.
@@ -89,11 +99,16 @@ class Attempts:
         #: where a task waiting for others gives its slot back: the slots that run these
         #: attempts, set once they exist
         self.parking: Parking | None = None
+        #: told of each start a limit admitted: the tasks it holds back, set with ``parking``
+        self.admitted: Admitted | None = None
         self._report = report
         self._forget = forget
 
-    async def execute(self, execution: Execution, record: TaskRecord | None) -> float | None:
-        """Run the task of ``execution`` if it is still queued here; the retry delay, if due.
+    async def execute(
+        self, execution: Execution, record: TaskRecord | None
+    ) -> float | LimitWait | None:
+        """Run the task of ``execution`` if it is still queued here; the retry delay, if due,
+        or why a limit holds it back.
 
         ``record`` is the task's record when the caller has it, else it is read.
         """
@@ -129,8 +144,11 @@ class Attempts:
         self._report(execution)
 
 
-async def run_attempt(attempts: Attempts, execution: Execution, record: TaskRecord) -> float | None:
-    """Run one attempt and write its outcome. Returns the delay before a retry, if one is due.
+async def run_attempt(
+    attempts: Attempts, execution: Execution, record: TaskRecord
+) -> float | LimitWait | None:
+    """Run one attempt and write its outcome. Returns the delay before a retry, if one is due,
+    or why a limit holds the task back (its start is not written).
 
     A task this runner has no definition of (held here by a race, or delivered by a broker
     that serves several apps) is handed back untouched, for a process that can run it.
@@ -168,12 +186,26 @@ async def run_attempt(attempts: Attempts, execution: Execution, record: TaskReco
         return None
 
     execution.record = record.started()
-    # A coroutine task starts at once, in the loop iteration whose batch commits its start
-    # (a crash within that iteration leaves it queued, to run again). A thread task, which
-    # takes a thread hand-off anyway, starts only once its start has committed.
-    write = attempts.writes.write_soon if definition.is_async else attempts.writes.write
-    if not await write(execution.record):
-        return None
+    if definition.limits is not None:
+        limit = definition.limits.for_start(record.kwargs)
+        group = f"{record.name}\x1f{limit.key}"
+        admission = await attempts.writes.start_limited(execution.record, limit)
+        if not admission.started:
+            held = admission.held
+            return (
+                LimitWait(record.name, group, record.priority, admission.retry_in) if held else None
+            )
+        execution.limit_group = group
+        execution.record = admission.record or execution.record  # started when admitted
+        if attempts.admitted is not None:
+            attempts.admitted.admitted(record.name, group, record.id)
+    else:
+        # A coroutine task starts at once, in the loop iteration whose batch commits its
+        # start (a crash within that iteration leaves it queued, to run again). A thread
+        # task, which takes a thread hand-off anyway, starts only once its start committed.
+        write = attempts.writes.write_soon if definition.is_async else attempts.writes.write
+        if not await write(execution.record):
+            return None
     if execution.cancel_requested:  # asked while the start was being written
         await _end(attempts, execution, State.CANCELLED)
         return None

@@ -19,6 +19,7 @@ class Execution:
         "cancel_sent",
         "context",
         "in_call",
+        "limit_group",
         "news",
         "progress",
         "record",
@@ -39,6 +40,8 @@ class Execution:
         self.thread_job: asyncio.Future[Any] | None = None
         #: the record changed (a step began, a child was added) since it was last written
         self.news = False
+        #: the group whose limit admitted its start (see :mod:`.limited`); None: no limit
+        self.limit_group: str | None = None
 
     def cancel(self) -> None:
         """Ask the task to stop: flag it for thread code, and cancel the coroutine if it runs."""

@@ -13,8 +13,9 @@ __all__ = ["Room"]
 class Room:
     """The waiting queue of one runner, bounded by ``max_queued``.
 
-    Waiting are the tasks held here that are not running (queued, due for a retry, or
-    being stored) and, with a broker, the tasks the broker's workers have not taken yet.
+    Waiting are the tasks held here that are not running (queued, held back by a limit, due
+    for a retry, or being stored) and, with a broker, the tasks the broker's workers have not
+    taken yet.
     """
 
     def __init__(
@@ -36,7 +37,8 @@ class Room:
 
     @property
     def _queued(self) -> int:
-        return self._slots.queued + self._intake.reserved + self._dispatch.backlog
+        slots = self._slots
+        return slots.queued + slots.limited + self._intake.reserved + self._dispatch.backlog
 
     def refusal(self) -> Unavailable | None:
         """Why a task submitted now would be refused (shutting down, queue full), or None."""
@@ -55,8 +57,12 @@ class Room:
         At most twice what the runner can run at once, so that several processes starting
         together share the backlog instead of one taking all of it; without ``ahead`` (a
         worker sharing the work with others), only what its free slots can start now, and
-        ``prefetch`` more to start as soon as a slot frees.
+        ``prefetch`` more to start as soon as a slot frees. Tasks a limit holds back take no
+        slot, so a worker goes on claiming others (another tenant's) while they wait, until
+        ``max_queued`` of them wait here.
         """
         if ahead:
             return min(self.capacity, 2 * max_running)
+        if self._slots.limited >= max(self.max_queued, max_running):
+            return 0
         return max(0, max_running + prefetch - self._slots.active - self._slots.queued)

@@ -176,6 +176,15 @@ class Runner:
         return self._room.waiting
 
     @property
+    def limited(self) -> int:
+        """Tasks held here that a concurrency or rate limit keeps from starting."""
+        return self._slots.limited
+
+    def on_limit_wait(self, listener: Callable[[str, float], None]) -> None:
+        """Call ``listener(name, seconds)`` with the time each limited start waited here."""
+        self._slots.held_back.on_wait = listener
+
+    @property
     def capacity(self) -> int:
         """How many more tasks the waiting queue can take."""
         return self._room.capacity

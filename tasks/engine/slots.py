@@ -10,27 +10,31 @@ retry waits out its backoff on a timer, then joins the queue again.
 A running task that waits for other tasks (its children) is *parked*: it gives its slot
 back, so that the tasks it waits for can run, and counts again once it resumes, which it
 does as soon as a slot is free, before any task that waits to start.
+
+A task whose start the store refused for a limit (concurrency, rate) is *held back* without
+a slot until it may start (:mod:`.limited`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from ..records import TaskRecord
 from .execution import Execution
+from .limited import HeldBack, LimitWait
+from .parked import Parked
 from .waiting import Waiting
 
 __all__ = ["SLOT_STEP", "Execute", "Slots", "Spawn"]
 
 #: Schedules a coroutine function to run in the background, e.g. ``app.add_background_task``.
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
-#: Runs the task of an execution (with its record, if known); returns a retry's delay, if due.
-Execute = Callable[[Execution, TaskRecord | None], Awaitable[float | None]]
+#: Runs the task of an execution (with its record, if known); returns a retry's delay, if
+#: due, or what a limit that refused its start says.
+Execute = Callable[[Execution, TaskRecord | None], Awaitable[float | LimitWait | None]]
 
 #: seconds a slot runs tasks back to back before it lets the event loop do other work
 SLOT_STEP = 0.0005
@@ -51,9 +55,10 @@ class Slots:
         self._running: dict[str, Execution] = {}
         self._retries: dict[str, asyncio.TimerHandle] = {}
         self._busy_threads: dict[str, asyncio.Future[Any]] = {}
-        self._parked: set[str] = set()
-        self._resuming: deque[tuple[str, asyncio.Future[None]]] = deque()
+        self._parked = Parked()
         self._settled: dict[str, list[asyncio.Future[None]]] = {}
+        #: the tasks a limit holds back, waiting until the store admits their start
+        self.held_back = HeldBack(self.enqueue)
         self._accepting = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -80,6 +85,11 @@ class Slots:
         return len(self._waiting)
 
     @property
+    def limited(self) -> int:
+        """Tasks a limit holds back (waiting for neither a slot nor a retry)."""
+        return len(self.held_back)
+
+    @property
     def retrying(self) -> int:
         """Tasks waiting out a retry's backoff."""
         return len(self._retries)
@@ -87,7 +97,7 @@ class Slots:
     @property
     def busy(self) -> bool:
         """Whether a task runs, waits for a slot, or waits out a retry's backoff here."""
-        return bool(self._running or self._waiting or self._retries)
+        return bool(self._running or self._waiting or self._retries or self.limited)
 
     def execution(self, task_id: str) -> Execution | None:
         """The running execution of the task, if it runs here."""
@@ -97,8 +107,13 @@ class Slots:
         return frozenset(self._running)
 
     def holds(self, task_id: str) -> bool:
-        """Whether the task waits or runs here."""
-        return task_id in self._running or task_id in self._queued or task_id in self._waiting
+        """Whether the task waits (for a slot or a limit) or runs here."""
+        return (
+            task_id in self._running
+            or task_id in self._queued
+            or task_id in self._waiting
+            or task_id in self.held_back
+        )
 
     def knows(self, task_id: str) -> bool:
         """Whether the task waits, runs, or waits out a retry's backoff here."""
@@ -106,7 +121,10 @@ class Slots:
 
     def known_ids(self) -> frozenset[str]:
         """Every task that waits, runs, or waits out a retry's backoff here."""
-        return frozenset((*self._running, *self._queued, *self._waiting, *self._retries))
+        held_back = self.held_back.ids()
+        return frozenset(
+            (*self._running, *self._queued, *self._waiting, *self._retries, *held_back)
+        )
 
     def busy_threads(self) -> frozenset[str]:
         """Tasks whose thread was still working when their slot was cancelled."""
@@ -117,10 +135,10 @@ class Slots:
         await self._idle.wait()
 
     def settled(self, task_id: str) -> asyncio.Future[None]:
-        """Resolves once the task neither waits nor runs here, or is parked (at once if it
-        does neither or is parked)."""
+        """Resolves once the task neither waits nor runs here, or is parked or held back by a
+        limit (at once if it does neither or is parked or held back)."""
         future = asyncio.get_running_loop().create_future()
-        if self.holds(task_id) and task_id not in self._parked:
+        if self.holds(task_id) and task_id not in self._parked and task_id not in self.held_back:
             self._settled.setdefault(task_id, []).append(future)
         else:
             future.set_result(None)
@@ -141,8 +159,8 @@ class Slots:
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
-        handed_back = len(self._waiting)
-        waiting = list(self._waiting)
+        waiting = [*self._waiting, *self.held_back.clear()]
+        handed_back = len(waiting)
         self._waiting.clear()
         self._queued.clear()
         for task_id in waiting:
@@ -164,27 +182,16 @@ class Slots:
         Whoever waits for it to leave (:meth:`settled`) is told now: it may wait long.
         """
         self._parked.add(task_id)
-        for future in self._settled.pop(task_id, ()):
-            if not future.done():
-                future.set_result(None)
+        self._tell_settled(task_id)
         self._pump()
 
     async def resume(self, task_id: str) -> None:
         """Take a slot again for a parked task: at once if one is free, else the first that
         frees, before the tasks that wait to start."""
-        if self.active < self.max_running and not self._resuming:
+        if self.active < self.max_running and not self._parked.resuming:
             self._parked.discard(task_id)
-            return
-        future = asyncio.get_running_loop().create_future()
-        entry = (task_id, future)
-        self._resuming.append(entry)
-        try:
-            await future
-        except asyncio.CancelledError:
-            with contextlib.suppress(ValueError):
-                self._resuming.remove(entry)
-            self._parked.discard(task_id)  # it ends now, a moment over the limit
-            raise
+        else:
+            await self._parked.wait_turn(task_id)
 
     def unpark(self, task_id: str) -> None:
         """Count a parked task as holding its slot again at once (it is ending)."""
@@ -192,11 +199,8 @@ class Slots:
 
     def _resume_parked(self) -> None:
         """Hand free slots to parked tasks that wait to resume, first come first served."""
-        while self._resuming and not self._full:
-            task_id, future = self._resuming.popleft()
-            self._parked.discard(task_id)
-            if not future.done():
-                future.set_result(None)
+        while self._parked.resuming and not self._full:
+            self._parked.resume_first()
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -216,10 +220,14 @@ class Slots:
         self._pump()
 
     def remove(self, task_id: str) -> bool:
-        """Take a task out of the queue or off its retry timer; False if it is in neither."""
+        """Take a task out of the queue, off its retry timer or out of the tasks a limit
+        holds back; False if it is in none."""
         if task_id in self._waiting:
             self._waiting.remove(task_id)
             self._queued.pop(task_id, None)
+            self.held_back.forget(task_id)
+            self._leave(task_id)
+        elif self.held_back.remove(task_id):
             self._leave(task_id)
         elif (handle := self._retries.pop(task_id, None)) is not None:
             handle.cancel()
@@ -228,7 +236,7 @@ class Slots:
         return True
 
     def check_idle(self) -> None:
-        if not (self._waiting or self._running or self._retries):
+        if not (self._waiting or self._running or self._retries or self.limited):
             self._idle.set()
 
     @property
@@ -292,6 +300,15 @@ class Slots:
                 self._busy_threads[execution.task_id] = job
                 job.add_done_callback(lambda _: self._busy_threads.pop(execution.task_id, None))
             raise
+        finally:
+            if execution.limit_group is not None:
+                self.held_back.ended(execution.limit_group)
+        if isinstance(retry_in, LimitWait):
+            if self._accepting:  # else drain() handed it back to the store
+                self.held_back.hold(execution.task_id, retry_in)
+                self._tell_settled(execution.task_id)
+            return
+        self.held_back.forget(execution.task_id)  # out of a line, and it got no answer
         if retry_in is not None:
             priority = execution.record.priority if execution.record is not None else 0
             self._schedule_retry(execution.task_id, retry_in, priority)
@@ -307,8 +324,10 @@ class Slots:
             self.enqueue(task_id, priority)
 
     def _leave(self, task_id: str) -> None:
-        if self.holds(task_id):
-            return  # queued again (a duplicate id), still held
+        if not self.holds(task_id) or task_id in self.held_back:
+            self._tell_settled(task_id)  # unless queued again (a duplicate id), still held
+
+    def _tell_settled(self, task_id: str) -> None:
         for future in self._settled.pop(task_id, ()):
             if not future.done():
                 future.set_result(None)

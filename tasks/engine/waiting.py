@@ -21,22 +21,34 @@ class Waiting:
         self._count = 0
 
     def append(self, task_id: str, priority: int = 0) -> None:
+        self._level(priority).append(task_id)
+        self._count += 1
+
+    def appendleft(self, task_id: str, priority: int = 0) -> None:
+        """Put ``task_id`` first among those of its priority (it was first already)."""
+        self._level(priority).appendleft(task_id)
+        self._count += 1
+
+    def popleft(self) -> str:
+        """The next task to start: the longest waiting of the highest priority."""
+        return self.popleft_with_priority()[1]
+
+    def popleft_with_priority(self) -> tuple[int, str]:
+        """:meth:`popleft`, with the task's priority."""
+        for priority in self._order:
+            level = self._levels[priority]
+            if level:
+                self._count -= 1
+                return priority, level.popleft()
+        raise IndexError("no task is waiting")
+
+    def _level(self, priority: int) -> deque[str]:
         level = self._levels.get(priority)
         if level is None:
             level = self._levels[priority] = deque()
             self._order.append(priority)
             self._order.sort(reverse=True)
-        level.append(task_id)
-        self._count += 1
-
-    def popleft(self) -> str:
-        """The next task to start: the longest waiting of the highest priority."""
-        for priority in self._order:
-            level = self._levels[priority]
-            if level:
-                self._count -= 1
-                return level.popleft()
-        raise IndexError("no task is waiting")
+        return level
 
     def remove(self, task_id: str) -> None:
         """Take ``task_id`` out; a ``ValueError`` if it does not wait."""

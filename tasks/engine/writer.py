@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from ..errors import StoreUnavailable, TaskNotFound
+from ..limits import Admission, StartLimit
 from ..records import TaskRecord
 from ..store import QueuesWrites, Store
 from .resend import Resend
@@ -26,6 +27,9 @@ __all__ = ["Listener", "RecordWriter"]
 log = logging.getLogger("tasks")
 
 Listener = Callable[[TaskRecord], None]
+
+#: seconds between two tries of a limited start while the store fails
+ADMISSION_RETRY = 0.5
 
 
 class RecordWriter:
@@ -96,6 +100,29 @@ class RecordWriter:
         if record.id in self._resend:
             raise StoreUnavailable(f"task {record.id} waits for the task store; retry shortly")
         return await self._write_now(record)
+
+    async def start_limited(self, record: TaskRecord, limit: StartLimit) -> Admission:
+        """Write the start ``record`` if the store admits it under ``limit``.
+
+        While the store fails this waits and asks again, as :meth:`write` does: a start whose
+        answer was lost is admitted again (the store sees it committed).
+        """
+        record = self._owned(record)
+        while True:
+            if record.id not in self._resend:
+                try:
+                    admission = await self.store.start_limited(
+                        record, owner=self.owner, lease=self.lease, limit=limit
+                    )
+                except StoreUnavailable as exc:
+                    self.health.failed(exc)
+                else:
+                    if admission.started:
+                        self.notify(admission.record or record)
+                    elif not admission.held:
+                        log.warning("task %s is no longer held by this runner", record.id)
+                    return admission
+            await asyncio.sleep(ADMISSION_RETRY)
 
     def _owned(self, record: TaskRecord) -> TaskRecord:
         return record if record.owner == self.owner else record.replace(owner=self.owner)
