@@ -158,6 +158,7 @@ def keep_metrics(stack: Services, runner: Runner) -> TaskMetrics:
     """Count the runner's writes from its start (its startup claims too) until it stops."""
     metrics = TaskMetrics([definition.name for definition in runner.registry])
     runner.subscribe(metrics.observe)
+    runner.on_limit_wait(metrics.limited)
 
     async def release() -> None:
         metrics.release()  # this process holds nothing any more

@@ -99,6 +99,13 @@ class TaskMetrics:
             registry=own,
             buckets=WAIT_BUCKETS,
         )
+        self.limit_wait = Histogram(
+            "tasks_limit_wait_seconds",
+            "Time a start waited for its task's concurrency or rate limit (0 if it did not).",
+            ["task"],
+            registry=own,
+            buckets=WAIT_BUCKETS,
+        )
         self.refused = Counter(
             "tasks_refused",
             "Submissions answered 503, by reason (queue_full, shutting_down, store_unavailable).",
@@ -145,6 +152,10 @@ class TaskMetrics:
             self._live[record.id] = (name, state)
             self._held[name, state] = self._held.get((name, state), 0) + 1
         self._gauges_changed(name)
+
+    def limited(self, name: str, seconds: float) -> None:
+        """Account for one start a limit admitted after ``seconds`` of waiting."""
+        self.limit_wait.labels(name).observe(seconds)  # only the limited tasks have one
 
     def refuse(self, reason: str) -> None:
         self.refused.labels(reason).inc()

@@ -31,7 +31,8 @@ async def _described(
     running = await records.count_by_name(State.RUNNING)
     described = []
     for queue in queues:
-        names = [task.name for task in registry.in_queue(queue)]
+        tasks = registry.in_queue(queue)
+        names = [task.name for task in tasks]
         described.append(
             {
                 "name": queue,
@@ -39,6 +40,11 @@ async def _described(
                 "waiting": sum(waiting.get(name, 0) for name in names),
                 "running": sum(running.get(name, 0) for name in names),
                 "tasks": names,
+                "limits": [
+                    {"task": task.name, **task.limits.to_dict()}
+                    for task in tasks
+                    if task.limits is not None
+                ],
             }
         )
     return described

@@ -76,14 +76,31 @@ def _counts(queue: dict[str, Any]) -> str:
 
 
 def format_queues(queues: list[dict[str, Any]]) -> str:
-    """Queues as aligned columns: name, state, waiting and running tasks, task names."""
+    """Queues as aligned columns: name, state, waiting and running tasks, task names; then
+    the limits of their tasks."""
     rows = [("NAME", "STATE", "WAITING", "RUNNING", "TASKS")]
     for queue in queues:
         state = "paused" if queue["paused"] else "running"
         counts = (str(queue["waiting"]), str(queue["running"]))
         rows.append((queue["name"], state, *counts, ", ".join(queue["tasks"])))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join(
+    lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
-    )
+    ]
+    limits = [limit for queue in queues for limit in queue.get("limits", ())]
+    if limits:
+        lines += ["", "LIMITS (across every process)"]
+        lines += [f"{limit['task']}: {describe_limit(limit)}" for limit in limits]
+    return "\n".join(lines)
+
+
+def describe_limit(limit: dict[str, Any]) -> str:
+    """``"at most 1 running per tenant, 10/s"``."""
+    parts = []
+    if limit["concurrency"] is not None:
+        key = limit["concurrency_key"]
+        parts.append(f"at most {limit['concurrency']} running" + (f" per {key}" if key else ""))
+    if limit["rate_limit"] is not None:
+        parts.append(f"at most {limit['rate_limit']} starts")
+    return ", ".join(parts)

@@ -136,6 +136,15 @@ class TaskType(_Shape):
     durable: bool = Field(description="resumed after a crash, its succeeded steps skipped")
     queue: str = Field(description="the queue its tasks wait in")
     priority: int = Field(description="its tasks' priority, unless a submission gives one")
+    concurrency: int | None = Field(
+        description="at most this many of its tasks run at once, across every process"
+    )
+    concurrency_key: str | None = Field(
+        description="the argument whose each value has its own concurrency limit"
+    )
+    rate_limit: str | None = Field(
+        description='at most N of its tasks start in any such period: "N/s", "N/m", "N/h"'
+    )
     schedule: Period | None = Field(description="when it runs by itself; null: on request only")
 
 
@@ -167,6 +176,17 @@ class ScheduleList(_Shape):
     schedules: list[Schedule]
 
 
+class QueueLimit(_Shape):
+    """The limits of one task of a queue, across every process sharing the store."""
+
+    task: str
+    concurrency: int | None = Field(description="at most this many run at once")
+    concurrency_key: str | None = Field(
+        description="the argument whose each value has its own concurrency limit"
+    )
+    rate_limit: str | None = Field(description='at most N starts per period: "N/s", "N/m", "N/h"')
+
+
 class Queue(_Shape):
     """A queue of the app's tasks, as the store holds it for every process sharing it."""
 
@@ -175,6 +195,9 @@ class Queue(_Shape):
     waiting: int = Field(ge=0, description="its queued tasks, whichever process holds them")
     running: int = Field(ge=0, description="its running tasks, in every process")
     tasks: list[str] = Field(description="the names of the registered tasks that wait in it")
+    limits: list[QueueLimit] = Field(
+        description="the concurrency and rate limits of its tasks, for those that have any"
+    )
 
 
 class QueueList(_Shape):

@@ -29,7 +29,10 @@ def queue_named(listing: dict[str, Any], name: str) -> dict[str, Any]:
 async def test_pause_then_resume_over_http(api: Served) -> None:
     listing = await answer(await api.client.get("/queues"), 200)
     assert [queue["name"] for queue in listing["queues"]] == ["default", "email"]
-    assert queue_named(listing, "email")["tasks"] == ["send_email"]
+    email = queue_named(listing, "email")
+    assert email["tasks"] == ["send_email"]
+    limit = {"task": "send_email", "concurrency": 4, "concurrency_key": None, "rate_limit": "10/s"}
+    assert email["limits"] == [limit]
     default = queue_named(listing, "default")
     assert default == {
         "name": "default",
@@ -37,6 +40,12 @@ async def test_pause_then_resume_over_http(api: Served) -> None:
         "waiting": 0,
         "running": 0,
         "tasks": sorted(default["tasks"]),
+        "limits": default["limits"],
+    }
+    assert {limit["task"] for limit in default["limits"]} == {
+        "render_pdf",
+        "notify",
+        "tenant_export",
     }
     assert {"count", "noop", "sleep"} <= set(default["tasks"])
 
@@ -48,12 +57,13 @@ async def test_pause_then_resume_over_http(api: Served) -> None:
         record = await api.api_record(task["id"])
         assert (record["state"], record["owner"], record["attempts"]) == ("queued", None, 0)
     listing = await answer(await api.client.get("/queues"), 200)
-    assert queue_named(listing, "default") | {"tasks": []} == {
+    assert queue_named(listing, "default") | {"tasks": [], "limits": []} == {
         "name": "default",
         "paused": True,
         "waiting": 3,
         "running": 0,
         "tasks": [],
+        "limits": [],
     }
 
     resumed = await answer(await api.client.post("/queues/default/resume"), 200)

@@ -12,6 +12,17 @@
   const REFRESH_MS = 10000;
   let due = null;
 
+  // "export: 1 at once per tenant, 10/s"
+  function describeLimit(limit) {
+    const parts = [];
+    if (limit.concurrency !== null) {
+      const per = limit.concurrency_key === null ? "" : ` per ${limit.concurrency_key}`;
+      parts.push(`${limit.concurrency} at once${per}`);
+    }
+    if (limit.rate_limit !== null) parts.push(limit.rate_limit);
+    return `${limit.task}: ${parts.join(", ")}`;
+  }
+
   function show(queue) {
     let row = Array.from(rows.children).find((each) => each.dataset.name === queue.name);
     if (!row) {
@@ -29,6 +40,7 @@
     badge.dataset.state = state;
     row.querySelector(".queue-waiting").textContent = String(queue.waiting);
     row.querySelector(".queue-running").textContent = String(queue.running);
+    row.querySelector(".queue-limits").textContent = queue.limits.map(describeLimit).join("; ");
     row.querySelector(".queue-toggle").textContent = queue.paused ? "Resume" : "Pause";
   }
 
