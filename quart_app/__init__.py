@@ -13,7 +13,7 @@ from tasks.web import blueprint, register_error_handlers
 
 from . import views
 from .config import load_config
-from .workflows import registry  # every example task: those of jobs.py and the workflows
+from .flow import registry  # every example task: jobs.py, the workflows, the limited ones
 
 __all__ = ["create_app"]
 

@@ -44,9 +44,10 @@ def notify_warehouse(order_id: int) -> str:
     return f"order {order_id} ready to ship"
 
 
-@registry.task(queue="email")
+@registry.task(queue="email", concurrency=4, rate_limit="10/s")
 async def send_email(to: str, invoice: str) -> dict[str, str]:
-    """Send ``invoice`` to ``to`` (pretend: a short wait); in the ``email`` queue."""
+    """Send ``invoice`` to ``to`` (pretend: a short wait); in the ``email`` queue, at most
+    four at once and ten a second."""
     await asyncio.sleep(0.01)
     return {"to": to, "invoice": invoice}
 

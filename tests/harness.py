@@ -21,7 +21,8 @@ WAIT = 10.0
 RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
 #: the names of the example app's tasks, sorted
 EXAMPLE_TASKS = [
-    "count", "export", "fail", "fulfil", "noop", "send_email", "sleep", "square", "sum_squares",
+    "count", "export", "fail", "fulfil", "noop", "notify", "render_pdf", "send_email", "sleep",
+    "square", "sum_squares", "tenant_export",
 ]  # fmt: skip
 
 
