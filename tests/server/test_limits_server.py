@@ -1,10 +1,11 @@
 """Concurrency and rate limits with real processes, counted from the records' own times.
 
 On SQLite with ``hypercorn -w 2`` and on PostgreSQL with two ``quart tasks worker``
-processes, every process holding some of each batch: ``render_pdf`` (``concurrency=2``)
-never has more than two running at once, ``tenant_export`` (``concurrency=1`` per tenant)
-never two of one tenant, ``notify`` (``rate_limit="5/s"``) never more than five starts in a
-second; each batch still finishes, every task in one attempt.
+processes (taking tasks from the store, or through Redis), every process holding some of
+each batch: ``render_pdf`` (``concurrency=2``) never has more than two running at once,
+``tenant_export`` (``concurrency=1`` per tenant) never two of one tenant, ``notify``
+(``rate_limit="5/s"``) never more than five starts in a second; each batch still finishes,
+every task in one attempt.
 """
 
 from __future__ import annotations
@@ -100,12 +101,11 @@ def test_limits_hold_across_two_hypercorn_processes_on_sqlite(tmp_path: Path) ->
     check_limits(seen, batches)
 
 
-def test_limits_hold_across_two_workers_on_postgres(tmp_path: Path, postgres_url: str) -> None:
-    env = {
-        "QUART_TASKS_DATABASE": postgres_url,
-        "QUART_TASKS_RUN_TASKS": "false",
-        "QUART_TASKS_POLL_INTERVAL": "0.25",
-    }
+def test_limits_hold_across_two_workers_on_postgres(
+    tmp_path: Path, postgres_url: str, handoff: dict[str, str]
+) -> None:
+    """Workers that take their tasks from the store, or through a Redis stream."""
+    env = {"QUART_TASKS_DATABASE": postgres_url, "QUART_TASKS_POLL_INTERVAL": "0.25", **handoff}
     workers = [
         Worker(env, app=APP, log_path=tmp_path / f"w{n}.log", concurrency=4) for n in range(2)
     ]

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import loopback
-from tests.brokers import broker_config
 from tests.readme_examples import write_workflow_app
 from tests.server.test_durability import all_ended, post
 from tests.servers import Server, running_server
@@ -130,16 +129,6 @@ def test_workflows_in_one_process_on_sqlite(tmp_path: Path) -> None:
     finally:
         server.stop()
         server.kill()
-
-
-@pytest.fixture(params=["store", "redis"])
-def handoff(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Workers take tasks from the store itself, or from a Redis stream of the test's own."""
-    if request.param == "store":
-        yield {"QUART_TASKS_RUN_TASKS": "false"}
-        return
-    with broker_config(request) as broker:
-        yield broker.env()
 
 
 def test_workflows_on_postgresql_workers(
