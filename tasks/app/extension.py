@@ -74,6 +74,7 @@ class Tasks:
         """Attach to ``app``: read its settings (``QUART_TASKS_*`` environment variables fill
         in the ``TASKS_*`` keys its configuration lacks) and start and stop with it."""
         logs.show_by_default()
+        logs.name_tasks_in_logs()
         for variable in read_environment(app.config, os.environ):
             key = variable.removeprefix(ENV_PREFIX)
             log.warning("%s in the environment is unused: the app's config sets %s", variable, key)
@@ -134,6 +135,7 @@ class Tasks:
 
     def _read_settings(self, app: Quart) -> Settings:
         self.settings = Settings.from_config(app.config)
+        logs.use_format(self.settings.log_format)
         if self._store is None and self.settings.database:
             try:
                 store_from_url(self.settings.database)

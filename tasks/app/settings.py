@@ -112,6 +112,10 @@ class Settings(BaseModel):
     #: event streams (``/events``, ``/tasks/<id>/events``) one process serves at once; past
     #: this, a new stream is answered 503 with ``Retry-After``
     max_streams: int = Field(200, ge=1, le=100_000)
+    #: how the ``tasks`` log's own stderr handler writes, when the app has not configured
+    #: logging: ``text`` lines, or ``json``, one object a line with ``task_id`` and
+    #: ``task_name`` (every log record carries those two, for any formatter)
+    log_format: Literal["text", "json"] = "text"
     #: seconds a finished record is kept; 0 keeps every record
     retention: float = Field(7 * 86_400, ge=0)
     #: (``EVENTS_POLL_INTERVAL``) seconds between two checks of the event streams for changes
