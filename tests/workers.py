@@ -27,12 +27,14 @@ class Worker(ChildProcess):
         log_path: Path,
         concurrency: int,
         queues: tuple[str, ...] = (),
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.env = env
         self.app = app
         self.log_path = log_path
         self.concurrency = concurrency
         self.queues = queues
+        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -45,6 +47,7 @@ class Worker(ChildProcess):
             sys.executable, "-m", "quart", "--app", self.app,
             "tasks", "worker", "--concurrency", str(self.concurrency),
             *(arg for queue in self.queues for arg in ("--queue", queue)),
+            *self.extra_args,
         ]  # fmt: skip
         environment = {key: value for key, value in os.environ.items() if key != "QUART_TASKS_URL"}
         with self.log_path.open("ab") as log:

@@ -64,6 +64,7 @@ class Tasks:
         self._started_as = StartedAs.SERVER
         self._concurrency: int | None = None  # a worker's, set by run_as_worker
         self._queues: tuple[str, ...] = ()  # a worker's --queue, set by run_as_worker
+        self._metrics_at: tuple[str, int] | None = None  # a worker's --metrics-host/-port
         self._runner: Runner | None = None
         self.metrics: TaskMetrics | None = None
         self._services: lifecycle.Services | None = None  # the closes of what has started
@@ -91,13 +92,22 @@ class Tasks:
         async def stop_tasks() -> None:
             await self.stop()
 
-    def run_as_worker(self, concurrency: int | None = None, queues: Collection[str] = ()) -> None:
+    def run_as_worker(
+        self,
+        concurrency: int | None = None,
+        queues: Collection[str] = (),
+        *,
+        metrics_at: tuple[str, int] | None = None,
+    ) -> None:
         """Make this process a worker: once started, it runs the tasks the broker delivers
         (``TASKS_BROKER``), or without one those it takes from the store, ``concurrency`` at
         a time (default ``TASKS_MAX_RUNNING``), of ``queues`` (default ``TASKS_QUEUES``;
-        none: every queue). Call it before the app starts; ``quart tasks worker`` does."""
+        none: every queue). With ``metrics_at`` (host, port; port 0: any free one) it keeps
+        the metrics and serves ``GET /metrics`` there. Call it before the app starts;
+        ``quart tasks worker`` does."""
         self._started_as, self._concurrency = StartedAs.WORKER, concurrency
         self._queues = tuple(queues)
+        self._metrics_at = metrics_at
         self._decide_role()
 
     def run_as_command(self) -> None:
@@ -151,7 +161,11 @@ class Tasks:
 
     def _decide_role(self) -> None:
         self.role = Role.decide(
-            self.settings, self._started_as, concurrency=self._concurrency, queues=self._queues
+            self.settings,
+            self._started_as,
+            concurrency=self._concurrency,
+            queues=self._queues,
+            serves_metrics=self._metrics_at is not None,
         )
 
     async def start(self, app: Quart) -> None:
@@ -169,6 +183,8 @@ class Tasks:
             )
             if role.metrics:
                 self.metrics = lifecycle.keep_metrics(stack, runner)
+                if role.kind is Kind.WORKER and self._metrics_at is not None:
+                    await lifecycle.serve_metrics(stack, self.metrics, *self._metrics_at)
             await lifecycle.start_runner(stack, runner)
             worker = None
             if role.takes_from_broker:

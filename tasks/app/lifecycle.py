@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart
@@ -152,6 +153,16 @@ def runner_for(
         prefetch=role.prefetch,
         queues=role.queues,
     )
+
+
+async def serve_metrics(stack: Services, metrics: TaskMetrics, host: str, port: int) -> None:
+    """Serve a worker's ``GET /metrics`` on ``host``:``port`` until it stops."""
+    try:
+        stop, port = await asyncio.to_thread(metrics.serve, host, port)
+    except OSError as exc:
+        raise OSError(f"--metrics-port: cannot listen on {host}:{port}: {exc}") from exc
+    stack.started("metrics server", partial(asyncio.to_thread, stop))
+    log.info("metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
 
 
 def keep_metrics(stack: Services, runner: Runner) -> TaskMetrics:

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -186,6 +187,25 @@ class TaskMetrics:
         if self._flush_due is None:
             loop = asyncio.get_running_loop()
             self._flush_due = loop.call_later(GAUGE_DELAY, self.flush)
+
+    def serve(self, host: str, port: int) -> tuple[Callable[[], None], int]:
+        """Serve ``GET /metrics`` on ``host``:``port`` (0: any free port) from a thread of
+        its own, as a worker without HTTP does; returns its stop and the port."""
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        collector = self._registry
+        if collector is None:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            collector = CollectorRegistry()
+            MultiProcessCollector(collector, os.environ[metrics_files.ENV])  # type: ignore[no-untyped-call]
+        server, _ = start_http_server(port, host, registry=collector)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        return stop, int(server.server_port)
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format, for the whole server."""

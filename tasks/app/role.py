@@ -98,10 +98,12 @@ class Role:
         *,
         concurrency: int | None = None,
         queues: Collection[str] = (),
+        serves_metrics: bool = False,
     ) -> Role:
         """The role of a process with ``settings``, started as ``started_as``; a worker runs
         ``concurrency`` tasks at once (default ``TASKS_MAX_RUNNING``), of ``queues``
-        (default ``TASKS_QUEUES``; none: every queue)."""
+        (default ``TASKS_QUEUES``; none: every queue), and keeps metrics if it
+        ``serves_metrics`` (``--metrics-port``)."""
         broker = bool(settings.broker)
         kind = _kind(started_as, hands_on=broker or not settings.run_tasks)
         max_running = concurrency or settings.max_running
@@ -121,7 +123,7 @@ class Role:
             takes_from_broker=kind is Kind.WORKER and broker,
             follows_store=claims and kind is Kind.WORKER and not broker,
             prefetch=max_running if claims and kind is Kind.WORKER and not broker else 0,
-            metrics=settings.metrics and kind is not Kind.WORKER,
+            metrics=settings.metrics and (kind is not Kind.WORKER or serves_metrics),
             clocks=claims,
             retention=True,  # every process prunes: deleting what another deleted is a no-op
             serves_http=serves_http,

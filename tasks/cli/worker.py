@@ -43,7 +43,26 @@ log = logging.getLogger("tasks")
     help="Run only the tasks of this queue; repeat for several [default: TASKS_QUEUES, "
     "else every queue].",
 )
-def worker_command(concurrency: int | None, queues: tuple[str, ...]) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65_535),
+    metavar="PORT",
+    help="Keep this worker's metrics and serve them at http://HOST:PORT/metrics (0: any free "
+    "port, logged).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="The address --metrics-port listens on (0.0.0.0: every interface).",
+)
+def worker_command(
+    concurrency: int | None,
+    queues: tuple[str, ...],
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Run the tasks that web processes hand on: taken from the broker (TASKS_BROKER) or,
     without one, from the store.
 
@@ -51,7 +70,8 @@ def worker_command(concurrency: int | None, queues: tuple[str, ...]) -> None:
     (TASKS_DATABASE, PostgreSQL across machines) and the broker, if any. Set
     TASKS_RUN_TASKS=false on the web processes for the workers to run every task. Each
     worker runs up to N tasks at once and shows as their owner; with --queue, only the
-    tasks of those queues. SIGTERM or Ctrl-C drains it like the server.
+    tasks of those queues. With --metrics-port it serves the same metrics as a server's
+    /metrics, counting the tasks it runs. SIGTERM or Ctrl-C drains it like the server.
     """
     app = _find_app(required=True)
     assert app is not None
@@ -73,7 +93,14 @@ def worker_command(concurrency: int | None, queues: tuple[str, ...]) -> None:
             f"no task of this app waits in queue {unknown[0]!r} (its queues: {known})",
             param_hint="--queue",
         )
-    tasks.run_as_worker(concurrency, queues)
+    metrics_at = None
+    if metrics_port is not None:
+        if not tasks.settings.metrics:
+            raise click.BadParameter(
+                "TASKS_METRICS is false: this app keeps no metrics", param_hint="--metrics-port"
+            )
+        metrics_at = (metrics_host, metrics_port)
+    tasks.run_as_worker(concurrency, queues, metrics_at=metrics_at)
     _show_log()
     try:
         asyncio.run(_work(app))

@@ -37,3 +37,16 @@ def test_a_queue_no_task_uses_is_a_usage_error(cli: Invoke, tmp_path: Path) -> N
     bad = cli("worker", "--queue", "no spaces", TASKS_DATABASE=database)
     assert bad.exit_code == 2
     assert "a queue name is 1 to 64 letters" in bad.output
+
+
+def test_metrics_a_worker_does_not_keep_cannot_be_served(cli: Invoke, tmp_path: Path) -> None:
+    database = str(tmp_path / "tasks.sqlite3")
+    result = cli("worker", "--metrics-port", "9100", TASKS_DATABASE=database, TASKS_METRICS=False)
+    assert result.exit_code == 2
+    assert "TASKS_METRICS is false: this app keeps no metrics" in result.output
+    bad = cli("worker", "--metrics-port", "70000", TASKS_DATABASE=database)
+    assert bad.exit_code == 2
+    assert "--metrics-port" in bad.output
+    help_text = cli("worker", "--help").output
+    assert "--metrics-port PORT" in help_text
+    assert "--metrics-host HOST" in help_text
