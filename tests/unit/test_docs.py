@@ -7,13 +7,16 @@ The named examples run in other tests (``tests/readme_examples.py``); ``mkdocs b
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.readme_examples import ROOT, pages
 
+METRICS_PAGE = ROOT / "docs/how-to/metrics.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -36,3 +39,16 @@ def test_the_readme_links_only_to_files_that_exist() -> None:
 
 def test_the_readme_stays_short() -> None:
     assert len((ROOT / "README.md").read_text().splitlines()) <= 220
+
+
+def test_the_monitoring_examples_use_only_the_documented_metrics() -> None:
+    rules = yaml.safe_load((ROOT / "docs/examples/prometheus-alerts.yml").read_text())
+    alerts = {rule["alert"]: rule["expr"] for rule in rules["groups"][0]["rules"]}
+    assert set(alerts) == {"TasksFailing", "TasksWaitLong", "TasksNothingFinishes"}
+    dashboard = json.loads((ROOT / "docs/examples/grafana-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    named = set(re.findall(r"\btasks_[a-z_]+", " ".join([*alerts.values(), *queries])))
+    documented = set(re.findall(r"^\| `(tasks_[a-z_]+)", METRICS_PAGE.read_text(), re.M))
+    assert len(named) >= 6
+    series = {re.sub(r"_(bucket|count|sum)$", "", name) for name in named}  # of histograms
+    assert series - documented == set()
