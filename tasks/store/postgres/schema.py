@@ -2,12 +2,14 @@
 
 Table names carry a ``quart_tasks_`` prefix, so that the store can share a database with an
 application's own tables. ``quart_tasks_store`` has one row: the schema version and the
-change counter (see ``batches.py``).
+change counter (see ``batches.py``). One function, ``quart_tasks_admit``, admits limited
+starts (see ``limits.py``).
 """
 
 from __future__ import annotations
 
 from ..schema import upgrade_steps
+from .batches import CHANNEL
 from .pool import Connection
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
@@ -17,6 +19,72 @@ SCHEMA_VERSION = 6
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
+#: the first key of the advisory locks of admissions (the second: a hash of the task's
+#: name); two-key locks never meet the one-key lock above
+_ADMISSION_LOCK_CLASS = 0x71746C6D  # "qtlm"
+
+# Admits one limited start (the task ``task``, held by ``holder``; its JSON without its
+# ``started_at``, ``json_head`` and ``json_tail``) and returns what ``limits.py`` reads: no
+# row if ``holder`` does not hold the task; otherwise whether the concurrency limit refuses
+# it, the seconds until the rate limit frees a start if that refuses it, the record as
+# written if admitted, and the task's columns as they were. A PL/pgSQL function: the server
+# plans its statements once per connection, not at each admission.
+_ADMIT = f"""CREATE OR REPLACE FUNCTION quart_tasks_admit(
+    task text, holder text, task_name text, group_key text, concurrency bigint,
+    rate bigint, window_s double precision, new_state text, json_head text, json_tail text
+) RETURNS TABLE (
+    crowded boolean, retry_in double precision, written text, held_data text,
+    held_owner text, held_cancel boolean, held_id text, held_name text, held_state text
+) LANGUAGE plpgsql VOLATILE AS $admit$
+DECLARE
+    moment timestamptz;
+    now_s double precision;
+    change bigint;
+BEGIN
+    -- the admissions of one name run one after another, each reading once the lock is held
+    PERFORM pg_advisory_xact_lock({_ADMISSION_LOCK_CLASS}, hashtext(task_name));
+    moment := clock_timestamp();
+    now_s := extract(epoch from moment)::float8;
+    crowded := false;
+    SELECT t.data, t.owner, t.cancel_requested, t.id, t.name, t.state
+        INTO held_data, held_owner, held_cancel, held_id, held_name, held_state
+        FROM quart_tasks t WHERE t.id = task AND t.owner = holder;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF held_state <> 'queued' THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF concurrency IS NOT NULL THEN
+        crowded := (SELECT count(*) FROM quart_tasks t
+            JOIN quart_tasks_owners o ON o.owner = t.owner
+            WHERE t.name = task_name AND t.limit_key = group_key AND t.state = 'running'
+            AND o.lease_until >= now_s) >= concurrency;
+    END IF;
+    IF rate IS NOT NULL AND NOT crowded THEN
+        -- refused if the window holds ``rate`` starts: free once the rate-th newest leaves
+        retry_in := (SELECT s.at + window_s - now_s FROM quart_tasks_starts s
+            WHERE s.name = task_name AND s.at > now_s - window_s
+            ORDER BY s.at DESC OFFSET rate - 1 LIMIT 1);
+    END IF;
+    IF crowded OR retry_in IS NOT NULL THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF rate IS NOT NULL THEN
+        DELETE FROM quart_tasks_starts s WHERE s.name = task_name AND s.at <= now_s - window_s;
+        INSERT INTO quart_tasks_starts (name, at) VALUES (task_name, now_s);
+    END IF;
+    UPDATE quart_tasks_store SET seq = seq + 1 RETURNING seq INTO change;
+    UPDATE quart_tasks t SET state = new_state, seq = change, limit_key = group_key,
+        data = json_head || '"' || to_char(moment AT TIME ZONE 'UTC',
+            'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '"' || json_tail
+        WHERE t.id = task RETURNING t.data INTO written;
+    PERFORM pg_notify('{CHANNEL}', change::text);
+    RETURN NEXT;
+END
+$admit$"""
 
 #: ``_STEPS[n]`` takes a database from version n - 1 (0: no tables yet) to n
 _STEPS: dict[int, tuple[str, ...]] = {
@@ -81,7 +149,8 @@ _STEPS: dict[int, tuple[str, ...]] = {
             paused boolean NOT NULL DEFAULT false
         )""",
     ),
-    # limits: running tasks counted by group (name, concurrency key), and recent starts
+    # limits: running tasks counted by group (name, concurrency key), recent starts, and
+    # the function that admits a limited start
     6: (
         "ALTER TABLE quart_tasks ADD COLUMN limit_key text",
         "CREATE INDEX quart_tasks_running_by_limit ON quart_tasks (name, limit_key) "
@@ -91,6 +160,7 @@ _STEPS: dict[int, tuple[str, ...]] = {
             at   double precision NOT NULL
         )""",
         "CREATE INDEX quart_tasks_starts_by_name ON quart_tasks_starts (name, at)",
+        _ADMIT,
     ),
 }
 
