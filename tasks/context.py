@@ -22,7 +22,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 from quart import globals as quart_globals
 
-from . import steps
+from . import steps, tracing
 from .errors import RequestAccessError, TaskCancelled
 from .records import Progress, State, Step, TaskRecord
 
@@ -157,10 +157,11 @@ class TaskContext:
         if stored is not None:
             return stored.result
         try:
-            if inspect.iscoroutinefunction(fn):
-                value = self._blocking(fn(*args, **kwargs))
-            else:
-                value = fn(*args, **kwargs)
+            with tracing.step_span(name):
+                if inspect.iscoroutinefunction(fn):
+                    value = self._blocking(fn(*args, **kwargs))
+                else:
+                    value = fn(*args, **kwargs)
             result = steps.stored_form(name, value)
         except BaseException as exc:
             self._blocking(self.workflow.end_step(name, None, exc))
@@ -180,10 +181,11 @@ class TaskContext:
         if stored is not None:
             return stored.result
         try:
-            if inspect.iscoroutinefunction(fn):
-                value = await fn(*args, **kwargs)
-            else:
-                value = await asyncio.to_thread(fn, *args, **kwargs)
+            with tracing.step_span(name):
+                if inspect.iscoroutinefunction(fn):
+                    value = await fn(*args, **kwargs)
+                else:
+                    value = await asyncio.to_thread(fn, *args, **kwargs)
             result = steps.stored_form(name, value)
         except BaseException as exc:
             await self.workflow.end_step(name, None, exc)

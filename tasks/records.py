@@ -153,6 +153,9 @@ class TaskRecord:
     queue: str = "default"
     #: higher runs first among the tasks waiting in its queue; equal ones in arrival order
     priority: int = 0
+    #: the W3C trace context of its submission (``traceparent``, ``tracestate``), which its
+    #: attempts continue; None when the submitting process did not trace
+    trace: dict[str, str] | None = None
 
     @classmethod
     def new(
@@ -222,6 +225,7 @@ class TaskRecord:
             "steps": [step.to_dict() for step in self.steps],
             "queue": self.queue,
             "priority": self.priority,
+            "trace": self.trace,
         }
 
     @classmethod
@@ -251,10 +255,21 @@ class TaskRecord:
             steps=tuple(Step.from_dict(step) for step in data.get("steps") or ()),
             queue=data.get("queue") or "default",
             priority=data.get("priority") or 0,
+            trace=_trace(data.get("trace")),
         )
 
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(TaskRecord))
+
+
+def _trace(value: Any) -> dict[str, str] | None:
+    """A stored trace context, if it is one (text keys and values)."""
+    if isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    ):
+        return value
+    return None
+
 
 # Task ids are 128 random bits. A generator seeded once from the OS (and again in a forked
 # child) gives them without a system call per task, which on some machines costs ~10 µs.

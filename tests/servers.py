@@ -115,8 +115,10 @@ class Server(ChildProcess):
         app: str = APP,
         health_path: str = "/healthz",
         cwd: Path = ROOT,
+        launcher: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        self.launcher = launcher  # runs the command: opentelemetry-instrument, say
         self.health_path = health_path
         self.cwd = cwd
         self.env = env
@@ -136,7 +138,7 @@ class Server(ChildProcess):
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         command = [
-            sys.executable, "-m", "hypercorn",
+            *self.launcher, sys.executable, "-m", "hypercorn",
             "-c", str(ROOT / "hypercorn.toml"),
             "--bind", f"fd://{sock.fileno()}",
             "--workers", str(self.workers),

@@ -28,6 +28,7 @@ class Worker(ChildProcess):
         concurrency: int,
         queues: tuple[str, ...] = (),
         extra_args: tuple[str, ...] = (),
+        launcher: tuple[str, ...] = (),
     ) -> None:
         self.env = env
         self.app = app
@@ -35,6 +36,7 @@ class Worker(ChildProcess):
         self.concurrency = concurrency
         self.queues = queues
         self.extra_args = extra_args
+        self.launcher = launcher  # runs the command: opentelemetry-instrument, say
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +46,7 @@ class Worker(ChildProcess):
 
     def start(self, *, timeout: float = 30.0) -> Worker:
         command = [
-            sys.executable, "-m", "quart", "--app", self.app,
+            *self.launcher, sys.executable, "-m", "quart", "--app", self.app,
             "tasks", "worker", "--concurrency", str(self.concurrency),
             *(arg for queue in self.queues for arg in ("--queue", queue)),
             *self.extra_args,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from .. import context as task_context
+from .. import tracing
 from ..context import TaskContext
 from ..definition import TaskDefinition
 from ..errors import StoreUnavailable, TaskCancelled, UnknownTask
@@ -210,10 +211,14 @@ async def run_attempt(
         await _end(attempts, execution, State.CANCELLED)
         return None
     task_context.enter(context)
+    execution.span = tracing.attempt_span(execution.record)  # None unless the app traces
     try:
-        return await _call(attempts, execution, definition, context)
+        with tracing.current(execution.span):
+            return await _call(attempts, execution, definition, context)
     finally:
         context.active = False  # what it submits from now on is not its child
+        if execution.span is not None:
+            tracing.end_attempt(execution.span, execution.record)
 
 
 def _workflow(attempts: Attempts, execution: Execution) -> RunWorkflow:
@@ -295,6 +300,8 @@ async def _failed(
 ) -> float | None:
     record = execution.latest()
     retry = record.attempts < record.max_attempts and not execution.cancel_requested
+    if execution.span is not None:
+        tracing.failed(execution.span, exc if exc is not None else error.message)
     log.error(
         "task %s (%s) attempt %d/%d failed: %s: %s%s",
         record.name,

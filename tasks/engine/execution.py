@@ -23,6 +23,7 @@ class Execution:
         "news",
         "progress",
         "record",
+        "span",
         "task",
         "task_id",
         "thread_job",
@@ -40,6 +41,8 @@ class Execution:
         self.thread_job: asyncio.Future[Any] | None = None
         #: the record changed (a step began, a child was added) since it was last written
         self.news = False
+        #: the tracing span of the running attempt (see :mod:`tasks.tracing`); None: no tracing
+        self.span: Any = None
         #: the group whose limit admitted its start (see :mod:`.limited`); None: no limit
         self.limit_group: str | None = None
 

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from .. import tracing
 from ..errors import StoreUnavailable
 from ..ownership import host_of, owner_is_dead
 from ..records import ErrorInfo, State, TaskRecord, utcnow
@@ -124,6 +125,7 @@ class Upkeep:
                         await self.claim(due=False)  # the delay alarm takes those on time
                     continue
                 renewed = time.monotonic()
+                tracing.refresh()  # a tracer provider set since is used from now on
                 await self.round()
             except asyncio.CancelledError:
                 raise

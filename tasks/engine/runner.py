@@ -15,6 +15,8 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, Unpack
 
+from .. import tracing
+from ..definition import TaskDefinition
 from ..errors import IdempotencyConflict, StoreUnavailable, Unavailable
 from ..idempotency import Submitted
 from ..options import OptionFields, SubmitOptions
@@ -101,6 +103,7 @@ class Runner:
 
     async def start(self) -> None:
         """Claim what earlier processes left (unless ``claim=False``), then accept tasks."""
+        tracing.refresh()
         self._slots.open()
         if self.holds or self.claims:  # a web process that runs nothing needs no announcements
             self.pauses.start()
@@ -249,10 +252,31 @@ class Runner:
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         options = SubmitOptions.of(options, **fields)
+        producer = tracing.start_producer(name)  # None unless the app traces
+        if producer is None:
+            return await self._accept(definition, arguments, options, enqueue, None)
+        try:
+            submitted = await self._accept(definition, arguments, options, enqueue, producer)
+        except BaseException as exc:
+            tracing.end_producer(producer, exc)
+            raise
+        tracing.end_producer(producer)
+        return submitted
+
+    async def _accept(
+        self,
+        definition: TaskDefinition,
+        arguments: dict[str, Any],
+        options: SubmitOptions,
+        enqueue: bool,
+        producer: Any,
+    ) -> Submitted:
         parent = parent_here(self.owner)  # submitted by a task running here: its child
         if parent is not None:
             options = parent.child_options(options)
         record = new_record(definition, arguments, options)
+        if producer is not None:
+            record = tracing.produced(producer, record)
         if parent is not None:
             record = record.replace(parent=parent.task_id)
         later = record.state is State.SCHEDULED

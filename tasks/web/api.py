@@ -9,7 +9,7 @@ from typing import Any
 from quart import Response, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
-from .. import codec
+from .. import codec, tracing
 from ..errors import TaskNotFinished, TaskNotFound
 from ..options import MAX_PRIORITY, MAX_RETRIES, OptionFields, SubmitOptions
 from ..records import State
@@ -72,7 +72,8 @@ async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
     active.registry.get(name)  # 404 for an unknown name before reading the body
     key = idempotency_key()
     kwargs = await _json_object_body()
-    submitted = await active.accept(name, kwargs, _submit_options(key))
+    with tracing.continued(request.headers):  # a traceparent header: its trace goes on
+        submitted = await active.accept(name, kwargs, _submit_options(key))
     headers = {"Location": task_url(submitted.record.id)}
     if submitted.replayed:
         headers[REPLAYED_HEADER] = "true"
@@ -125,7 +126,8 @@ async def rerun(task_id: str) -> tuple[Response, int, dict[str, str]]:
         timeout=None if original.timeout == definition.timeout else original.timeout,
         retries=None if retries == definition.retries.retries else retries,
     )
-    record = await active.submit(original.name, original.kwargs, options)
+    with tracing.continued(request.headers):
+        record = await active.submit(original.name, original.kwargs, options)
     return jsonify(record.to_dict()), 202, {"Location": task_url(record.id)}
 
 

@@ -92,6 +92,10 @@ class Task(_Shape):
     steps: list[StepOutcome] = Field(description="its steps, in the order they first ran")
     queue: str = Field(description="the queue it waits in")
     priority: int = Field(description="higher runs first among its queue's waiting tasks")
+    trace: dict[str, str] | None = Field(
+        description="the W3C trace context of its submission (traceparent, tracestate), which "
+        "its attempts' spans continue; null when the submitting process did not trace"
+    )
     waiting_for_runner: str | None = Field(
         None,
         description="in GET /tasks/<id> only: for a live task of a name this app does not "
