@@ -12,6 +12,7 @@ from typing import Any
 
 from . import (
     engine,
+    limits,
     loop_health,
     machine,
     memory,
@@ -24,6 +25,7 @@ from . import (
     steps,
     stores,
     targets,
+    tracing,
     workers,
 )
 from .servers import ROOT
@@ -39,6 +41,8 @@ PARTS = {
     "stores": stores.run,
     "pace": pace.run,
     "steps": steps.run,
+    "limits": limits.run,
+    "tracing": tracing.run,
 }
 #: Parts that run only when named: they need services the default run does not (Redis;
 #: workers also PostgreSQL, and minutes)

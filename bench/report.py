@@ -156,6 +156,39 @@ def steps_table(part: dict[str, Any]) -> str:
     return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
 
 
+def limits_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["store"],
+            row["limit"],
+            f"{row['tasks_per_s']:,.0f}",
+            f"{row['cpu_us_per_task']:,.0f}",
+            f"{row['cpu_us_over_none']:+,.0f}",
+            f"{row['share_of_none']:.2f}",
+        )
+        for row in part["rows"]
+    ]
+    headers = ("store", "limit", "tasks/s", "CPU us/task", "CPU us over none",
+               "throughput vs none")  # fmt: skip
+    return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
+
+
+def tracing_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["tracing"],
+            f"{row['tasks_per_s']:,.0f}",
+            f"{row['cpu_us_per_task']:,.0f}",
+            f"{row['cpu_us_over_off']:+,.0f}",
+            f"{row['share_of_off']:.2f}",
+        )
+        for row in part["rows"]
+    ]
+    headers = ("tracing", "tasks/s", "CPU us/task", "CPU us over off", "throughput vs off")
+    check = f"\n\nTracing off: {part['off_check_ns']:.0f} ns per check, two per task."
+    return table(headers, rows) + check
+
+
 def events_table(part: dict[str, Any]) -> str:
     rows = [
         (row["store"], row["n"], _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["max_ms"]))
@@ -307,6 +340,8 @@ SECTIONS = (
     ("peers", "9. Peers", (peers_table, peers_burst_table)),
     ("workers", "10. Worker processes", (workers_table,)),
     ("steps", "11. What a workflow step costs", (steps_table,)),
+    ("limits", "12. What a limit costs", (limits_table,)),
+    ("tracing", "13. What tracing costs", (tracing_table,)),
 )
 
 

@@ -15,8 +15,11 @@ import pytest
 
 from tests.servers import ROOT, tool_environment
 
-PARTS = {"response", "scheduling", "engine", "loop", "memory", "stores", "pace", "steps"}
-PLOTTED = PARTS - {"pace", "steps"}
+PARTS = {
+    "response", "scheduling", "engine", "loop", "memory", "stores", "pace", "steps", "limits",
+    "tracing",
+}  # fmt: skip
+PLOTTED = PARTS - {"pace", "steps", "limits", "tracing"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -56,6 +59,15 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
     steps = results["parts"]["steps"]["rows"]
     assert {row["store"] for row in steps} == {"sqlite", "postgres"}
     assert all(row["wall_us_per_step"] >= 0 for row in steps)  # a smoke run measures noise
+    limited = results["parts"]["limits"]["rows"]
+    assert {(row["store"], row["limit"]) for row in limited} == {
+        (store, limit)
+        for store in ("sqlite", "postgres")
+        for limit in ("none", "concurrency", "concurrency_key", "rate_limit")
+    }
+    assert all(row["tasks_per_s"] > 0 for row in limited)
+    traced = results["parts"]["tracing"]["rows"]
+    assert [row["tracing"] for row in traced] == ["off", "on, not sampled", "on"]
 
     (tmp_path / "results.md").unlink()
     redrawn = subprocess.run(
