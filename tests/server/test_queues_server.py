@@ -122,6 +122,15 @@ def test_the_dashboard_pauses_and_resumes_a_queue(browser: Browser, tmp_path: Pa
         with open_dashboard(browser, server.url, DESKTOP) as page:
             row = page.locator('tr.queue[data-name="default"]')
             expect(row.locator(".queue-state")).to_have_text("running", timeout=WAIT_MS)
+            email = page.locator('tr.queue[data-name="email"] .queue-limits')
+            expect(email).to_have_text("send_email: 4 at once, 10/s")
+            expect(row.locator(".queue-limits")).to_contain_text(
+                "tenant_export: 1 at once per tenant"
+            )
+            limits = page.locator('fieldset[data-task="render_pdf"] .task-limits')
+            expect(limits).to_have_text(
+                "Limits: at most 2 running at once, across every process.", use_inner_text=True
+            )
             row.locator("button.queue-toggle").click()
             expect(row.locator(".queue-state")).to_have_text("paused", timeout=WAIT_MS)
             expect(row.locator("button.queue-toggle")).to_have_text("Resume")
