@@ -87,10 +87,14 @@ async def test_a_submission_and_its_attempt_share_a_trace(
         "task.queue": "billing",
         "task.state": "succeeded",
     }
-    assert submit.context is not None and run.context is not None and step.context is not None
+    assert submit.context is not None
+    assert run.context is not None
+    assert step.context is not None
     assert run.context.trace_id == submit.context.trace_id == step.context.trace_id
-    assert run.parent is not None and run.parent.span_id == submit.context.span_id
-    assert step.parent is not None and step.parent.span_id == run.context.span_id
+    assert run.parent is not None
+    assert run.parent.span_id == submit.context.span_id
+    assert step.parent is not None
+    assert step.parent.span_id == run.context.span_id
     assert run.status.status_code is StatusCode.UNSET
 
 
@@ -166,7 +170,9 @@ async def test_a_task_run_by_another_process_continues_the_trace(
     assert done.owner == worker.owner
     (submit,) = named(spans, "submit ping")
     (run,) = named(spans, "run ping")
-    assert submit.context is not None and run.context is not None and run.parent is not None
+    assert submit.context is not None
+    assert run.context is not None
+    assert run.parent is not None
     assert run.context.trace_id == submit.context.trace_id
     assert run.parent.span_id == submit.context.span_id
 
