@@ -10,10 +10,14 @@ from datetime import datetime
 from typing import Literal
 
 from ..records import State, TaskRecord
+from . import memory_search, memory_stats
 from .memory_limits import LimitsInMemory
 from .memory_queues import PausedInMemory
 from .memory_workflows import Families
 from .protocol import FINISHED_STATES, LIVE_STATES, Change, ScheduleMark
+from .search import Search
+from .stats import Stats
+from .windows import Window
 
 __all__ = ["MemoryStore"]
 
@@ -88,21 +92,18 @@ class MemoryStore(PausedInMemory, LimitsInMemory):
         name: str | None = None,
         limit: int = 100,
         before: str | None = None,
+        id_prefix: str | None = None,
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[TaskRecord]:
-        found: list[TaskRecord] = []
-        records = iter(reversed(self._records.values()))  # insertion order is creation order
-        if before is not None:
-            if before not in self._records:
-                return found
-            for record in records:
-                if record.id == before:
-                    break
-        for record in records:
-            if len(found) >= limit:
-                break
-            if (state is None or record.state is state) and (name is None or record.name == name):
-                found.append(record)
-        return found
+        search = Search.of(id_prefix=id_prefix, text=text, since=since, until=until)
+        return memory_search.query(
+            self._records, state=state, name=name, limit=limit, before=before, search=search
+        )
+
+    async def stats(self, *, since: datetime, until: datetime, bucket: float) -> Stats:
+        return memory_stats.stats(self._records.values(), Window.of(since, until, bucket))
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
         found = []

@@ -38,6 +38,7 @@ from .capabilities import (
     ProcessLocal,
     QueuesWrites,
 )
+from .stats import Stats
 
 __all__ = [
     "FINISHED_STATES",
@@ -96,9 +97,22 @@ class RecordReader(Protocol):
         name: str | None = None,
         limit: int = 100,
         before: str | None = None,
+        id_prefix: str | None = None,
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[TaskRecord]:
         """Records newest first, optionally filtered by state and name; with ``before`` (a
-        task id), only those created before that task (none if there is no such task)."""
+        task id), only those created before that task (none if there is no such task).
+
+        ``id_prefix`` keeps the records whose id starts with it; ``text`` those whose
+        arguments (as stored JSON) or error message contain it, ignoring case (``%`` and
+        ``_`` are plain characters); ``since`` and ``until`` those created at or after
+        ``since`` and before ``until``."""
+
+    async def stats(self, *, since: datetime, until: datetime, bucket: float) -> Stats:
+        """The tasks that ended from ``since`` to ``until`` (UTC), counted in the store
+        (see :mod:`tasks.store.stats`), in buckets of ``bucket`` seconds."""
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
         """The latest write of each record changed after sequence number ``after``, oldest first."""

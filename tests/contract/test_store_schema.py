@@ -156,7 +156,7 @@ async def test_a_version_1_sqlite_file_upgrades_and_takes_the_new_kinds_of_task(
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert user_version(path) == SCHEMA_VERSION == 6
+        assert user_version(path) == SCHEMA_VERSION == 7
         for record in expected:
             assert await store.get(record.id) == record
         await _use_the_version_2_features(store)

@@ -149,7 +149,7 @@ async def test_a_version_2_sqlite_file_upgrades_and_keeps_the_parent_of_new_task
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert user_version(path) == SCHEMA_VERSION == 6
+        assert user_version(path) == SCHEMA_VERSION == 7
         parent, child = await _use_the_version_3_features(store, old)
     finally:
         await store.close()
@@ -195,7 +195,7 @@ async def test_a_version_2_postgres_database_upgrades_and_keeps_the_parent_of_ne
             conn.execute("SELECT id, priority FROM quart_tasks").fetchall()
         )
     assert version == (POSTGRES_SCHEMA_VERSION,)
-    assert POSTGRES_SCHEMA_VERSION == 6
+    assert POSTGRES_SCHEMA_VERSION == 7
     assert priorities == {**{record.id: 0 for record, _ in rows}, parent.id: 0, child.id: 7}
     assert parents == {
         **{record.id: None for record, _ in rows},

@@ -59,7 +59,7 @@ async def test_a_version_4_sqlite_file_upgrades_and_keeps_pauses(tmp_path: Path)
         await _pause_on_the_upgraded(store)
     finally:
         await store.close()
-    assert user_version(path) == SCHEMA_VERSION == 6
+    assert user_version(path) == SCHEMA_VERSION == 7
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT name, paused FROM queues").fetchall() == [("default", 1)]
 
@@ -77,5 +77,5 @@ async def test_a_version_4_postgres_database_upgrades_and_keeps_pauses(postgres_
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         version = conn.execute("SELECT schema_version FROM quart_tasks_store").fetchone()
         paused = conn.execute("SELECT name, paused FROM quart_tasks_queues").fetchall()
-    assert version == (POSTGRES_SCHEMA_VERSION,) == (6,)
+    assert version == (POSTGRES_SCHEMA_VERSION,) == (7,)
     assert paused == [("default", True)]

@@ -17,7 +17,10 @@ from typing import Any
 from ...limits import Admission, StartLimit
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, limits, owners, prune
+from ..search import Search
+from ..stats import Stats
+from ..windows import Window
+from . import later, limits, owners, prune, reads, stats
 from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Database
@@ -244,24 +247,19 @@ class PostgresStore:
         name: str | None = None,
         limit: int = 100,
         before: str | None = None,
+        id_prefix: str | None = None,
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[TaskRecord]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if before is not None:  # a missing id compares with NULL: no rows
-            clauses.append("position < (SELECT position FROM quart_tasks WHERE id = %s)")
-            params.append(before)
-        if state is not None:
-            clauses.append("state = %s")
-            params.append(state.value)
-        if name is not None:
-            clauses.append("name = %s")
-            params.append(name)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._read(
-            f"SELECT {_COLUMNS} FROM quart_tasks {where} ORDER BY position DESC LIMIT %s",
-            (*params, limit),
-        )
-        return [load(*row) for row in rows]
+        search = Search.of(id_prefix=id_prefix, text=text, since=since, until=until)
+        if search.hopeless:
+            return []
+        sql, params = reads.query(state=state, name=name, limit=limit, before=before, search=search)
+        return [load(*row) for row in await self._read(sql, params)]
+
+    async def stats(self, *, since: datetime, until: datetime, bucket: float) -> Stats:
+        return await stats.stats(self._read, Window.of(since, until, bucket))
 
     async def changes(self, after: int, limit: int = 100) -> list[Change]:
         rows = await self._read(

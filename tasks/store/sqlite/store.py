@@ -1,9 +1,10 @@
 """The embedded default store: one SQLite file in WAL mode, shared by every worker process.
 
 The SQL lives, by concept, in ``rows.py`` (rows as JSON, inserts), ``reads.py`` (records
-and the change log), ``owners.py`` (leases and claims), ``later.py`` (due tasks and schedule
-ticks), ``workflows.py`` (a task's descendants) and ``retention.py``; ``files.py`` opens the
-file; ``corruption.py`` makes a corrupted file refuse everything until it is replaced.
+and the change log), ``stats.py`` (counts of what ended), ``owners.py`` (leases and claims),
+``later.py`` (due tasks and schedule ticks), ``workflows.py`` (a task's descendants) and
+``retention.py``; the reads run through ``reader.py``; ``files.py`` opens the file;
+``corruption.py`` makes a corrupted file refuse everything until it is replaced.
 Writes commit in batches on the event loop's thread (``loop_writer.py``), or on the store's
 own thread when another process holds the lock (``connection.py``); reads run on that thread.
 """
@@ -21,12 +22,13 @@ from typing import TypeVar
 
 from ...limits import Admission, StartLimit
 from ...records import State, TaskRecord
-from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from . import later, limits, owners, queues, reads, retention
+from ..protocol import FINISHED_STATES
+from . import later, limits, owners, queues, retention
 from .connection import ConnectionThread
 from .corruption import Corruption
 from .files import open_file, set_wal
 from .loop_writer import Checkpointer, LoopWriter
+from .reader import ReadsOnThread
 from .rows import hold_lease, insert, replace
 from .schema import SCHEMA_VERSION, upgrade
 
@@ -35,7 +37,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 T = TypeVar("T")
 
 
-class SQLiteStore:
+class SQLiteStore(ReadsOnThread):
     """Task records in a SQLite database file (WAL mode), written through one thread."""
 
     def __init__(
@@ -205,15 +207,6 @@ class SQLiteStore:
         take = partial(later.take_due, take_seq=self._take_seq, owner=owner, lease=lease, now=now)
         return await self._write(partial(take, limit=limit, names=names))
 
-    async def count(self, state: State) -> int:
-        return await self._read(partial(later.count, state=state))
-
-    async def next_due(self, names: Collection[str] | None = None) -> datetime | None:
-        return await self._read(partial(later.next_due, names=names))
-
-    async def count_by_name(self, state: State) -> dict[str, int]:
-        return await self._read(partial(later.count_by_name, state=state))
-
     async def advance_schedule(
         self,
         name: str,
@@ -233,9 +226,6 @@ class SQLiteStore:
             lease=lease,
         )
         return await self._write(advance)
-
-    async def schedule_marks(self) -> list[ScheduleMark]:
-        return await self._read(later.schedule_marks)
 
     async def set_paused(self, queue: str, paused: bool) -> None:
         await self._write(partial(queues.set_paused, queue=queue, paused=paused))
@@ -258,34 +248,7 @@ class SQLiteStore:
         deleted = await self._write(partial(retention.delete_finished, ids=[r.id for r in old]))
         return [record for record in old if record.id in deleted]
 
-    async def get(self, task_id: str) -> TaskRecord | None:
-        return await self._read(partial(reads.get, task_id=task_id))
-
-    async def query(
-        self,
-        *,
-        state: State | None = None,
-        name: str | None = None,
-        limit: int = 100,
-        before: str | None = None,
-    ) -> list[TaskRecord]:
-        select = partial(reads.query, state=state, name=name, limit=limit, before=before)
-        return await self._read(select)
-
-    async def changes(self, after: int, limit: int = 100) -> list[Change]:
-        return await self._read(partial(reads.changes, after=after, limit=limit))
-
-    async def latest_change(self, task_id: str) -> Change | None:
-        return await self._read(partial(reads.latest_change, task_id=task_id))
-
-    async def last_seq(self) -> int:
-        return await self._read(reads.last_seq)
-
     # -- on the connection thread -------------------------------------------------------
-
-    async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await self._connection.run(operation)
-        return result
 
     async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         result: T = await self._writer.submit(operation, single=False)
