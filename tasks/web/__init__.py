@@ -6,7 +6,7 @@
     app.register_blueprint(blueprint, url_prefix="/jobs")
 
 serves the API (``/jobs/tasks``, ``/jobs/task-types``, ``/jobs/schedules``, ``/jobs/healthz``,
-``/jobs/queues`` to pause and resume a queue), the event streams (``/jobs/events``,
+``/jobs/queues`` to pause and resume a queue, ``/jobs/stats``), the event streams (``/jobs/events``,
 ``/jobs/tasks/<id>/events``), the dashboard (``/jobs/``), the metrics (``/jobs/metrics``) and
 the API's description (``/jobs/openapi.json``, ``/jobs/docs``). The app needs
 :class:`tasks.Tasks`, attached before or after. Every request to it passes :func:`guard`
@@ -26,6 +26,7 @@ from . import (  # noqa: F401
     openapi,
     queues,
     schedule_list,
+    stats,
 )
 from .access import guard
 from .base import blueprint

@@ -13,11 +13,13 @@ from .. import codec, tracing
 from ..errors import TaskNotFinished, TaskNotFound
 from ..options import MAX_PRIORITY, MAX_RETRIES, OptionFields, SubmitOptions
 from ..records import State
+from . import task_page
 from .base import blueprint, runner, task_url
 from .elsewhere import queued_elsewhere, waiting_for_runner
 from .errors import BadRequest, mark_body_read
 from .later_args import REPLAYED_HEADER, at_arg, delay_arg, idempotency_key
 from .numbers import decimal_number, whole_number
+from .search import SEARCH_ARGS, search_filters
 
 __all__ = ["query_args"]
 
@@ -83,26 +85,34 @@ async def submit(name: str) -> tuple[Response, int, dict[str, str]]:
 @blueprint.get("/tasks/<task_id>")
 async def status(task_id: str) -> Response:
     """The record, and ``waiting_for_runner``: why a live task of a name this app does not
-    run waits (for a process that runs it), or null."""
+    run waits (for a process that runs it), or null. A browser (``Accept`` preferring
+    ``text/html``) gets the task's page instead."""
     active = runner()
     record = await active.get(task_id)
+    if task_page.wants_page():
+        return await task_page.page(record)
     body = record.to_dict()
     body["waiting_for_runner"] = waiting_for_runner(record, active.registry.names)
-    return jsonify(body)
+    response = jsonify(body)
+    response.headers.update(task_page.VARY)
+    return response
 
 
 @blueprint.get("/tasks")
 async def listing() -> Response:
-    """Newest first; ``before=<id>`` continues after the last task of a previous page."""
-    query = query_args({"state", "name", "limit", "before"}, "use state, name, limit, before")
+    """Newest first; ``before=<id>`` continues after the last task of a previous page;
+    ``q``, ``id``, ``since`` and ``until`` search (:mod:`.search`)."""
+    allowed = {"state", "name", "limit", "before", *SEARCH_ARGS}
+    query = query_args(allowed, "use state, name, limit, before, q, id, since, until")
+    filters = search_filters(query)
     state = _state_arg(query.get("state"))
-    limit = _int_arg("limit", query.get("limit"), default=100, low=1, high=MAX_LIMIT)
+    limit = int_arg("limit", query.get("limit"), default=100, low=1, high=MAX_LIMIT)
     records = runner().records
     before = query.get("before") or None
     if before is not None and await records.get(before) is None:
         raise TaskNotFound(f"before: no task has the id {before!r}; page on from a listed task")
     page = await records.query(
-        state=state, name=query.get("name") or None, limit=limit, before=before
+        state=state, name=query.get("name") or None, limit=limit, before=before, **filters
     )
     return jsonify(tasks=[record.to_dict() for record in page])
 
@@ -201,7 +211,7 @@ def _submit_options(key: str | None) -> SubmitOptions:
     if timeout := query.get("timeout"):
         options["timeout"] = _seconds_arg("timeout", timeout)
     if retries := query.get("retries"):
-        options["retries"] = _int_arg("retries", retries, default=0, low=0, high=MAX_RETRIES)
+        options["retries"] = int_arg("retries", retries, default=0, low=0, high=MAX_RETRIES)
     if (delay := query.get("delay")) and (at := query.get("at")):
         raise BadRequest(f"give delay or at, not both (delay={delay!r}, at={at!r})")
     if delay := query.get("delay"):
@@ -209,7 +219,7 @@ def _submit_options(key: str | None) -> SubmitOptions:
     if at := query.get("at"):
         options["at"] = at_arg(at)
     if priority := query.get("priority"):
-        options["priority"] = _int_arg(
+        options["priority"] = int_arg(
             "priority", priority, default=0, low=-MAX_PRIORITY, high=MAX_PRIORITY
         )
     return SubmitOptions(**options)
@@ -238,7 +248,7 @@ def _state_arg(raw: str | None) -> State | None:
         raise BadRequest(f"state must be one of {valid}, not {raw!r}") from None
 
 
-def _int_arg(name: str, raw: str | None, *, default: int, low: int, high: int) -> int:
+def int_arg(name: str, raw: str | None, *, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default
     value = whole_number(raw)

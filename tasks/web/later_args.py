@@ -38,7 +38,8 @@ def delay_arg(raw: str) -> float:
     return value
 
 
-def at_arg(raw: str) -> datetime:
+def at_arg(raw: str, name: str = "at") -> datetime:
+    """A moment in a query parameter: ISO 8601 with its UTC offset."""
     text = raw.strip()
     if spaced := _SPACED_OFFSET.fullmatch(text):
         text = f"{spaced[1]}+{spaced[2]}"
@@ -46,12 +47,12 @@ def at_arg(raw: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise BadRequest(
-            f"at must be an ISO 8601 date and time with its UTC offset, such as "
+            f"{name} must be an ISO 8601 date and time with its UTC offset, such as "
             f"2030-01-01T09:00:00Z or 2030-01-01T09:00:00%2B01:00, not {raw!r}"
         ) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise BadRequest(
-            f"at must carry its UTC offset (Z, or +01:00 written %2B01:00), not {raw!r}: "
+            f"{name} must carry its UTC offset (Z, or +01:00 written %2B01:00), not {raw!r}: "
             "without one it would mean another moment on every server"
         )
     return moment

@@ -18,6 +18,7 @@ from . import operations, page_operations, queue_operations, submit_operation
 from .base import blueprint, extension
 from .operations import Operation
 from .schemas import MODELS
+from .stats_schemas import STATS_MODELS
 
 __all__ = ["describe", "openapi_document"]
 
@@ -43,13 +44,16 @@ def openapi_document() -> dict[str, Any]:
 def describe() -> dict[str, Any]:
     """Build the description of the blueprint as the current app mounts it."""
     definitions = list(extension().registry)
-    _, shared = models_json_schema([(model, "serialization") for model in MODELS], ref_template=REF)
+    _, shared = models_json_schema(
+        [(model, "serialization") for model in (*MODELS, *STATS_MODELS)], ref_template=REF
+    )
     schemas: dict[str, Any] = dict(shared.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
     every = (
         submit_operation.TEMPLATE,
         *operations.API_OPERATIONS,
         *queue_operations.QUEUE_OPERATIONS,
+        queue_operations.STATS_OPERATION,
         *page_operations.PAGE_OPERATIONS,
     )
     for operation in every:

@@ -180,6 +180,26 @@ API_OPERATIONS: tuple[Operation, ...] = (
                 {"type": "string"},
                 "only tasks created before the task with this id (the next page)",
             ),
+            query(
+                "q",
+                {"type": "string", "maxLength": 200},
+                "only tasks whose arguments or error message contain this text (any case)",
+            ),
+            query(
+                "id",
+                {"type": "string", "pattern": "^[0-9a-fA-F]{1,32}$"},
+                "only tasks whose id starts with this",
+            ),
+            query(
+                "since",
+                {"type": "string", "format": "date-time"},
+                "only tasks created at or after this moment (ISO 8601 with its offset)",
+            ),
+            query(
+                "until",
+                {"type": "string", "format": "date-time"},
+                "only tasks created before this moment (ISO 8601 with its offset)",
+            ),
         ),
     ),
     Operation(

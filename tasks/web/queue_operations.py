@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .operations import Operation, error, json_answer
+from .operations import Operation, error, json_answer, query
 
-__all__ = ["QUEUE_OPERATIONS"]
+__all__ = ["QUEUE_OPERATIONS", "STATS_OPERATION"]
 
 _UNKNOWN = error("no registered task waits in a queue of that name")
 _STORE_FAILS = error("the store could not be reached to write it", Retry_After=True)
@@ -40,5 +40,26 @@ QUEUE_OPERATIONS: tuple[Operation, ...] = (
         "queues",
         {200: json_answer("Queue", "the queue, now running"), 404: _UNKNOWN, 503: _STORE_FAILS},
         description="Its waiting tasks start again, highest priority first.",
+    ),
+)
+
+STATS_OPERATION = Operation(
+    "tasks.stats",
+    "get",
+    "task_stats",
+    "What the tasks did lately: counts, throughput and run times",
+    "tasks",
+    {200: json_answer("Stats", "the window's counts, computed by the store")},
+    description=(
+        "For the last `window` seconds: how many tasks of each name ended in each state, "
+        "their run time (p50, p95), the tasks that ended in each bucket of time (one minute "
+        "for windows up to two hours), and how many are live now, in the whole store."
+    ),
+    parameters=(
+        query(
+            "window",
+            {"type": "integer", "minimum": 60, "maximum": 2_592_000, "default": 3600},
+            "seconds back from now",
+        ),
     ),
 )
