@@ -8,134 +8,33 @@
   const pageStatus = document.getElementById("page-status");
   const dialog = document.getElementById("task-detail");
   const fields = dialog.querySelector(".detail-fields");
-  const timeline = dialog.querySelector(".detail-timeline");
-  const errorBox = dialog.querySelector(".detail-error");
-  const traceback = dialog.querySelector(".detail-traceback");
   const detailRerun = dialog.querySelector(".rerun");
   const detailStatus = dialog.querySelector(".detail-status");
   const older = document.getElementById("load-older");
   const olderStatus = document.getElementById("older-status");
   const pageSize = Number(document.body.dataset.pageSize) || 100;
-  const TERMINAL = ["succeeded", "failed", "cancelled"];
   let shown = null; // the id of the task the detail shows
 
   const taskUrl = (id) => `${base}tasks/${encodeURIComponent(id)}`;
-  const json = (value) => JSON.stringify(value, null, 2);
-  const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+  const { TERMINAL } = window.tasksDetail;
 
   // -- the detail -------------------------------------------------------------------
 
-  function field(label, value, { pre = false } = {}) {
-    const term = document.createElement("dt");
-    term.textContent = label;
-    const data = document.createElement("dd");
-    const holder = pre ? document.createElement("pre") : data;
-    holder.textContent = value;
-    if (pre) data.appendChild(holder);
-    data.dataset.field = label;
-    fields.append(term, data);
-  }
-
   // Parent and children as buttons that open their own detail.
-  function links(label, ids) {
-    const term = document.createElement("dt");
-    term.textContent = label;
-    const data = document.createElement("dd");
-    data.dataset.field = label;
-    for (const id of ids) {
-      const link = document.createElement("button");
-      link.type = "button";
-      link.className = "task-link";
-      link.dataset.id = id;
-      link.title = id;
-      link.textContent = id.slice(0, 8);
-      data.append(link, " ");
-    }
-    fields.append(term, data);
-  }
-
-  // A step's line: when it ended (or began, while it runs) and how.
-  function stepLine(step) {
-    const error = step.error ? `: ${step.error.type}: ${step.error.message}` : "";
-    const state = step.state === "running" ? "started" : step.state;
-    return [step.finished_at || step.started_at, `step ${step.name} ${state}${error}`];
-  }
-
-  // The record keeps its latest attempt's times and the last error: the timeline shows
-  // what they tell, and each step where it falls.
-  function steps(record) {
-    const found = [[record.created_at, record.run_at ? "created, scheduled" : "created, queued"]];
-    if (record.run_at) {
-      const due = record.state === "scheduled" ? "due" : "came due, queued";
-      found.push([record.run_at, due]);
-    }
-    const earlier = record.state === "queued" ? record.attempts : record.attempts - 1;
-    if (earlier > 0) {
-      const which = earlier === 1 ? "attempt 1" : `attempts 1–${earlier}`;
-      const error = record.error ? `: ${record.error.type}` : "";
-      found.push([null, `${which} failed${error}; retried`]);
-    }
-    if (record.started_at && record.state !== "queued") {
-      found.push([record.started_at, `attempt ${record.attempts} of ${record.max_attempts} started`]);
-    }
-    for (const step of record.steps || []) found.push(stepLine(step));
-    if (record.cancel_requested && !TERMINAL.includes(record.state)) {
-      found.push([null, "cancel requested"]);
-    }
-    if (record.finished_at) {
-      const error = record.error ? ` (${record.error.type})` : "";
-      found.push([record.finished_at, `${record.state}${error}`]);
-    } else if (record.state === "queued" && record.attempts > 0) {
-      found.push([null, "waiting for the next attempt"]);
-    }
-    return found;
+  function taskButton(id) {
+    const link = document.createElement("button");
+    link.type = "button";
+    link.className = "task-link";
+    link.dataset.id = id;
+    link.title = id;
+    link.textContent = id.slice(0, 8);
+    return link;
   }
 
   function render(record) {
-    dialog.dataset.id = record.id;
-    dialog.dataset.state = record.state;
-    dialog.querySelector(".detail-name").textContent = record.name;
-    dialog.querySelector(".detail-id").textContent = record.id;
-    fields.replaceChildren();
-    field("state", record.state);
-    field("arguments", json(record.kwargs), { pre: true });
-    field("progress", record.progress ? json(record.progress) : "—", { pre: Boolean(record.progress) });
-    field("result", record.result === null ? "—" : json(record.result), { pre: record.result !== null });
-    field("attempts", `${record.attempts} of ${record.max_attempts}`);
-    field("timeout", record.timeout === null ? "none" : `${record.timeout} s`);
-    field("created", when(record.created_at));
-    field("started", when(record.started_at));
-    field("finished", when(record.finished_at));
-    field("owner", record.owner || "—");
-    field("cancel requested", record.cancel_requested ? "yes" : "no");
-    if (record.run_at) field("run at", when(record.run_at));
-    if (record.schedule) field("schedule", `${record.schedule}, tick ${when(record.tick)}`);
-    if (record.idempotency_key) field("idempotency key", record.idempotency_key);
-    if (record.parent) links("parent", [record.parent]);
-    if (record.children && record.children.length) {
-      links(`children (${record.children.length})`, record.children);
-    }
-
-    errorBox.hidden = !record.error;
-    dialog.querySelector(".detail-error-text").textContent = record.error
-      ? `${record.error.type}: ${record.error.message}`
-      : "";
-    const trace = record.error && record.error.traceback;
-    traceback.hidden = !trace;
-    traceback.textContent = trace || "";
-
-    timeline.replaceChildren();
-    for (const [moment, text] of steps(record)) {
-      const item = document.createElement("li");
-      if (moment) {
-        const time = document.createElement("time");
-        time.dateTime = moment;
-        time.textContent = when(moment);
-        item.append(time, " ");
-      }
-      item.append(text);
-      timeline.appendChild(item);
-    }
+    window.tasksDetail.render(dialog, record, taskButton);
+    const page = dialog.querySelector(".detail-page");
+    page.href = taskUrl(record.id);
     detailRerun.hidden = !TERMINAL.includes(record.state);
   }
 
