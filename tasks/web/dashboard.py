@@ -19,6 +19,7 @@ from ..records import State, TaskRecord
 from .base import blueprint, extension
 from .elsewhere import waiting_for_runner
 from .errors import BadRequest
+from .search import SEARCH_ARGS, search_filters
 from .security import PAGE_HEADERS
 
 __all__ = ["format_seconds", "outcome", "percent", "progress_text", "waiting_marker"]
@@ -32,8 +33,10 @@ async def dashboard() -> Response:
     tasks = extension()
     runner = tasks.runner
     state, name = _filters(tasks)
+    search = {key: request.args.get(key, "") for key in sorted(SEARCH_ARGS)}
+    filters = search_filters(search)
     after = await runner.records.last_seq()  # before the query: the stream resumes from here
-    records = await runner.records.query(state=state, name=name, limit=PAGE_SIZE)
+    records = await runner.records.query(state=state, name=name, limit=PAGE_SIZE, **filters)
     page = await render_template(
         "tasks/dashboard.html",
         base=url_for("tasks.dashboard"),
@@ -45,6 +48,7 @@ async def dashboard() -> Response:
         states=[member.value for member in State],
         state_filter=state.value if state else "",
         name_filter=name or "",
+        search=search,
         page_size=PAGE_SIZE,
         now=datetime.now(UTC).isoformat(),
     )
@@ -52,9 +56,11 @@ async def dashboard() -> Response:
 
 
 def _filters(tasks: Tasks) -> tuple[State | None, str | None]:
-    unknown = set(request.args) - {"state", "name"}
+    unknown = set(request.args) - {"state", "name", *SEARCH_ARGS}
     if unknown:
-        raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}; use state, name")
+        raise BadRequest(
+            f"unknown query parameter {sorted(unknown)[0]!r}; use state, name, q, id, since, until"
+        )
     raw_state = request.args.get("state") or None
     name = request.args.get("name") or None
     try:
@@ -77,11 +83,11 @@ def compact_json(value: Any) -> str:
 @blueprint.app_template_filter("tasks_percent")
 def percent(record: TaskRecord) -> int | None:
     """How far along the task is, 0 to 100, or None when that is unknown."""
+    if record.state is State.SUCCEEDED:
+        return 100  # whatever it last reported
     progress = record.progress
     if progress is not None and progress.total:
         return max(0, min(100, round(100 * progress.current / progress.total)))
-    if record.state is State.SUCCEEDED:
-        return 100
     return None
 
 
@@ -93,7 +99,10 @@ def progress_text(record: TaskRecord) -> str:
         return f"runs at {record.to_dict()['run_at']}"
     if progress is None:
         return ""
-    parts = [_number(progress.current)]
+    shown = progress.current
+    if record.state is State.SUCCEEDED and progress.total is not None:
+        shown = progress.total  # it ended: all of it is done, whatever it last reported
+    parts = [_number(shown)]
     if progress.total is not None:
         parts[0] += f" / {_number(progress.total)}"
     share = percent(record)

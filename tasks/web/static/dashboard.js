@@ -49,18 +49,44 @@
   }
 
   function percent(record) {
+    if (record.state === "succeeded") return 100; // whatever it last reported
     const progress = record.progress;
     if (progress && progress.total) {
       return Math.max(0, Math.min(100, Math.round((100 * progress.current) / progress.total)));
     }
-    return record.state === "succeeded" ? 100 : null;
+    return null;
+  }
+
+  // "12 s ago", "in 5 min": relative to the server's clock; the exact local time on hover.
+  function relative(iso) {
+    const seconds = (Date.parse(iso) - (Date.now() + clockOffset)) / 1000;
+    const size = Math.abs(seconds);
+    let text;
+    if (size < 5) return "just now";
+    if (size < 60) text = `${Math.round(size)} s`;
+    else if (size < 3600) text = `${Math.round(size / 60)} min`;
+    else if (size < 86400) text = `${Math.round(size / 3600)} h`;
+    else text = `${Math.round(size / 86400)} d`;
+    return seconds < 0 ? `${text} ago` : `in ${text}`;
+  }
+
+  function showTime(element, iso) {
+    element.dateTime = iso || "";
+    element.textContent = iso ? relative(iso) : "";
+    element.title = iso ? new Date(iso).toLocaleString() : "";
+  }
+
+  function relativize(root) {
+    for (const element of root.querySelectorAll("time.rel")) {
+      if (element.dateTime) showTime(element, element.dateTime);
+    }
   }
 
   function progressText(record) {
     const progress = record.progress;
-    if (record.state === "scheduled" && record.run_at) return `runs at ${record.run_at}`;
     if (!progress) return "";
-    let head = formatNumber(progress.current);
+    const done = record.state === "succeeded" && progress.total !== null && progress.total !== undefined;
+    let head = formatNumber(done ? progress.total : progress.current);
     if (progress.total !== null && progress.total !== undefined) {
       head += ` / ${formatNumber(progress.total)}`;
     }
@@ -138,7 +164,19 @@
     else if (record.state === "running") bar.removeAttribute("value"); // no total: indeterminate
     else bar.hidden = true; // ended without reporting progress
     bar.setAttribute("aria-label", `progress of ${record.name}`);
-    row.querySelector(".progress-text").textContent = progressText(record);
+    const text = row.querySelector(".progress-text");
+    if (record.state === "scheduled" && record.run_at) {
+      const due = document.createElement("time");
+      due.className = "rel";
+      showTime(due, record.run_at);
+      text.replaceChildren("runs ", due);
+    } else {
+      text.textContent = progressText(record);
+    }
+    showTime(row.querySelector("time.created"), record.created_at);
+    const started = row.querySelector(".started");
+    started.hidden = !record.started_at;
+    showTime(started.querySelector("time"), record.started_at);
 
     row.querySelector(".duration").textContent = durationText(row);
     const result = row.querySelector(".outcome");
@@ -157,11 +195,25 @@
 
   // -- the list ---------------------------------------------------------------------
 
+  // Mirrors the server's filters (tasks/web/search.py), for the records the stream brings.
   function matchesFilters(record) {
     const params = new URLSearchParams(window.location.search);
     const state = params.get("state");
     const name = params.get("name");
-    return (!state || record.state === state) && (!name || record.name === name);
+    const text = (params.get("q") || "").toLowerCase();
+    const prefix = (params.get("id") || "").trim().toLowerCase();
+    const since = Date.parse(params.get("since") || "");
+    const until = Date.parse(params.get("until") || "");
+    const created = Date.parse(record.created_at);
+    const searched = `${JSON.stringify(record.kwargs)}\n${record.error ? record.error.message : ""}`;
+    return (
+      (!state || record.state === state) &&
+      (!name || record.name === name) &&
+      (!text || searched.toLowerCase().includes(text)) &&
+      (!prefix || record.id.startsWith(prefix)) &&
+      (!since || created >= since) &&
+      (!until || created < until)
+    );
   }
 
   function upsert(record) {
@@ -208,6 +260,9 @@
       row.querySelector(".duration").textContent = durationText(row);
     }
   }
+
+  relativize(rows); // the rows the server rendered
+  setInterval(() => relativize(rows), 15000);
 
   // -- the stream -------------------------------------------------------------------
 
