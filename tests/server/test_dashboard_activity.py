@@ -86,6 +86,10 @@ def test_counts_and_charts_show_what_the_store_holds(page: Page) -> None:
     )
     assert set(medians) >= {"noop", "fail"}
     assert page.locator('#duration-chart rect.bar-p95[data-task="noop"]').count() == 1
+    noop = page.locator('#type-counts tr[data-task="noop"]')
+    expect(noop.locator('td[data-state="succeeded"]')).to_have_text("3")
+    fail = page.locator('#type-counts tr[data-task="fail"]')
+    expect(fail.locator('td[data-state="failed"]')).to_have_text("2")
     page.select_option("#stats-window", "900")
     expect(counts.locator('.count[data-state="succeeded"]')).to_have_text("3")
 

@@ -122,6 +122,34 @@
     }
   }
 
+  // Per task type: the tasks that ended in the window by state, and those live now; types
+  // with none are left out.
+  function showTypes(stats) {
+    const body = document.getElementById("type-counts");
+    const columns = [
+      ["finished", "succeeded"], ["finished", "failed"], ["finished", "cancelled"],
+      ["live", "queued"], ["live", "running"],
+    ];
+    body.replaceChildren();
+    for (const task of stats.tasks) {
+      const counts = columns.map(([group, state]) => task[group][state]);
+      if (!counts.some(Boolean)) continue;
+      const row = document.createElement("tr");
+      row.dataset.task = task.name;
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = task.name;
+      row.appendChild(name);
+      counts.forEach((count, index) => {
+        const cell = document.createElement("td");
+        cell.dataset.state = columns[index][1];
+        cell.textContent = String(count);
+        row.appendChild(cell);
+      });
+      body.appendChild(row);
+    }
+  }
+
   async function refresh() {
     try {
       const response = await fetch(`${base}stats?window=${encodeURIComponent(windowSelect.value)}`);
@@ -133,6 +161,7 @@
       showCounts(stats.states);
       showThroughput(stats);
       showDurations(stats);
+      showTypes(stats);
       status.textContent = "";
       document.querySelector(".activity").dataset.loaded = stats.until;
     } catch (error) {
