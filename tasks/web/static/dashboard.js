@@ -4,6 +4,7 @@
 
 (() => {
   const body = document.body;
+  const { errorMessage } = window.tasksDetail; // detail_view.js, loaded first
   // Where the tasks blueprint is mounted, ending in "/": "/" or e.g. "/jobs/".
   const base = body.dataset.base || "/";
   const rows = document.getElementById("task-rows");
@@ -300,15 +301,6 @@
 
   // -- actions ----------------------------------------------------------------------
 
-  async function errorMessage(response) {
-    try {
-      const data = await response.json();
-      if (data && data.error && data.error.message) return data.error.message;
-    } catch {
-      // not JSON: fall through to the status line
-    }
-    return `the server answered ${response.status} ${response.statusText}`;
-  }
 
   function showArguments() {
     for (const fieldset of startForm.querySelectorAll("fieldset.arguments")) {

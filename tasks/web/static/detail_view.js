@@ -1,6 +1,7 @@
 // One task's detail: fields, error and timeline, rendered into an element holding the
 // detail's parts (.detail-name, .detail-id, .detail-fields, .detail-error, .detail-timeline).
-// Used by the dashboard's dialog (details.js) and by the task's own page (task_page.js).
+// Used by the dashboard's dialog (details.js) and by the task's own page (task_page.js);
+// loaded before both, and before dashboard.js, which takes errorMessage from it.
 // Task data is only ever written with textContent and attributes.
 "use strict";
 
@@ -122,5 +123,16 @@
     }
   }
 
-  window.tasksDetail = { TERMINAL, render, when };
+  // The message of an error answer, or its status line.
+  async function errorMessage(response) {
+    try {
+      const data = await response.json();
+      if (data && data.error && data.error.message) return data.error.message;
+    } catch {
+      // not JSON: fall through to the status line
+    }
+    return `the server answered ${response.status} ${response.statusText}`;
+  }
+
+  window.tasksDetail = { TERMINAL, errorMessage, render, when };
 })();

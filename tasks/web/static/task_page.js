@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { TERMINAL, render } = window.tasksDetail;
+  const { TERMINAL, errorMessage, render } = window.tasksDetail;
   const base = document.body.dataset.base || "/";
   const root = document.getElementById("task-detail");
   const live = document.getElementById("live");
@@ -31,16 +31,6 @@
     const ended = TERMINAL.includes(record.state);
     cancel.hidden = ended;
     rerun.hidden = !ended;
-  }
-
-  async function errorMessage(response) {
-    try {
-      const data = await response.json();
-      if (data && data.error && data.error.message) return data.error.message;
-    } catch {
-      // not JSON: fall through to the status line
-    }
-    return `the server answered ${response.status} ${response.statusText}`;
   }
 
   async function act(button, method, url, done) {
