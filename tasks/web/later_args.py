@@ -39,8 +39,9 @@ def delay_arg(raw: str) -> float:
 
 
 def at_arg(raw: str, name: str = "at") -> datetime:
-    """A moment in a query parameter: ISO 8601 with its UTC offset."""
-    text = raw.strip()
+    """A moment in a query parameter: ISO 8601 with its UTC offset (RFC 3339 allows a
+    lowercase ``t`` and ``z``)."""
+    text = raw.strip().upper()
     if spaced := _SPACED_OFFSET.fullmatch(text):
         text = f"{spaced[1]}+{spaced[2]}"
     try:

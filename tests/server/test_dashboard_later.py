@@ -6,6 +6,7 @@ without it outside CI): a task started with a delay from the form, its detail, i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +23,8 @@ async def test_a_scheduled_task_shows_its_state_its_time_and_a_cancel_button(api
     record = await api.submit("noop", delay="3600")
     page = await (await api.client.get("/")).get_data(as_text=True)
     assert f'data-id="{record["id"]}" data-state="scheduled"' in page
-    assert f"runs at {record['run_at']}" in page
+    # the page shows when, relative to now, from the exact time it carries
+    assert f'runs <time class="rel" datetime="{record["run_at"]}">' in page
     row = page[page.index(f'data-id="{record["id"]}"') :]
     row = row[: row.index("</tr>")]
     assert '<button type="button" class="cancel">Cancel</button>' in row
@@ -60,7 +62,10 @@ def test_a_task_started_with_a_delay_waits_scheduled_and_is_cancelled(page: Page
     assert "delay=3600" in answer.value.url
     row = task_row(page, record["id"])
     expect(row).to_have_attribute("data-state", "scheduled", timeout=WAIT_MS)
-    expect(row.locator(".progress-text")).to_have_text(f"runs at {record['run_at']}")
+    expect(row.locator(".progress-text")).to_have_text(re.compile(r"runs in (60 min|1 h)"))
+    due = row.locator(".progress-text time")
+    expect(due).to_have_attribute("datetime", record["run_at"])
+    assert due.get_attribute("title")  # the exact local time, on hover
     expect(page.locator("#form-status")).to_contain_text("scheduled for")
     row.locator("button.details").click()
     detail = page.locator("#task-detail")

@@ -92,15 +92,16 @@ async def test_the_list_searches_by_text_id_and_time(api: Served) -> None:
     [
         ({"id": "xyz"}, "id is the start of a task id: 1 to 32 hex digits, not 'xyz'"),
         ({"q": "x" * 201}, "q is at most 200 characters, not 201"),
-        ({"q": "a\tb"}, "q must be printable text, without control characters"),
         ({"since": "yesterday"}, "since must be an ISO 8601 date and time with its UTC offset"),
         ({"until": "2030-01-01T00:00:00"}, "until must carry its UTC offset"),
-        (
-            {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
-            "since must be before until",
-        ),
     ],
 )
 async def test_a_bad_search_is_refused(api: Served, query: dict[str, str], message: str) -> None:
     body = await answer(await api.client.get("/tasks", query_string=query), 400)
     assert body["error"]["message"].startswith(message)
+
+
+async def test_any_text_and_a_lowercase_moment_are_searched(api: Served) -> None:
+    for query in ({"q": "a\tb\x00"}, {"since": "2030-01-01t00:00:00z"}, {"q": "%ED%A0%80"}):
+        found = await answer(await api.client.get("/tasks", query_string=query), 200)
+        assert found["tasks"] == []
