@@ -42,6 +42,7 @@ from .errors import (
 from .handle import TaskCall, TaskHandle
 from .idempotency import Submitted
 from .options import SubmitOptions
+from .producer import Producer
 from .records import ErrorInfo, Progress, State, Step, TaskRecord
 from .registry import Registry, TaskDefinition
 from .store import Change, MemoryStore, SQLiteStore, Store, store_from_url
@@ -61,6 +62,7 @@ __all__ = [
     "MemoryStore",
     "NoAppContext",
     "OrjsonProvider",
+    "Producer",
     "Progress",
     "QueueFull",
     "Registry",

@@ -28,7 +28,7 @@ from .errors import InvalidArguments, NoAppContext, TaskNotFound
 from .options import OptionFields, SubmitOptions
 from .records import TaskRecord
 
-__all__ = ["TaskCall", "TaskHandle"]
+__all__ = ["TaskCall", "TaskHandle", "keyword_arguments"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,7 +69,7 @@ class TaskCall(Generic[P]):
         :class:`~tasks.IdempotencyConflict` is raised (other arguments).
         """
         definition = self.definition
-        arguments = _keyword_arguments(definition, args, kwargs)
+        arguments = keyword_arguments(definition, args, kwargs)
         runner = _current_runner(definition)
         return await runner.submit(definition.name, arguments, self.options)
 
@@ -121,7 +121,7 @@ class TaskHandle(Generic[P, R]):
         return f"<task {self.definition.name!r}>"
 
 
-def _keyword_arguments(
+def keyword_arguments(
     definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """Positional arguments by their names; missing ones are left for the model to name."""

@@ -1,4 +1,4 @@
-"""mypy sees a task handle's ``submit`` with the function's own parameters."""
+"""mypy sees a task handle's ``submit``, and a producer's, with the function's own parameters."""
 
 from __future__ import annotations
 
@@ -39,6 +39,16 @@ async def later_and_once() -> TaskRecord:
     await send_report.options(delay=60, key="report-7").submit(7)
     await send_report.options(delay=timedelta(hours=1)).submit(7)
     return await send_report.options(at=datetime(2030, 1, 1, tzinfo=UTC)).submit(user_id=7)
+
+
+def produced() -> TaskRecord:
+    from tasks import Producer
+
+    producer = Producer(registry, database="sqlite:///tasks.sqlite3")
+    producer.submit(send_report, 7)
+    producer.submit(send_report.options(delay=60), user_id=7, fmt="csv")
+    producer.submit(send_report, user_id="seven")  # line 40
+    return producer.submit(send_report, user_id=7)
 """
 
 
@@ -54,7 +64,7 @@ def test_mypy_checks_submit_against_the_tasks_signature(tmp_path: Path) -> None:
     errors = sorted(
         int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error:" in line
     )
-    assert errors == [19, 20, 21, 22, 23], result.stdout + result.stderr
+    assert errors == [19, 20, 21, 22, 23, 40], result.stdout + result.stderr
     assert 'Argument "user_id" to "submit" of "TaskHandle" has incompatible type "str"' in (
         result.stdout
     )

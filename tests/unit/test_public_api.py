@@ -22,6 +22,7 @@ PUBLIC = {
         "MemoryStore",
         "NoAppContext",
         "OrjsonProvider",
+        "Producer",
         "Progress",
         "QueueFull",
         "Registry",
