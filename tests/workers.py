@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.servers import ROOT, ChildProcess
+from tests.servers import ROOT, ChildProcess, Server
 
 #: the line a worker logs once it takes tasks from its broker
 READY = "tasks worker ready"
@@ -73,3 +74,22 @@ class Worker(ChildProcess):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the worker did not log {text!r} in {timeout} s:\n{self.log()}")
             time.sleep(0.05)  # a process we do not control: poll its log
+
+
+@contextmanager
+def web_and_workers(
+    env: Mapping[str, str], workers: list[Worker], *, log_path: Path, app: str
+) -> Iterator[Server]:
+    """Start ``workers``, then a web server of ``app`` with ``env``; stop them all after."""
+    web: Server | None = None
+    try:
+        for worker in workers:
+            worker.start()
+        web = Server(env, log_path=log_path, app=app).start()
+        yield web
+    finally:
+        if web is not None:
+            web.stop()
+            web.kill()
+        for worker in workers:
+            worker.stop()

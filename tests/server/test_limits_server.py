@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.server.test_durability import all_ended, post, wait_until
-from tests.servers import Server, connection_to_each_worker, running_server
-from tests.workers import Worker
+from tests.servers import connection_to_each_worker, running_server
+from tests.workers import Worker, web_and_workers
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(180)]
 
@@ -109,21 +109,10 @@ def test_limits_hold_across_two_workers_on_postgres(
     workers = [
         Worker(env, app=APP, log_path=tmp_path / f"w{n}.log", concurrency=4) for n in range(2)
     ]
-    web: Server | None = None
-    try:
-        for worker in workers:
-            worker.start()
-        web = Server(env, log_path=tmp_path / "web.log", app=APP).start()
-        server = web
-        batches = submit_batches(lambda name, body: post(server, name, body))
+    with web_and_workers(env, workers, log_path=tmp_path / "web.log", app=APP) as web:
+        batches = submit_batches(lambda name, body: post(web, name, body))
         every = [i for ids in batches.values() for i in ids]
         seen = wait_until(web, all_ended(every), timeout=90)
-    finally:
-        if web is not None:
-            web.stop()
-            web.kill()
-        for worker in workers:
-            worker.stop()
     check_limits(seen, batches)
 
 

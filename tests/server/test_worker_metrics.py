@@ -10,8 +10,7 @@ import pytest
 
 from tests import loopback
 from tests.server.test_durability import all_ended, post, wait_until
-from tests.servers import Server
-from tests.workers import Worker
+from tests.workers import Worker, web_and_workers
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
 
@@ -47,22 +46,11 @@ def test_each_worker_counts_the_tasks_it_ran(
         )
         for n in range(2)
     ]
-    web: Server | None = None
-    try:
-        for worker in workers:
-            worker.start()
-        web = Server(env, log_path=tmp_path / "web.log", app=APP).start()
-        server = web
-        ok = [post(server, "whoami", {"seconds": 0.05}) for _ in range(10)]
-        failed = [post(server, "fail", {}) for _ in range(3)]
+    with web_and_workers(env, workers, log_path=tmp_path / "web.log", app=APP) as web:
+        ok = [post(web, "whoami", {"seconds": 0.05}) for _ in range(10)]
+        failed = [post(web, "fail", {}) for _ in range(3)]
         seen = wait_until(web, all_ended(ok + failed), timeout=60)
         texts = {worker.pid: scrape(worker) for worker in workers}
-    finally:
-        if web is not None:
-            web.stop()
-            web.kill()
-        for worker in workers:
-            worker.stop()
     assert {seen[i]["state"] for i in ok} == {"succeeded"}
     for pid, text in texts.items():
         ran = sum(1 for i in ok if seen[i]["result"] == pid)
