@@ -122,10 +122,10 @@ async def test_running_tasks_of_every_owner_count(store: Store) -> None:
 async def test_a_running_task_whose_owner_lease_ran_out_no_longer_counts(store: Store) -> None:
     limit = StartLimit(concurrency=1)
     theirs = await queued(store, owner=OTHER)
-    assert (await start(store, theirs, limit, owner=OTHER, lease=0.05)).started
+    assert (await start(store, theirs, limit, owner=OTHER, lease=30)).started
     mine = await queued(store)
     assert await start(store, mine, limit) == CROWDED
-    await asyncio.sleep(0.05 + MARGIN)  # the other owner's lease runs out: it is gone
+    await store.renew(OTHER, -1.0)  # its lease has run out: the other owner is gone
     assert (await start(store, mine, limit)).started
 
 
@@ -147,7 +147,7 @@ async def test_a_task_back_in_the_queue_for_a_retry_frees_its_place(store: Store
 
 
 async def test_the_rate_limit_refuses_a_start_until_the_window_frees_one(store: Store) -> None:
-    limit = StartLimit(rate=2, period=0.3)
+    limit = StartLimit(rate=2, period=2.0)  # long enough for three starts on a busy machine
     first, second, third = [await queued(store) for _ in range(3)]
     assert (await start(store, first, limit)).started
     assert (await start(store, second, limit)).started
@@ -172,14 +172,14 @@ async def test_the_rate_limit_counts_every_start_of_the_name_whatever_its_key(
 async def test_the_rate_window_slides_with_each_start(store: Store) -> None:
     """Starts spread over the window all count: after the oldest leaves it, one more start is
     admitted, not a new window's whole count (no burst of twice the rate at an edge)."""
-    limit = StartLimit(rate=2, period=1.0)
+    limit = StartLimit(rate=2, period=3.0)  # long enough for four starts on a busy machine
     first, second, third, fourth = [await queued(store) for _ in range(4)]
     assert (await start(store, first, limit)).started
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.0)
     assert (await start(store, second, limit)).started
     refused = await start(store, third, limit)
     assert refused.retry_in is not None
-    assert 0 < refused.retry_in <= limit.period - 0.3  # when the first leaves the window
+    assert 0 < refused.retry_in <= limit.period - 1.0  # when the first leaves the window
     await asyncio.sleep(refused.retry_in + MARGIN)
     assert (await start(store, third, limit)).started
     again = await start(store, fourth, limit)  # the second still counts
