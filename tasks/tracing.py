@@ -78,11 +78,8 @@ def continued(headers: Mapping[str, str] | Any) -> Iterator[None]:
     if _tracer() is None or trace.get_current_span().get_span_context().is_valid:
         yield
         return
-    token = otel_context.attach(propagate.extract(headers))
-    try:
+    with _attached(propagate.extract(headers)):
         yield
-    finally:
-        otel_context.detach(token)
 
 
 def start_producer(name: str) -> Any:
@@ -141,7 +138,14 @@ def current(span: Span | None) -> Iterator[None]:
     if span is None:
         yield
         return
-    token = otel_context.attach(trace.set_span_in_context(span))
+    with _attached(trace.set_span_in_context(span)):
+        yield
+
+
+@contextmanager
+def _attached(context: Any) -> Iterator[None]:
+    """``context`` is the current OpenTelemetry context within."""
+    token = otel_context.attach(context)
     try:
         yield
     finally:

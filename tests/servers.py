@@ -133,9 +133,7 @@ class Server(ChildProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 20.0) -> Server:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_socket()
         self.port = sock.getsockname()[1]
         command = [
             *self.launcher, sys.executable, "-m", "hypercorn",
@@ -170,6 +168,15 @@ class Server(ChildProcess):
             except httpx.TransportError:
                 time.sleep(0.05)  # polling a process we do not control: nothing to wait on
         raise TimeoutError(f"the server did not answer within {timeout} s:\n{self.log()}")
+
+
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1 (port 0: the kernel picks it), to hand to
+    a server as ``fd://N``: no port is raced for."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def _serving(health: httpx.Response) -> bool:

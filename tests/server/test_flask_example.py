@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import pytest
 
 from tasks import TaskRecord, store_from_url
 from tests import loopback
-from tests.servers import ROOT, ChildProcess, tool_environment
+from tests.servers import ROOT, ChildProcess, loopback_socket, tool_environment
 from tests.workers import Worker
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(180)]
@@ -52,9 +51,7 @@ class Gunicorn(ChildProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 30.0) -> Gunicorn:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
+        with loopback_socket() as sock:
             sock.listen(1024)
             self.port = sock.getsockname()[1]
             command = [
