@@ -79,7 +79,9 @@ class Producer:
         key="report-7")``). Raises :class:`~tasks.InvalidArguments` before anything is
         stored if the arguments do not fit; with a ``key`` a task already has, that task's
         record comes back (the same arguments) or :class:`~tasks.IdempotencyConflict` is
-        raised (other arguments).
+        raised (other arguments). A store that does not answer within ``timeout`` seconds
+        raises ``TimeoutError``, and the task may still be stored: submit with a ``key`` to
+        try again safely.
         """
         definition = task.definition
         options = task.options if isinstance(task, TaskCall) else None
