@@ -145,6 +145,11 @@ class TasksClient:
     ) -> Submitted:
         """:meth:`submit`, saying whether the server answered with a replay."""
         options = SubmitOptions.of(options, **fields)
+        if options.connection is not None:
+            raise InvalidOptions(
+                "connection= cannot go over HTTP: submit in the transaction's own process, "
+                "through the task's handle or a Producer"
+            )
         headers = {"Idempotency-Key": options.key} if options.key is not None else {}
         response, body = await self._answer(
             "POST",

@@ -9,14 +9,15 @@ can trust it.
 Adding an option is one field here (and its line in :class:`OptionFields`, which a test
 compares), its check in ``__post_init__``, its parsers (``tasks/web/api.py`` for HTTP,
 ``tasks/cli/commands.py`` for the command line, the query that ``tasks/client.py`` sends),
-and its docs (the README and ``tasks/web/submit_operation.py`` for OpenAPI).
+and its docs (the README and ``tasks/web/submit_operation.py`` for OpenAPI). ``connection``
+is the one option only code in the same process can give: no connection crosses HTTP.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict, Unpack
 
@@ -53,6 +54,7 @@ class OptionFields(TypedDict, total=False):
     at: datetime | None
     key: str | None
     priority: int | None
+    connection: object | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class SubmitOptions:
     key: str | None = None
     #: higher runs first in its queue (-1000 to 1000); None keeps the task's own
     priority: int | None = None
+    #: store the task in the transaction open on this database connection (PostgreSQL:
+    #: a ``psycopg.Connection``, or a ``psycopg.AsyncConnection`` in async code), so that
+    #: it exists only if that transaction commits
+    connection: object | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _check_timeout(self.timeout)

@@ -9,10 +9,17 @@
     record = producer.submit(send_report.options(delay=60), user_id=7)
     producer.get(record.id)
 
+    with psycopg.connect(url) as conn, conn.transaction():    # PostgreSQL
+        conn.execute("INSERT INTO orders ...")
+        producer.submit(send_confirmation, order_id=7, connection=conn)
+
 A producer never runs a task: it checks the arguments as the HTTP API does, stores the task
 held by nobody, and returns its record once it is durable. A ``quart tasks worker`` (or a
 Quart server sharing the store) runs it: on PostgreSQL it hears of it at once
-(``LISTEN``/``NOTIFY``), on SQLite within a quarter of a second.
+(``LISTEN``/``NOTIFY``), on SQLite within a quarter of a second. With ``connection=``, the
+record is written in the transaction open on that connection, in the caller's thread: it
+exists, and workers hear of it, only once the caller commits (see
+:mod:`tasks.engine.in_transaction`).
 
 Inside, each process has one event loop of the producer's own, in a daemon thread, started on
 the first call (so a producer made before a WSGI server forks its workers starts afresh in
@@ -26,11 +33,15 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import replace
+from inspect import signature
+from typing import Any, ParamSpec, TypeVar, overload
 
+from .engine import in_transaction
 from .engine.dispatch import ForWorkers
 from .engine.runner import Runner
 from .handle import TaskCall, TaskHandle, keyword_arguments
+from .options import SubmitOptions
 from .records import TaskRecord
 from .registry import Registry
 from .store import Store, store_from_url
@@ -70,8 +81,23 @@ class Producer:
         self._lock = threading.Lock()
         self._started: _Started | None = None
 
+    @overload
     def submit(
         self, task: TaskHandle[P, Any] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs
+    ) -> TaskRecord: ...
+
+    @overload
+    def submit(
+        self,
+        task: TaskHandle[P, Any] | TaskCall[P],
+        /,
+        *args: Any,
+        connection: object,
+        **kwargs: Any,
+    ) -> TaskRecord: ...
+
+    def submit(
+        self, task: TaskHandle[Any, Any] | TaskCall[Any], /, *args: Any, **kwargs: Any
     ) -> TaskRecord:
         """Check the arguments, store the task, and return its record once it is durable.
 
@@ -82,11 +108,33 @@ class Producer:
         raised (other arguments). A store that does not answer within ``timeout`` seconds
         raises ``TimeoutError``, and the task may still be stored: submit with a ``key`` to
         try again safely.
+
+        With ``connection=conn`` (an open ``psycopg.Connection``, PostgreSQL), the task is
+        stored in the transaction open on it: it exists only if that transaction commits,
+        and workers see it only then. A task with a parameter of that name takes it as its
+        argument instead: give ``task.options(connection=conn)`` then (type checkers check
+        the task's arguments in that spelling too).
         """
         definition = task.definition
-        options = task.options if isinstance(task, TaskCall) else None
+        options = task.options if isinstance(task, TaskCall) else SubmitOptions()
+        if "connection" in kwargs and "connection" not in signature(definition.func).parameters:
+            options = replace(options, connection=kwargs.pop("connection"))
         arguments = keyword_arguments(definition, args, kwargs)
+        if options.connection is not None:
+            return self._submit_in(definition.name, arguments, options)
         return self._call(lambda runner: runner.submit(definition.name, arguments, options))
+
+    def _submit_in(
+        self, name: str, arguments: dict[str, Any], options: SubmitOptions
+    ) -> TaskRecord:
+        """Store in the caller's transaction, on its connection, from its own thread."""
+        definition = self.registry.get(name)
+        checked = definition.validate(arguments)
+        started = self._start()
+        record = started.run(
+            in_transaction.prepare(started.runner, definition, checked, options), self.timeout
+        )
+        return in_transaction.store_sync(started.runner, record, options.connection).record
 
     def get(self, task_id: str) -> TaskRecord:
         """The task's record as stored now; :class:`~tasks.TaskNotFound` if there is none."""

@@ -24,7 +24,7 @@ from ..ownership import new_owner_id
 from ..records import State, TaskRecord
 from ..registry import Registry
 from ..store import RecordReader, Store
-from . import delays
+from . import delays, in_transaction
 from .assembly import Limits, assemble
 from .dispatch import Dispatch
 from .intake import new_record
@@ -247,11 +247,14 @@ class Runner:
 
         A replay (the key's task has the same name and arguments) returns that task; other
         arguments raise ``IdempotencyConflict``. Made by a task running here, the
-        submission is that task's child (see :mod:`.workflow`).
+        submission is that task's child (see :mod:`.workflow`). With a ``connection``, it is
+        stored in the transaction open on it instead (see :mod:`.in_transaction`).
         """
         definition = self.registry.get(name)
         arguments = definition.validate(kwargs or {})
         options = SubmitOptions.of(options, **fields)
+        if options.connection is not None:  # stored in the caller's transaction
+            return await in_transaction.accept(self, definition, arguments, options)
         producer = tracing.start_producer(name)  # None unless the app traces
         if producer is None:
             return await self._accept(definition, arguments, options, enqueue, None)

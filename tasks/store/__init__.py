@@ -17,6 +17,7 @@ from .protocol import (
     RecordReader,
     ScheduleMark,
     Store,
+    WritesInTransaction,
 )
 from .record_json import is_damaged
 from .sqlite.store import SQLiteStore
@@ -34,6 +35,7 @@ __all__ = [
     "SQLiteStore",
     "ScheduleMark",
     "Store",
+    "WritesInTransaction",
     "is_damaged",
     "store_from_url",
 ]

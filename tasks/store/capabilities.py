@@ -9,7 +9,14 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ..records import TaskRecord
 
-__all__ = ["AnnouncesPauses", "AnnouncesWork", "ChangeNotifier", "ProcessLocal", "QueuesWrites"]
+__all__ = [
+    "AnnouncesPauses",
+    "AnnouncesWork",
+    "ChangeNotifier",
+    "ProcessLocal",
+    "QueuesWrites",
+    "WritesInTransaction",
+]
 
 
 @runtime_checkable
@@ -87,3 +94,21 @@ class ProcessLocal(Protocol):
     @property
     def process_local(self) -> Literal[True]:
         """True: this member is the capability."""
+
+
+@runtime_checkable
+class WritesInTransaction(Protocol):
+    """A store that can write a new record inside a transaction its caller has open on
+    its own connection to the same database, so that the task exists only if that
+    transaction commits (``.options(connection=conn)``).
+
+    Without it ``connection=`` is refused (:class:`~tasks.InvalidOptions`).
+    """
+
+    async def create_in(self, connection: object, record: TaskRecord) -> TaskRecord | None:
+        """Insert ``record`` in the transaction open on ``connection`` (an async driver
+        connection); None once written, or the record that already holds its idempotency
+        key (nothing written). Nothing is visible to others before the caller commits."""
+
+    def create_in_sync(self, connection: object, record: TaskRecord) -> TaskRecord | None:
+        """:meth:`create_in` on a synchronous driver connection, from the caller's thread."""

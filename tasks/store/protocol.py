@@ -19,7 +19,9 @@ elsewhere. Without it the engine does the same work a plainer way:
 - :class:`AnnouncesPauses`: announces each pause and resume of a queue, so runners keep the
   paused queues in memory (without: they read them from the store before each start);
 - :class:`ProcessLocal`: records only this process sees (without: the store is taken to be
-  shared by every process that opens the same location).
+  shared by every process that opens the same location);
+- :class:`WritesInTransaction`: writes a new record inside the caller's own database
+  transaction (without: ``connection=`` is refused).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .capabilities import (
     ChangeNotifier,
     ProcessLocal,
     QueuesWrites,
+    WritesInTransaction,
 )
 from .stats import Stats
 
@@ -52,6 +55,7 @@ __all__ = [
     "RecordReader",
     "ScheduleMark",
     "Store",
+    "WritesInTransaction",
 ]
 
 #: states in which a task still needs an owner to reach its end

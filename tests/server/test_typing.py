@@ -9,7 +9,11 @@ from pathlib import Path
 from tests.servers import ROOT, tool_environment
 
 SNIPPET = """
-from tasks import Registry, TaskRecord
+from typing import Any
+
+import psycopg
+
+from tasks import Producer, Registry, TaskRecord
 
 registry = Registry()
 
@@ -26,11 +30,11 @@ async def accepted() -> TaskRecord:
 
 
 async def refused() -> None:
-    await send_report.submit(user_id="seven")  # line 19
-    await send_report.options(retries=1).submit(7, fmt=1)  # line 20
-    await send_report.submit(7, colour="red")  # line 21
-    plain: int = await send_report(7)  # line 22
-    await send_report.options(delay="soon").submit(7)  # line 23
+    await send_report.submit(user_id="seven")  # line 23
+    await send_report.options(retries=1).submit(7, fmt=1)  # line 24
+    await send_report.submit(7, colour="red")  # line 25
+    plain: int = await send_report(7)  # line 26
+    await send_report.options(delay="soon").submit(7)  # line 27
 
 
 async def later_and_once() -> TaskRecord:
@@ -47,8 +51,14 @@ def produced() -> TaskRecord:
     producer = Producer(registry, database="sqlite:///tasks.sqlite3")
     producer.submit(send_report, 7)
     producer.submit(send_report.options(delay=60), user_id=7, fmt="csv")
-    producer.submit(send_report, user_id="seven")  # line 40
+    producer.submit(send_report, user_id="seven")  # line 44
     return producer.submit(send_report, user_id=7)
+
+
+def in_transaction(producer: Producer, conn: psycopg.Connection[Any]) -> TaskRecord:
+    producer.submit(send_report, user_id=7, connection=conn)
+    producer.submit(send_report.options(connection=conn), user_id="seven")  # line 50
+    return producer.submit(send_report.options(connection=conn), 7, fmt="csv")
 """
 
 
@@ -64,7 +74,7 @@ def test_mypy_checks_submit_against_the_tasks_signature(tmp_path: Path) -> None:
     errors = sorted(
         int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error:" in line
     )
-    assert errors == [19, 20, 21, 22, 23, 40], result.stdout + result.stderr
+    assert errors == [23, 24, 25, 26, 27, 44, 50], result.stdout + result.stderr
     assert 'Argument "user_id" to "submit" of "TaskHandle" has incompatible type "str"' in (
         result.stdout
     )

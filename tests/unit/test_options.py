@@ -186,9 +186,19 @@ async def test_the_client_sends_the_options_in_the_query_and_the_key_as_a_header
         await client.submit("ping", None, SubmitOptions(timeout=2.5), at=moment, key="k-1")
         with pytest.raises(InvalidOptions, match="not both"):
             await client.submit("ping", None, SubmitOptions(delay=1), at=moment)
+        with pytest.raises(InvalidOptions, match="cannot go over HTTP"):
+            await client.submit("ping", None, connection=object())
     assert len(seen) == 2
     assert dict(seen[0].url.params) == {"delay": "60.0"}
     assert json.loads(seen[0].content) == {"note": "a"}
     assert "Idempotency-Key" not in seen[0].headers
     assert dict(seen[1].url.params) == {"timeout": "2.5", "at": "2030-01-01T09:00:00+01:00"}
     assert seen[1].headers["Idempotency-Key"] == "k-1"
+
+
+def test_a_connection_rides_along_without_changing_what_the_options_are() -> None:
+    connection = object()
+    joined = ping.options(connection=connection, key="k").options
+    assert joined.connection is connection
+    assert joined == SubmitOptions(key="k")  # the other fields say how the task runs
+    assert SubmitOptions.of(joined, timeout=3).connection is connection

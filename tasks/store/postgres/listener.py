@@ -29,10 +29,18 @@ class ChangeListener:
     """Calls watchers whenever any process notifies ``channel`` (by default: commits a change
     to the store)."""
 
-    def __init__(self, url: str, where: str, channel: str = CHANNEL) -> None:
+    def __init__(
+        self,
+        url: str,
+        where: str,
+        channel: str = CHANNEL,
+        *,
+        heard: Callable[[str], None] | None = None,
+    ) -> None:
         self._url = url
         self._where = where
         self._channel = channel
+        self._heard = heard  # given each notification's payload, before the watchers
         self._watchers: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -65,7 +73,9 @@ class ChangeListener:
                     await conn.execute(f"LISTEN {self._channel}")
                     delay = RETRY_FIRST
                     self._call()  # what committed before LISTEN took effect
-                    async for _ in conn.notifies():
+                    async for notification in conn.notifies():
+                        if self._heard is not None:
+                            self._heard(notification.payload)
                         self._call()
             except asyncio.CancelledError:
                 raise

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from ...records import TaskRecord
 from . import workflows
 from .batches import NUMBERS, Later, Sequence
+from .in_transaction import number_new
 from .rows import COLUMNS, LIVE, NOW, dump, hold_lease, load, named, set_owner, written
 from .session import Session
 
@@ -81,6 +82,7 @@ async def claim(
     if names is not None and not names:
         return []
     only, only_names = named(names)
+    await number_new(conn, sequence)  # so that the change feed shows them queued first
     sequence.numbered = True  # the statement numbers its rows, counting them itself
     cursor = await conn.execute(
         f"WITH picked AS (SELECT t.id, t.position FROM quart_tasks t "

@@ -4,19 +4,22 @@ Table names carry a ``quart_tasks_`` prefix, so that the store can share a datab
 application's own tables. ``quart_tasks_store`` has one row: the schema version and the
 change counter (see ``batches.py``). One function, ``quart_tasks_admit``, admits limited
 starts (see ``limits.py``); ``quart_tasks_field`` and ``quart_tasks_micros`` read a record's
-JSON and its times without failing on a damaged row (see ``fields.py``).
+JSON and its times without failing on a damaged row (see ``fields.py``);
+``quart_tasks_number_new`` numbers the rows stored in callers' own transactions (see
+``in_transaction.py``).
 """
 
 from __future__ import annotations
 
 from ..schema import upgrade_steps
 from .batches import CHANNEL
+from .in_transaction import NUMBER_NEW
 from .pool import Connection
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -197,6 +200,8 @@ _STEPS: dict[int, tuple[str, ...]] = {
         """((quart_tasks_field(data, '{finished_at}') COLLATE "C")) """
         "WHERE state IN ('succeeded', 'failed', 'cancelled')",
     ),
+    # tasks stored in callers' own transactions, numbered once they have committed
+    8: (NUMBER_NEW,),
 }
 
 

@@ -1,41 +1,41 @@
 """``PostgresStore``: the Store protocol on PostgreSQL, shared by processes on many machines.
 
 Writes go through :class:`~.batches.WriteBatches` (group commit, sequence numbers in commit
-order); reads take a pooled connection of their own. Claims lock rows with
-``FOR UPDATE SKIP LOCKED``. Leases are kept in the database server's clock, so that the
-clocks of the machines sharing it do not matter.
+order); reads (:class:`~.reader.PostgresReader`) take a pooled connection of their own.
+Claims lock rows with ``FOR UPDATE SKIP LOCKED``. Leases are kept in the database server's
+clock, so that the clocks of the machines sharing it do not matter. A new record can also
+be written in a caller's own transaction (:mod:`.in_transaction`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
-from typing import Any
 
+import psycopg
+
+from ...errors import InvalidOptions
 from ...limits import Admission, StartLimit
 from ...records import State, TaskRecord
-from ..protocol import FINISHED_STATES, Change, ScheduleMark
-from ..search import Search
-from ..stats import Stats
-from ..windows import Window
-from . import later, limits, owners, prune, reads, stats
+from ..protocol import FINISHED_STATES
+from . import in_transaction, later, limits, owners, prune
 from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
 from .pool import Database
 from .queued import QueuedWrites
 from .queues import PausedQueues
-from .rows import COLUMNS, LIVE, NOW, load, named
+from .reader import PostgresReader
 from .schema import prepare
 from .session import Session
 
 __all__ = ["PostgresStore"]
 
-_LIVE, _COLUMNS, _NOW = LIVE, COLUMNS, NOW
+_CONNECTION = "connection= takes the psycopg.{kind} whose transaction the task joins, not {given!r}"
 
 
-class PostgresStore:
+class PostgresStore(PostgresReader):
     """Task records in a PostgreSQL database, for every process of every machine using it.
 
     ``pool_size`` bounds this process's pooled connections: one serves the write batch in
@@ -55,15 +55,18 @@ class PostgresStore:
                 f"pool_size must be at least 2 (a writer and a reader), not {pool_size}"
             )
         self.url = url
-        self._database = Database(
-            url,
-            pool_size=pool_size,
-            acquire_timeout=acquire_timeout,
-            prepare=lambda conn: prepare(conn, self._database.where),
+        super().__init__(
+            Database(
+                url,
+                pool_size=pool_size,
+                acquire_timeout=acquire_timeout,
+                prepare=lambda conn: prepare(conn, self._database.where),
+            )
         )
         self._batches = WriteBatches(self._database, max_batch=max_batch)
         self._queued = QueuedWrites(self._batches)
-        self._listener = ChangeListener(url, self._database.where)
+        self._listener = ChangeListener(url, self._database.where, heard=self._heard)
+        self._numbering = False  # a numbering of rows stored in callers' transactions is queued
         self._work = ChangeListener(url, self._database.where, WORK_CHANNEL)
         self._paused = PausedQueues(url, self._database.where, self._batches, self._read)
 
@@ -99,7 +102,38 @@ class PostgresStore:
     async def paused_queues(self) -> frozenset[str]:
         return await self._paused.read()
 
+    def _heard(self, payload: str) -> None:
+        """Number the rows a caller's transaction has just committed (see
+        :mod:`.in_transaction`), once for all such commits heard meanwhile."""
+        if payload != in_transaction.NEW or self._numbering:
+            return
+        self._numbering = True
+
+        async def number(conn: Session, sequence: Sequence) -> None:
+            self._numbering = False  # a commit heard from now on needs a numbering of its own
+            await in_transaction.number_new(conn, sequence)
+
+        try:
+            done = self._batches.submit(number)
+        except RuntimeError:  # closed: the next claim numbers them
+            self._numbering = False
+            return
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
+
     # -- writes ---------------------------------------------------------------------------
+
+    async def create_in(self, connection: object, record: TaskRecord) -> TaskRecord | None:
+        """Insert ``record`` in the transaction open on ``connection`` (a
+        ``psycopg.AsyncConnection``); None, or the record that holds its idempotency key."""
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise InvalidOptions(_CONNECTION.format(kind="AsyncConnection", given=connection))
+        return await in_transaction.create_in(connection, record)
+
+    def create_in_sync(self, connection: object, record: TaskRecord) -> TaskRecord | None:
+        """:meth:`create_in` from synchronous code, with a ``psycopg.Connection``."""
+        if not isinstance(connection, psycopg.Connection):
+            raise InvalidOptions(_CONNECTION.format(kind="Connection", given=connection))
+        return in_transaction.create_in_sync(connection, record)
 
     async def create(
         self, record: TaskRecord, *, owner: str | None, lease: float
@@ -233,74 +267,3 @@ class PostgresStore:
 
         result: bool = await self._batches.run(advance)
         return result
-
-    # -- reads ----------------------------------------------------------------------------
-
-    async def get(self, task_id: str) -> TaskRecord | None:
-        rows = await self._read(f"SELECT {_COLUMNS} FROM quart_tasks WHERE id = %s", (task_id,))
-        return load(*rows[0]) if rows else None
-
-    async def query(
-        self,
-        *,
-        state: State | None = None,
-        name: str | None = None,
-        limit: int = 100,
-        before: str | None = None,
-        id_prefix: str | None = None,
-        text: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[TaskRecord]:
-        search = Search.of(id_prefix=id_prefix, text=text, since=since, until=until)
-        if search.hopeless:
-            return []
-        sql, params = reads.query(state=state, name=name, limit=limit, before=before, search=search)
-        return [load(*row) for row in await self._read(sql, params)]
-
-    async def stats(self, *, since: datetime, until: datetime, bucket: float) -> Stats:
-        return await stats.stats(self._read, Window.of(since, until, bucket))
-
-    async def changes(self, after: int, limit: int = 100) -> list[Change]:
-        rows = await self._read(
-            f"SELECT seq, {_COLUMNS} FROM quart_tasks WHERE seq > %s ORDER BY seq LIMIT %s",
-            (after, limit),
-        )
-        return [Change(seq, load(*row)) for seq, *row in rows]
-
-    async def latest_change(self, task_id: str) -> Change | None:
-        rows = await self._read(
-            f"SELECT seq, {_COLUMNS} FROM quart_tasks WHERE id = %s", (task_id,)
-        )
-        return Change(rows[0][0], load(*rows[0][1:])) if rows else None
-
-    async def last_seq(self) -> int:
-        rows = await self._read("SELECT seq FROM quart_tasks_store", ())
-        return int(rows[0][0])
-
-    async def count(self, state: State) -> int:
-        rows = await self._read("SELECT count(*) FROM quart_tasks WHERE state = %s", (state.value,))
-        return int(rows[0][0])
-
-    async def next_due(self, names: Collection[str] | None = None) -> datetime | None:
-        only, named_params = named(names)
-        rows = await self._read(
-            f"SELECT min(run_at) FROM quart_tasks WHERE state = 'scheduled'{only}", named_params
-        )
-        earliest = rows[0][0]
-        return None if earliest is None else datetime.fromtimestamp(earliest, UTC)
-
-    async def count_by_name(self, state: State) -> dict[str, int]:
-        rows = await self._read(
-            "SELECT name, count(*) FROM quart_tasks WHERE state = %s GROUP BY name", (state.value,)
-        )
-        return {name: int(number) for name, number in rows}
-
-    async def schedule_marks(self) -> list[ScheduleMark]:
-        rows = await self._read(
-            "SELECT name, last_tick, task_id FROM quart_tasks_schedules ORDER BY name", ()
-        )
-        return later.marks(rows)
-
-    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        return await self._database.fetch(sql, params)

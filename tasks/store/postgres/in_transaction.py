@@ -1,0 +1,129 @@
+"""Storing a task inside the caller's own transaction, so that it exists exactly when the
+caller's other writes do: not at all if they roll back, and visible to workers only once
+they commit.
+
+The insert runs on the caller's connection and takes no lock that other writers wait for.
+The store's own writes number their rows from the change counter, whose row lock they hold
+to their commit (see ``batches.py``); a caller's transaction may stay open for as long as
+it likes, so its row gets a placeholder instead: minus its position, below every number.
+Until it is numbered the record reads like any other (``get``, lists, claims), and only
+the change feed has not shown it. The first write of any process that numbers new rows
+(``quart_tasks_number_new``, under the counter lock) gives it its number: every claim
+does, and so does every process following changes, on hearing the commit's notification
+(:data:`NEW`), so that event streams show it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from ...errors import InvalidOptions
+from ...records import TaskRecord
+from .batches import CHANNEL, WORK_CHANNEL, Sequence
+from .rows import COLUMNS, dump, load
+from .session import Session
+
+__all__ = ["NEW", "NUMBER_NEW", "create_in", "create_in_sync", "number_new"]
+
+#: the payload of the change notification a caller's commit sends: rows to number
+NEW = "new"
+
+# Numbers the rows that callers' transactions committed with a placeholder, in the order
+# they were created; returns how many. One statement reads and numbers them, so that a row
+# committed meanwhile is numbered next time, never twice.
+NUMBER_NEW = f"""CREATE FUNCTION quart_tasks_number_new() RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $number$
+DECLARE
+    how_many bigint;
+    last bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM quart_tasks WHERE seq < 0) THEN
+        RETURN 0;
+    END IF;
+    PERFORM FROM quart_tasks_store FOR UPDATE;
+    WITH fresh AS (SELECT id, row_number() OVER (ORDER BY seq DESC) AS k
+            FROM quart_tasks WHERE seq < 0),
+        numbers AS (UPDATE quart_tasks_store SET seq = seq + (SELECT count(*) FROM fresh)
+            RETURNING seq - (SELECT count(*) FROM fresh) AS base),
+        numbered AS (UPDATE quart_tasks t SET seq = numbers.base + fresh.k
+            FROM numbers, fresh WHERE t.id = fresh.id RETURNING t.seq)
+    SELECT count(*), max(seq) INTO how_many, last FROM numbered;
+    IF how_many > 0 THEN
+        PERFORM pg_notify('{CHANNEL}', last::text);
+    END IF;
+    RETURN how_many;
+END
+$number$"""
+
+_INSERT = (
+    "WITH p AS (SELECT nextval(pg_get_serial_sequence('quart_tasks', 'position')) AS n), "
+    "stored AS (INSERT INTO quart_tasks "
+    "(position, id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
+    "SELECT p.n, %s, %s, %s, -p.n, NULL, %s, %s, %s, %s, %s FROM p "
+    "ON CONFLICT DO NOTHING RETURNING id) "
+    f"SELECT id, pg_notify('{CHANNEL}', '{NEW}'), pg_notify('{WORK_CHANNEL}', '') FROM stored"
+)
+_HOLDER = f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s"
+
+_NOT_A_STORE = (
+    "the database of the connection given has no task store ({error}): give a connection "
+    "to the database that the task store uses"
+)
+
+
+def _insert(record: TaskRecord) -> tuple[str, tuple[Any, ...]]:
+    run_at = record.run_at.timestamp() if record.run_at is not None else None
+    return _INSERT, (
+        record.id,
+        record.name,
+        record.state.value,
+        dump(record),
+        run_at,
+        record.idempotency_key,
+        record.parent,
+        record.priority,
+    )
+
+
+def _outcome(stored: bool, holder: tuple[Any, ...] | None, record: TaskRecord) -> TaskRecord | None:
+    if stored:
+        return None
+    if holder is None:  # ids are random: taken only by a record copied from elsewhere
+        raise RuntimeError(f"a task with the id {record.id!r} is stored already")
+    return load(*holder)
+
+
+async def create_in(conn: psycopg.AsyncConnection[Any], record: TaskRecord) -> TaskRecord | None:
+    """Insert ``record`` in the transaction open on ``conn``: None once written, or the
+    record that already holds its idempotency key (nothing written)."""
+    try:
+        stored = await (await conn.execute(*_insert(record))).fetchone()
+        holder = None
+        if stored is None and record.idempotency_key is not None:
+            holder = await (await conn.execute(_HOLDER, (record.idempotency_key,))).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        raise InvalidOptions(_NOT_A_STORE.format(error=_first_line(exc))) from exc
+    return _outcome(stored is not None, holder, record)
+
+
+def create_in_sync(conn: psycopg.Connection[Any], record: TaskRecord) -> TaskRecord | None:
+    """:func:`create_in` on a synchronous connection."""
+    try:
+        stored = conn.execute(*_insert(record)).fetchone()
+        holder = None
+        if stored is None and record.idempotency_key is not None:
+            holder = conn.execute(_HOLDER, (record.idempotency_key,)).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        raise InvalidOptions(_NOT_A_STORE.format(error=_first_line(exc))) from exc
+    return _outcome(stored is not None, holder, record)
+
+
+def _first_line(exc: psycopg.Error) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+async def number_new(conn: Session, sequence: Sequence) -> None:
+    """Number the rows callers' transactions have committed since (see the module)."""
+    await conn.execute("SELECT quart_tasks_number_new()")

@@ -1,0 +1,227 @@
+"""Submitting inside the caller's own PostgreSQL transaction (``connection=``): a rollback
+leaves no record and runs nothing; a commit runs the task exactly once; nothing is visible
+before the commit; keys, delays and bad input behave as without a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tasks import (
+    IdempotencyConflict,
+    InvalidArguments,
+    InvalidOptions,
+    Producer,
+    Registry,
+    Runner,
+    State,
+    TaskNotFound,
+    TaskRecord,
+    store_from_url,
+)
+from tasks.store.postgres import PostgresStore
+from tests.harness import WAIT
+from tests.postgres import fresh_database
+
+registry = Registry()
+ran: list[int] = []  # the user ids send_report ran with, in this process
+ran_lock = threading.Lock()
+
+
+@registry.task()
+def send_report(user_id: int) -> str:
+    with ran_lock:
+        ran.append(user_id)
+    return f"report {user_id}"
+
+
+class RolledBack(Exception):
+    """Raised inside a transaction block to roll it back."""
+
+
+@pytest.fixture(autouse=True)
+def fresh_log() -> None:
+    ran.clear()
+
+
+@pytest.fixture
+def producer(postgres_url: str) -> Iterator[Producer]:
+    made = Producer(registry, database=postgres_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def conn(postgres_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(postgres_url) as connection:
+        yield connection
+
+
+def run_them(database_url: str, records: list[TaskRecord]) -> list[TaskRecord]:
+    """A runner sharing the store claims and runs every task it can see, until ``records``
+    have ended; their final records."""
+
+    async def work() -> list[TaskRecord]:
+        store = store_from_url(database_url)
+        await store.open()
+        runner = Runner(registry, store, poll_interval=0.05)
+        await runner.start()
+        try:
+            async with asyncio.timeout(WAIT):
+                return [await runner.wait(record.id, poll_interval=0.05) for record in records]
+        finally:
+            await runner.close()
+            await store.close()
+
+    return asyncio.run(work())
+
+
+def test_a_rolled_back_submission_leaves_no_record_and_runs_nothing(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
+) -> None:
+    lost: list[TaskRecord] = []
+
+    def roll_back() -> None:
+        with conn.transaction():
+            lost.append(producer.submit(send_report, user_id=1, connection=conn))
+            raise RolledBack
+
+    with pytest.raises(RolledBack):
+        roll_back()
+    assert lost[0].state is State.QUEUED
+    with conn.transaction():
+        kept = producer.submit(send_report, user_id=2, connection=conn)
+    with pytest.raises(TaskNotFound):
+        producer.get(lost[0].id)
+    (done,) = run_them(postgres_url, [kept])
+    assert (done.state, done.result) == (State.SUCCEEDED, "report 2")
+    assert ran == [2]  # the runner took everything it could see: the rolled-back task is not
+    with pytest.raises(TaskNotFound):
+        producer.get(lost[0].id)
+
+
+def test_nothing_is_visible_before_the_commit_and_it_runs_once_after(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
+) -> None:
+    pending = producer.submit(send_report, user_id=1, connection=conn)  # a transaction begins
+    with pytest.raises(TaskNotFound):
+        producer.get(pending.id)  # another connection does not see it
+    meanwhile = producer.submit(send_report, user_id=2)
+    run_them(postgres_url, [meanwhile])
+    assert ran == [2]  # the runner could not take what is not committed
+    conn.commit()
+    assert producer.get(pending.id) == pending
+    (done,) = run_them(postgres_url, [pending])
+    assert (done.state, done.attempts) == (State.SUCCEEDED, 1)
+    assert ran == [2, 1]
+
+
+def test_keys_in_a_transaction_replay_and_conflict(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    keyed = send_report.options(key="order-7", connection=conn)
+    with conn.transaction():
+        first = producer.submit(keyed, user_id=7)
+        assert producer.submit(keyed, user_id=7).id == first.id  # the same transaction sees it
+        with pytest.raises(IdempotencyConflict):
+            producer.submit(keyed, user_id=8)
+    assert producer.submit(send_report.options(key="order-7"), user_id=7).id == first.id
+    with conn.transaction():
+        assert producer.submit(keyed, user_id=7).id == first.id  # committed before
+    later = producer.submit(send_report.options(delay=3600), user_id=9, connection=conn)
+    conn.commit()
+    assert producer.get(later.id).state is State.SCHEDULED
+
+
+def test_bad_input_is_refused_before_anything_is_written(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    with conn.transaction():
+        with pytest.raises(InvalidArguments, match="user_id"):
+            producer.submit(send_report, user_id="seven", connection=conn)  # type: ignore[arg-type]
+        with pytest.raises(InvalidOptions, match=r"psycopg\.Connection"):
+            producer.submit(send_report, user_id=1, connection="postgresql://")
+        conn.execute("SELECT 1")  # the transaction is still usable
+    assert conn.execute("SELECT count(*) FROM quart_tasks").fetchone() == (0,)
+    on_sqlite = Producer(registry, database=str(tmp_path / "tasks.sqlite3"))
+    with on_sqlite, pytest.raises(InvalidOptions, match="PostgreSQL"):
+        on_sqlite.submit(send_report, user_id=1, connection=conn)
+
+
+def test_a_connection_to_a_database_without_the_store_is_refused(
+    producer: Producer, postgres_server: str
+) -> None:
+    with (
+        fresh_database(postgres_server) as other,
+        psycopg.connect(other) as conn,
+        pytest.raises(InvalidOptions, match="no task store"),
+    ):
+        producer.submit(send_report, user_id=1, connection=conn)
+
+
+def test_eight_threads_each_in_its_own_transactions_lose_nothing(
+    producer: Producer, postgres_url: str
+) -> None:
+    kept: list[TaskRecord] = []
+    lost: list[TaskRecord] = []
+    lock = threading.Lock()
+
+    def submit_many(thread: int) -> None:
+        with psycopg.connect(postgres_url) as conn:
+            for n in range(10):
+                record = producer.submit(send_report, user_id=thread * 100 + n, connection=conn)
+                with lock:
+                    (kept if n % 3 else lost).append(record)
+                if n % 3:
+                    conn.commit()
+                else:
+                    conn.rollback()
+
+    threads = [threading.Thread(target=submit_many, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert (len(kept), len(lost)) == (48, 32)
+    done = run_them(postgres_url, kept)
+    assert {record.state for record in done} == {State.SUCCEEDED}
+    assert sorted(ran) == sorted(record.kwargs["user_id"] for record in kept)
+    for record in lost:
+        with pytest.raises(TaskNotFound):
+            producer.get(record.id)
+
+
+async def test_the_change_feed_shows_a_committed_task_once_it_is_numbered(
+    postgres_url: str,
+) -> None:
+    """A follower of changes hears the commit, numbers the row, and reads it."""
+    watching = PostgresStore(postgres_url)
+    await watching.open()
+    heard = asyncio.Event()
+    unwatch = watching.watch_changes(heard.set)
+    try:
+        start = await watching.last_seq()
+        record = TaskRecord.new("send_report", {"user_id": 1})
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            assert await watching.create_in(conn, record) is None
+            await conn.commit()
+        latest = await watching.latest_change(record.id)
+        assert latest is not None
+        assert latest.record == record  # readable at once
+        async with asyncio.timeout(WAIT):
+            while not (changes := await watching.changes(start)):
+                await heard.wait()
+                heard.clear()
+        assert [change.record.id for change in changes] == [record.id]
+        assert changes[0].seq > start
+        numbered = await watching.latest_change(record.id)
+        assert numbered is not None
+        assert numbered.seq == changes[0].seq
+    finally:
+        unwatch()
+        await watching.close()

@@ -1,0 +1,81 @@
+"""The async twin in a Quart app: a view that writes an order and submits its confirmation
+in one transaction (``send.options(connection=conn).submit(...)``). The order and the task
+exist together, or neither does; the app's own runner runs a committed one once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from quart import Quart, abort, request
+
+from tasks import InvalidOptions, Registry, State, TaskRecord
+from tasks.testing import Harness, running
+from tests.conftest import RegistryAppFactory
+
+registry = Registry()
+confirmed: list[int] = []
+
+
+@registry.task()
+async def send_confirmation(order_id: int) -> str:
+    confirmed.append(order_id)
+    return f"order {order_id} confirmed"
+
+
+def order_app(make_registry_app: RegistryAppFactory, url: str) -> Quart:
+    app = make_registry_app(registry, TASKS_DATABASE=url, TASKS_POLL_INTERVAL=0.1)
+
+    @app.post("/orders/<int:order_id>")
+    async def place_order(order_id: int) -> dict[str, object]:
+        async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+            await conn.execute("INSERT INTO orders (id) VALUES (%s)", (order_id,))
+            record = await send_confirmation.options(connection=conn).submit(order_id)
+            if "refuse" in request.args:  # refused after the task was submitted
+                abort(422)
+        return record.to_dict()
+
+    return app
+
+
+@pytest.fixture
+async def harness(
+    make_registry_app: RegistryAppFactory, postgres_url: str
+) -> AsyncIterator[Harness]:
+    confirmed.clear()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id integer PRIMARY KEY)")
+    async with running(order_app(make_registry_app, postgres_url)) as started:
+        yield started
+
+
+async def orders(harness: Harness) -> list[int]:
+    url = harness.app.config["TASKS_DATABASE"]
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        rows = await (await conn.execute("SELECT id FROM orders ORDER BY id")).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+async def test_a_committed_order_confirms_once_and_a_refused_one_leaves_nothing(
+    harness: Harness,
+) -> None:
+    refused = await harness.client.post("/orders/6?refuse=1")
+    assert refused.status_code == 422
+    placed = await harness.client.post("/orders/7")
+    assert placed.status_code == 200
+    record = TaskRecord.from_dict(await placed.get_json())
+    assert (record.state, record.owner) == (State.QUEUED, None)
+    done = await harness.wait_for(record.id)
+    assert (done.state, done.result) == (State.SUCCEEDED, "order 7 confirmed")
+    assert await orders(harness) == [7]
+    listed = await harness.client.get("/tasks")
+    assert [task["id"] for task in (await listed.get_json())["tasks"]] == [record.id]
+    assert confirmed == [7]
+
+
+async def test_a_connection_of_the_wrong_kind_is_refused(harness: Harness) -> None:
+    url = harness.app.config["TASKS_DATABASE"]
+    with psycopg.connect(url) as conn, pytest.raises(InvalidOptions, match="AsyncConnection"):
+        await send_confirmation.options(connection=conn).submit(1)
+    assert (await (await harness.client.get("/tasks")).get_json())["tasks"] == []
