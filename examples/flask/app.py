@@ -6,6 +6,9 @@ Serve it from the clone's root (the example app's tasks are importable from ther
 
 and run the tasks with ``quart --app "quart_app:create_app()" tasks worker``, its
 ``QUART_TASKS_DATABASE`` the same store as ``TASKS_DATABASE`` here (see README.md).
+
+On PostgreSQL, ``POST /orders`` also shows a task submitted inside the view's own database
+transaction, through a SQLAlchemy session (``orders.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from flask import Flask, request, url_for
 from quart_app.jobs import registry, sleep
 from tasks import InvalidArguments, Producer, TaskNotFound
 
+DATABASE = os.environ.get("TASKS_DATABASE", "instance/tasks.sqlite3")
+
 app = Flask(__name__)
 
 # One producer for the process, shared by every thread: it stores tasks, and never runs them.
-producer = Producer(registry, database=os.environ.get("TASKS_DATABASE", "instance/tasks.sqlite3"))
+producer = Producer(registry, database=DATABASE)
 
 
 @app.get("/start_task")
@@ -46,3 +51,9 @@ def task_status(task_id: str):
 
 def error(exc: InvalidArguments | TaskNotFound) -> dict[str, dict[str, str]]:
     return {"error": {"code": exc.code, "message": str(exc)}}
+
+
+if DATABASE.startswith("postgresql://"):  # a view that submits in its own transaction
+    from .orders import order_views
+
+    app.register_blueprint(order_views(producer, DATABASE))

@@ -1,6 +1,7 @@
 """The async twin in a Quart app: a view that writes an order and submits its confirmation
-in one transaction (``send.options(connection=conn).submit(...)``). The order and the task
-exist together, or neither does; the app's own runner runs a committed one once."""
+in one transaction (``send.options(connection=conn).submit(...)``), on a psycopg connection
+or through an async SQLAlchemy session. The order and the task exist together, or neither
+does; the app's own runner runs a committed one once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 from quart import Quart, abort, request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from tasks import InvalidOptions, Registry, State, TaskRecord
 from tasks.testing import Harness, running
@@ -36,6 +39,20 @@ def order_app(make_registry_app: RegistryAppFactory, url: str) -> Quart:
                 abort(422)
         return record.to_dict()
 
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    @app.post("/sqlalchemy/orders/<int:order_id>")
+    async def place_order_with_sqlalchemy(order_id: int) -> dict[str, object]:
+        async with AsyncSession(engine) as session, session.begin():
+            await session.execute(text("INSERT INTO orders (id) VALUES (:id)"), {"id": order_id})
+            raw = await (await session.connection()).get_raw_connection()
+            call = send_confirmation.options(connection=raw.driver_connection)
+            record = await call.submit(order_id)
+            if "refuse" in request.args:
+                abort(422)
+        return record.to_dict()
+
+    app.after_serving(engine.dispose)
     return app
 
 
@@ -72,6 +89,19 @@ async def test_a_committed_order_confirms_once_and_a_refused_one_leaves_nothing(
     listed = await harness.client.get("/tasks")
     assert [task["id"] for task in (await listed.get_json())["tasks"]] == [record.id]
     assert confirmed == [7]
+
+
+@pytest.mark.parametrize("path", ["/orders", "/sqlalchemy/orders"])
+async def test_an_order_and_its_task_exist_together_or_not_at_all(
+    harness: Harness, path: str
+) -> None:
+    assert (await harness.client.post(f"{path}/3?refuse=1")).status_code == 422
+    placed = await harness.client.post(f"{path}/4")
+    done = await harness.wait_for((await placed.get_json())["id"])
+    assert done.result == "order 4 confirmed"
+    assert await orders(harness) == [4]
+    assert len((await (await harness.client.get("/tasks")).get_json())["tasks"]) == 1
+    assert confirmed == [4]
 
 
 async def test_a_connection_of_the_wrong_kind_is_refused(harness: Harness) -> None:

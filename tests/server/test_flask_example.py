@@ -4,7 +4,8 @@ of the example app on the same store, SQLite then PostgreSQL.
 
 ``GET /start_task?value=0`` answers 202 with a task held by nobody, which the worker runs;
 ``quart tasks status`` shows it; 8 threads of requests at once lose none; a bad value gets
-400 and stores nothing.
+400 and stores nothing. On PostgreSQL, ``POST /orders`` writes an order and submits its
+task in one SQLAlchemy transaction: an order the database refuses leaves no task.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tasks import TaskRecord, store_from_url
@@ -214,4 +216,33 @@ def test_eight_threads_of_requests_lose_nothing(tmp_path: Path, database_url: st
     assert sorted(seen) == sorted(ids)  # every task answered for is stored, and nothing else
     assert {(record.state.value, record.attempts) for record in seen.values()} == {("succeeded", 1)}
     assert {pid_of(record) for record in seen.values()} == {worker.pid}
+    assert "Traceback" not in web.log()
+
+
+def test_an_order_and_its_task_commit_together_or_not_at_all(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with (
+        flask_and_worker(tmp_path, postgres_url) as (web, _),
+        loopback.client(base_url=web.url, timeout=30) as client,
+    ):
+        placed = client.post("/orders", params={"email": "ann@example.com", "quantity": "2"})
+        assert placed.status_code == 201, placed.text
+        task = placed.json()["task"]
+        assert (task["name"], task["kwargs"]) == ("notify", {"to": "ann@example.com"})
+        for quantity in ("0", "abc"):  # refused by the database's check, then by the view
+            refused = client.post(
+                "/orders", params={"email": "bo@example.com", "quantity": quantity}
+            )
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["code"] == "order_refused"
+        seen = stored_when(postgres_url, all_ended([task["id"]]))
+    assert list(seen) == [task["id"]]  # the refused order's task rolled back with it
+    assert (seen[task["id"]].state.value, seen[task["id"]].result) == (
+        "succeeded",
+        "notified ann@example.com",
+    )
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT email, quantity FROM example_orders").fetchall()
+    assert rows == [("ann@example.com", 2)]
     assert "Traceback" not in web.log()
