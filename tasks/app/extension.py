@@ -14,7 +14,7 @@ from ..engine.distributed import check_broker
 from ..engine.runner import Runner
 from ..records import TaskRecord
 from ..registry import Registry
-from ..store import Store, store_from_url
+from ..store import AnnouncesWork, Store, store_from_url
 from ..store.locations import redact
 from . import lifecycle, logs
 from .json_provider import OrjsonProvider
@@ -193,7 +193,11 @@ class Tasks:
                 lifecycle.keep_retention(stack, store, self.registry, settings)
             if role.clocks:
                 alarm = lifecycle.start_clocks(stack, runner)
-                if role.follows_store:
+                # A server that runs its tasks itself, on a store that announces work, also
+                # takes at once what other processes store for anyone (a producer, a commit
+                # of a caller's transaction), rather than at its next upkeep round.
+                announced = isinstance(store, AnnouncesWork) and role.kind is Kind.STANDALONE
+                if role.follows_store or announced:
                     lifecycle.follow_store(stack, runner, alarm, settings)
             if role.serves_http:
                 await lifecycle.start_http_services(stack, app)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from .. import tracing
 from ..definition import TaskDefinition
-from ..errors import InvalidOptions, ShuttingDown
+from ..errors import InvalidOptions, Unavailable
 from ..idempotency import Submitted, replay
 from ..options import SubmitOptions
 from ..records import State, TaskRecord
@@ -43,6 +43,8 @@ class _Runner(delays.Runs, Protocol):
     @property
     def store(self) -> Store: ...
 
+    def refusal(self) -> Unavailable | None: ...
+
 
 def joinable(store: Store) -> WritesInTransaction:
     """``store``, if it can write in its callers' transactions; else ``InvalidOptions``."""
@@ -59,13 +61,14 @@ async def prepare(
     runner: _Runner, definition: TaskDefinition, arguments: dict[str, Any], options: SubmitOptions
 ) -> TaskRecord:
     """Make the record of a submission of checked ``arguments``, held by nobody, without
-    storing it; refused (shutting down, too many delayed tasks) as any submission is."""
+    storing it; refused (shutting down, a full queue, too many delayed tasks) as any
+    submission is."""
     joinable(runner.store)
     record = new_record(definition, arguments, options)
     if record.state is State.SCHEDULED:
         await delays.check_room(runner)
-    elif not runner.accepting:
-        raise ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
+    elif (refusal := runner.refusal()) is not None:  # shutting down, or the queue is full
+        raise refusal
     producer = tracing.start_producer(definition.name)  # None unless the app traces
     if producer is not None:
         record = tracing.produced(producer, record)

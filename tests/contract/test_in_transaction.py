@@ -17,6 +17,7 @@ from tasks import (
     InvalidArguments,
     InvalidOptions,
     Producer,
+    QueueFull,
     Registry,
     Runner,
     State,
@@ -151,6 +152,17 @@ def test_bad_input_is_refused_before_anything_is_written(
     on_sqlite = Producer(registry, database=str(tmp_path / "tasks.sqlite3"))
     with on_sqlite, pytest.raises(InvalidOptions, match="PostgreSQL"):
         on_sqlite.submit(send_report, user_id=1, connection=conn)
+
+
+def test_a_full_queue_is_refused_in_a_transaction_too(
+    postgres_url: str, conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    with Producer(registry, database=postgres_url, max_queued=2) as bounded:
+        bounded.submit(send_report, user_id=1)
+        bounded.submit(send_report, user_id=2)
+        with pytest.raises(QueueFull, match="2 tasks are already waiting"):
+            bounded.submit(send_report, user_id=3, connection=conn)
+    conn.rollback()
 
 
 def test_a_connection_to_a_database_without_the_store_is_refused(

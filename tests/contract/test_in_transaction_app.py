@@ -18,6 +18,7 @@ from tasks.testing import Harness, running
 from tests.conftest import RegistryAppFactory
 
 registry = Registry()
+POLL = 12.0  # seconds between upkeep rounds; each wait below is shorter
 confirmed: list[int] = []
 
 
@@ -28,7 +29,8 @@ async def send_confirmation(order_id: int) -> str:
 
 
 def order_app(make_registry_app: RegistryAppFactory, url: str) -> Quart:
-    app = make_registry_app(registry, TASKS_DATABASE=url, TASKS_POLL_INTERVAL=0.1)
+    # upkeep rounds far apart: the app takes a committed task when it hears of the commit
+    app = make_registry_app(registry, TASKS_DATABASE=url, TASKS_POLL_INTERVAL=POLL)
 
     @app.post("/orders/<int:order_id>")
     async def place_order(order_id: int) -> dict[str, object]:
@@ -83,7 +85,7 @@ async def test_a_committed_order_confirms_once_and_a_refused_one_leaves_nothing(
     assert placed.status_code == 200
     record = TaskRecord.from_dict(await placed.get_json())
     assert (record.state, record.owner) == (State.QUEUED, None)
-    done = await harness.wait_for(record.id)
+    done = await harness.wait_for(record.id, timeout=POLL / 2)
     assert (done.state, done.result) == (State.SUCCEEDED, "order 7 confirmed")
     assert await orders(harness) == [7]
     listed = await harness.client.get("/tasks")
@@ -97,7 +99,7 @@ async def test_an_order_and_its_task_exist_together_or_not_at_all(
 ) -> None:
     assert (await harness.client.post(f"{path}/3?refuse=1")).status_code == 422
     placed = await harness.client.post(f"{path}/4")
-    done = await harness.wait_for((await placed.get_json())["id"])
+    done = await harness.wait_for((await placed.get_json())["id"], timeout=POLL / 2)
     assert done.result == "order 4 confirmed"
     assert await orders(harness) == [4]
     assert len((await (await harness.client.get("/tasks")).get_json())["tasks"]) == 1
