@@ -19,6 +19,7 @@ from . import (
     pace,
     peers,
     plots,
+    producer,
     report,
     response,
     scheduling,
@@ -43,6 +44,7 @@ PARTS = {
     "steps": steps.run,
     "limits": limits.run,
     "tracing": tracing.run,
+    "producer": producer.run,
 }
 #: Parts that run only when named: they need services the default run does not (Redis;
 #: workers also PostgreSQL, and minutes)

@@ -189,6 +189,23 @@ def tracing_table(part: dict[str, Any]) -> str:
     return table(headers, rows) + check
 
 
+def producer_table(part: dict[str, Any]) -> str:
+    rows = [
+        (
+            row["store"],
+            row["what"],
+            row["threads"],
+            f"{row['per_s']:,.0f}",
+            _ms(row["p50_ms"]),
+            _ms(row["p95_ms"]),
+            f"{row['cpu_us']:,.0f}",
+        )
+        for row in part["rows"]
+    ]
+    headers = ("store", "call", "threads", "per s", "p50 ms", "p95 ms", "CPU us each")
+    return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
+
+
 def events_table(part: dict[str, Any]) -> str:
     rows = [
         (row["store"], row["n"], _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["max_ms"]))
@@ -342,6 +359,7 @@ SECTIONS = (
     ("steps", "11. What a workflow step costs", (steps_table,)),
     ("limits", "12. What a limit costs", (limits_table,)),
     ("tracing", "13. What tracing costs", (tracing_table,)),
+    ("producer", "14. Submitting from synchronous code", (producer_table,)),
 )
 
 
