@@ -42,7 +42,7 @@ from .engine.dispatch import ForWorkers
 from .engine.runner import Runner
 from .handle import TaskCall, TaskHandle, keyword_arguments
 from .options import SubmitOptions
-from .records import TaskRecord
+from .records import State, TaskRecord
 from .registry import Registry
 from .store import Store, store_from_url
 
@@ -131,9 +131,9 @@ class Producer:
         definition = self.registry.get(name)
         checked = definition.validate(arguments)
         started = self._start()
-        record = started.run(
-            in_transaction.prepare(started.runner, definition, checked, options), self.timeout
-        )
+        record = in_transaction.make(started.runner, definition, checked, options)
+        if record.state is State.SCHEDULED:  # counting those waiting takes the store
+            started.run(in_transaction.check_room(started.runner, record), self.timeout)
         return in_transaction.store_sync(started.runner, record, options.connection).record
 
     def get(self, task_id: str) -> TaskRecord:

@@ -31,7 +31,7 @@ from ..store import Store, WritesInTransaction
 from . import delays
 from .intake import new_record
 
-__all__ = ["accept", "joinable", "prepare", "store_sync"]
+__all__ = ["accept", "check_room", "joinable", "make", "store_sync"]
 
 
 class _Runner(delays.Runs, Protocol):
@@ -57,23 +57,31 @@ def joinable(store: Store) -> WritesInTransaction:
     return store
 
 
-async def prepare(
+def make(
     runner: _Runner, definition: TaskDefinition, arguments: dict[str, Any], options: SubmitOptions
 ) -> TaskRecord:
     """Make the record of a submission of checked ``arguments``, held by nobody, without
-    storing it; refused (shutting down, a full queue, too many delayed tasks) as any
-    submission is."""
+    storing it; refused as any submission is (shutting down, a full queue). A delayed one
+    still needs :func:`check_room`.
+
+    Safe from any thread: it only reads the runner's counters, which a submission racing it
+    may leave a moment stale, as it would on the runner's own loop.
+    """
     joinable(runner.store)
     record = new_record(definition, arguments, options)
-    if record.state is State.SCHEDULED:
-        await delays.check_room(runner)
-    elif (refusal := runner.refusal()) is not None:  # shutting down, or the queue is full
-        raise refusal
+    if record.state is not State.SCHEDULED and (refusal := runner.refusal()) is not None:
+        raise refusal  # shutting down, or the queue is full
     producer = tracing.start_producer(definition.name)  # None unless the app traces
     if producer is not None:
         record = tracing.produced(producer, record)
         tracing.end_producer(producer)
     return record
+
+
+async def check_room(runner: _Runner, record: TaskRecord) -> None:
+    """Refuse a delayed task with too many already waiting for their time."""
+    if record.state is State.SCHEDULED:
+        await delays.check_room(runner)
 
 
 def _outcome(record: TaskRecord, existing: TaskRecord | None) -> Submitted:
@@ -88,13 +96,14 @@ async def accept(
 ) -> Submitted:
     """Store a task in the transaction open on ``options.connection`` (an async driver
     connection); its record, or, with a key a task already has, that task's."""
-    record = await prepare(runner, definition, arguments, options)
+    record = make(runner, definition, arguments, options)
+    await check_room(runner, record)
     existing = await joinable(runner.store).create_in(options.connection, record)
     return _outcome(record, existing)
 
 
 def store_sync(runner: _Runner, record: TaskRecord, connection: object) -> Submitted:
-    """Store a record made by :func:`prepare` in the transaction open on ``connection`` (a
+    """Store a record made by :func:`make` in the transaction open on ``connection`` (a
     synchronous driver connection), from the caller's thread; as :func:`accept` answers."""
     existing = joinable(runner.store).create_in_sync(connection, record)
     return _outcome(record, existing)

@@ -17,9 +17,9 @@ from tests.servers import ROOT, tool_environment
 
 PARTS = {
     "response", "scheduling", "engine", "loop", "memory", "stores", "pace", "steps", "limits",
-    "tracing",
+    "tracing", "producer",
 }  # fmt: skip
-PLOTTED = PARTS - {"pace", "steps", "limits", "tracing"}
+PLOTTED = PARTS - {"pace", "steps", "limits", "tracing", "producer"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -68,6 +68,14 @@ def test_smoke_run_covers_every_part_and_records_every_target(tmp_path: Path) ->
     assert all(row["tasks_per_s"] > 0 for row in limited)
     traced = results["parts"]["tracing"]["rows"]
     assert [row["tracing"] for row in traced] == ["off", "on, not sampled", "on"]
+    produced = results["parts"]["producer"]["rows"]
+    assert {(row["store"], row["what"], row["threads"]) for row in produced} == {
+        (store, what, threads)
+        for threads in (1, 8)
+        for store, what in [("SQLite", "producer"), ("PostgreSQL", "producer"),
+                            ("PostgreSQL", "order only"), ("PostgreSQL", "order + task")]
+    }  # fmt: skip
+    assert all(row["calls"] >= 10 and row["per_s"] > 0 for row in produced)
 
     (tmp_path / "results.md").unlink()
     redrawn = subprocess.run(
