@@ -237,3 +237,32 @@ async def test_the_change_feed_shows_a_committed_task_once_it_is_numbered(
     finally:
         unwatch()
         await watching.close()
+
+
+async def test_a_commit_nobody_heard_is_numbered_once_somebody_listens(postgres_url: str) -> None:
+    record = TaskRecord.new("send_report", {"user_id": 2})
+    quiet = PostgresStore(postgres_url)  # follows no changes: hears nothing
+    await quiet.open()
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            assert await quiet.create_in(conn, record) is None
+            await conn.commit()
+        unnumbered = await quiet.latest_change(record.id)
+        assert unnumbered is not None
+        assert unnumbered.seq == 0  # readable, before every change
+        assert await quiet.changes(0) == []
+    finally:
+        await quiet.close()
+    watching = PostgresStore(postgres_url)
+    await watching.open()
+    heard = asyncio.Event()
+    unwatch = watching.watch_changes(heard.set)  # on listening, it numbers what it missed
+    try:
+        async with asyncio.timeout(WAIT):
+            while not (changes := await watching.changes(0)):
+                await heard.wait()
+                heard.clear()
+        assert [change.record.id for change in changes] == [record.id]
+    finally:
+        unwatch()
+        await watching.close()

@@ -35,12 +35,14 @@ class ChangeListener:
         where: str,
         channel: str = CHANNEL,
         *,
-        heard: Callable[[str], None] | None = None,
+        heard: Callable[[str | None], None] | None = None,
     ) -> None:
         self._url = url
         self._where = where
         self._channel = channel
-        self._heard = heard  # given each notification's payload, before the watchers
+        # given each notification's payload before the watchers are called, and None on
+        # each (re)connection
+        self._heard = heard
         self._watchers: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -72,6 +74,8 @@ class ChangeListener:
                 ) as conn:
                     await conn.execute(f"LISTEN {self._channel}")
                     delay = RETRY_FIRST
+                    if self._heard is not None:
+                        self._heard(None)
                     self._call()  # what committed before LISTEN took effect
                     async for notification in conn.notifies():
                         if self._heard is not None:

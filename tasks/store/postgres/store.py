@@ -102,10 +102,11 @@ class PostgresStore(PostgresReader):
     async def paused_queues(self) -> frozenset[str]:
         return await self._paused.read()
 
-    def _heard(self, payload: str) -> None:
-        """Number the rows a caller's transaction has just committed (see
-        :mod:`.in_transaction`), once for all such commits heard meanwhile."""
-        if payload != in_transaction.NEW or self._numbering:
+    def _heard(self, payload: str | None) -> None:
+        """Number the rows callers' transactions have committed (see :mod:`.in_transaction`)
+        on hearing of such a commit, or on listening again (one may have gone unheard); once
+        for all those heard meanwhile."""
+        if payload not in (in_transaction.NEW, None) or self._numbering:
             return
         self._numbering = True
 
@@ -113,12 +114,14 @@ class PostgresStore(PostgresReader):
             self._numbering = False  # a commit heard from now on needs a numbering of its own
             await in_transaction.number_new(conn, sequence)
 
+        def settled(done: asyncio.Future[None]) -> None:
+            if done.cancelled() or done.exception() is not None:  # the next one tries again
+                self._numbering = False
+
         try:
-            done = self._batches.submit(number)
+            self._batches.submit(number).add_done_callback(settled)
         except RuntimeError:  # closed: the next claim numbers them
             self._numbering = False
-            return
-        done.add_done_callback(lambda future: future.cancelled() or future.exception())
 
     # -- writes ---------------------------------------------------------------------------
 
