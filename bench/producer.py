@@ -12,7 +12,10 @@ server's threads would), and times every call:
   it, so that the difference from ``order only`` is what the task adds to it.
 
 CPU is this process's (the producer's thread included; the database server's not), per
-submission. The store's rows are counted afterwards: every committed task is there.
+submission. The store's rows are counted afterwards: every committed task is there. Then
+the rows the ``order + task`` calls left unnumbered (nothing here follows changes) are
+numbered by ``quart_tasks_number_new()``, timed, and the check that every claim makes is
+timed with nothing to number (server time, a loop of 2,000 calls).
 PostgreSQL is found as part 6 finds it; without a server its rows are left out.
 """
 
@@ -102,6 +105,31 @@ def _transaction_row(where: str, threads: int, count: int, *, task: bool) -> dic
         return _timed(threads, count, work)
 
 
+def _numbering(where: str) -> dict[str, float]:
+    """Time ``quart_tasks_number_new()`` on the rows the ``order + task`` rows left unnumbered
+    (nobody here follows changes), then the check a claim makes when there are none."""
+    import psycopg
+
+    with psycopg.connect(where, autocommit=True) as conn:
+        began = time.perf_counter()
+        row = conn.execute("SELECT quart_tasks_number_new()").fetchone()
+        numbering = time.perf_counter() - began
+        checks = 2000
+        began = time.perf_counter()
+        conn.execute(
+            f"DO $$ BEGIN FOR i IN 1..{checks} LOOP PERFORM quart_tasks_number_new(); "
+            "END LOOP; END $$"
+        )
+        check = (time.perf_counter() - began) / checks
+        total = conn.execute("SELECT count(*) FROM quart_tasks").fetchone()
+    return {
+        "numbered": float(row[0]) if row else 0.0,
+        "numbering_ms": numbering * 1000,
+        "rows": float(total[0]) if total else 0.0,
+        "check_us": check * 1e6,
+    }
+
+
 def _stored(where: str) -> int:
     import psycopg
 
@@ -113,7 +141,7 @@ def _stored(where: str) -> int:
 def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
     server, unavailable = stores._postgres_server()
     count = max(20, settings.engine_tasks // 20)
-    rows = []
+    rows, numbering = [], []
     for threads in THREADS:
         per_thread = max(10, count // threads)
         with stores._store_location("sqlite", workdir / "producer.sqlite3", None) as where:
@@ -131,6 +159,7 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
                         | _transaction_row(where, threads, per_thread, task=True))  # fmt: skip
             added = _stored(where) - before
             assert added == threads * per_thread + 1, f"{added} tasks stored"
+            numbering.append({"threads": threads} | _numbering(where))
     for row in rows:
         print(
             f"  {row['store']:10} {row['what']:12} {row['threads']} thread(s) "
@@ -138,4 +167,10 @@ def run(settings: Settings, workdir: Path, logs: Path) -> dict[str, Any]:
             f"{row['cpu_us']:6.0f} us CPU",
             flush=True,
         )
-    return {"rows": rows, "postgres": unavailable or "measured"}
+    for done in numbering:
+        print(
+            f"  numbered {done['numbered']:.0f} of {done['rows']:.0f} rows in "
+            f"{done['numbering_ms']:.1f} ms; the check with none: {done['check_us']:.1f} us",
+            flush=True,
+        )
+    return {"rows": rows, "numbering": numbering, "postgres": unavailable or "measured"}

@@ -203,7 +203,20 @@ def producer_table(part: dict[str, Any]) -> str:
         for row in part["rows"]
     ]
     headers = ("store", "call", "threads", "per s", "p50 ms", "p95 ms", "CPU us each")
-    return table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
+    numbering = [
+        (
+            f"{done['numbered']:,.0f}",
+            f"{done['rows']:,.0f}",
+            _ms(done["numbering_ms"]),
+            f"{done['check_us']:.1f}",
+        )
+        for done in part.get("numbering", [])
+    ]
+    shown = table(headers, rows) + f"\n\nPostgreSQL: {part['postgres']}."
+    if numbering:
+        numbered = ("numbered", "rows in the table", "ms", "check with none, us")
+        shown += "\n\nNumbering the rows of callers' transactions:\n\n" + table(numbered, numbering)
+    return shown
 
 
 def events_table(part: dict[str, Any]) -> str:

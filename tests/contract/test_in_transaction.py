@@ -26,6 +26,7 @@ from tasks import (
     store_from_url,
 )
 from tasks.store.postgres import PostgresStore
+from tasks.store.postgres.in_transaction import NUMBER_AT_ONCE
 from tests.harness import WAIT
 from tests.postgres import fresh_database
 
@@ -266,3 +267,25 @@ async def test_a_commit_nobody_heard_is_numbered_once_somebody_listens(postgres_
     finally:
         unwatch()
         await watching.close()
+
+
+async def test_many_commits_are_numbered_in_the_order_they_were_made(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        made = [TaskRecord.new("send_report", {"user_id": n}) for n in range(NUMBER_AT_ONCE + 50)]
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            for record in made:
+                assert await store.create_in(conn, record) is None
+            await conn.commit()
+            cursor = await conn.execute("SELECT quart_tasks_number_new()")
+            assert await cursor.fetchone() == (len(made),)  # in two statements of its own
+            cursor = await conn.execute("SELECT quart_tasks_number_new()")
+            assert await cursor.fetchone() == (0,)
+            await conn.commit()
+        changes = await store.changes(0, limit=len(made) + 1)
+        assert [change.record.id for change in changes] == [record.id for record in made]
+        assert [change.seq for change in changes] == list(range(1, len(made) + 1))
+        assert await store.last_seq() == len(made)
+    finally:
+        await store.close()

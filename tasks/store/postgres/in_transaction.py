@@ -29,27 +29,37 @@ __all__ = ["NEW", "NUMBER_NEW", "create_in", "create_in_sync", "number_new"]
 
 #: the payload of the change notification a caller's commit sends: rows to number
 NEW = "new"
+#: rows numbered by one statement
+NUMBER_AT_ONCE = 1000
 
 # Numbers the rows that callers' transactions committed with a placeholder, in the order
-# they were created; returns how many. One statement reads and numbers them, so that a row
-# committed meanwhile is numbered next time, never twice.
+# they were created, a thousand per statement; returns how many. Each statement reads and
+# numbers its rows, so that a row committed meanwhile is numbered next, never twice. Both
+# reads go down the index on ``seq`` from 0 whatever the planner's statistics say: ``min``
+# is read from the index's first entry, and ``ORDER BY seq DESC LIMIT`` walks it backwards.
 NUMBER_NEW = f"""CREATE FUNCTION quart_tasks_number_new() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $number$
 DECLARE
-    how_many bigint;
+    how_many bigint := 0;
+    numbered_now bigint;
     last bigint;
 BEGIN
-    IF NOT EXISTS (SELECT FROM quart_tasks WHERE seq < 0) THEN
+    IF coalesce((SELECT min(seq) FROM quart_tasks), 0) >= 0 THEN
         RETURN 0;
     END IF;
     PERFORM FROM quart_tasks_store FOR UPDATE;
-    WITH fresh AS (SELECT id, row_number() OVER (ORDER BY seq DESC) AS k
-            FROM quart_tasks WHERE seq < 0),
-        numbers AS (UPDATE quart_tasks_store SET seq = seq + (SELECT count(*) FROM fresh)
-            RETURNING seq - (SELECT count(*) FROM fresh) AS base),
-        numbered AS (UPDATE quart_tasks t SET seq = numbers.base + fresh.k
-            FROM numbers, fresh WHERE t.id = fresh.id RETURNING t.seq)
-    SELECT count(*), max(seq) INTO how_many, last FROM numbered;
+    LOOP
+        WITH fresh AS (SELECT id, row_number() OVER (ORDER BY seq DESC) AS k
+                FROM (SELECT id, seq FROM quart_tasks WHERE seq < 0
+                    ORDER BY seq DESC LIMIT {NUMBER_AT_ONCE}) AS oldest),
+            numbers AS (UPDATE quart_tasks_store SET seq = seq + (SELECT count(*) FROM fresh)
+                RETURNING seq - (SELECT count(*) FROM fresh) AS base),
+            numbered AS (UPDATE quart_tasks t SET seq = numbers.base + fresh.k
+                FROM numbers, fresh WHERE t.id = fresh.id RETURNING t.seq)
+        SELECT count(*), coalesce(max(seq), last) INTO numbered_now, last FROM numbered;
+        how_many := how_many + numbered_now;
+        EXIT WHEN numbered_now < {NUMBER_AT_ONCE};
+    END LOOP;
     IF how_many > 0 THEN
         PERFORM pg_notify('{CHANNEL}', last::text);
     END IF;
