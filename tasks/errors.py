@@ -17,6 +17,7 @@ stable snake_case ``code`` plus the HTTP ``status`` an API should answer with::
     ├── ForbiddenHost        400  the ``Host`` header is not in ``TASKS_ALLOWED_HOSTS``
     ├── TaskNotFinished      409  running again a task that has not ended yet
     ├── IdempotencyConflict  409  an idempotency key already used for another submission
+    ├── IdempotencyKeyInUse  409  a transaction not yet ended submitted a task with that key
     └── Unavailable          503  the runner cannot take the task now
         ├── QueueFull             the waiting queue is at its limit
         ├── TooManyScheduled      as many tasks as TASKS_MAX_SCHEDULED wait for their time
@@ -38,6 +39,7 @@ __all__ = [
     "CrossSiteRequest",
     "ForbiddenHost",
     "IdempotencyConflict",
+    "IdempotencyKeyInUse",
     "InvalidArguments",
     "InvalidOptions",
     "NoAppContext",
@@ -131,6 +133,14 @@ class TaskNotFinished(TasksError):
 
 class IdempotencyConflict(TasksError):
     code = "idempotency_key_conflict"
+    status = 409
+
+
+class IdempotencyKeyInUse(TasksError):
+    """A transaction that has not ended yet submitted a task with this key: retry once it
+    has (its task then comes back, if it committed)."""
+
+    code = "idempotency_key_in_use"
     status = 409
 
 

@@ -80,7 +80,11 @@ def submit(name: str, description: str, body: dict[str, Any], *, required: bool)
                 "Task", "accepted: the new task's record, queued or scheduled", Location=True
             ),
             404: error("no task is registered under that name"),
-            409: error("the Idempotency-Key was used for another task or other arguments"),
+            409: error(
+                "the Idempotency-Key was used for another task or other arguments "
+                "(idempotency_key_conflict), or by a database transaction that has not ended "
+                "yet (idempotency_key_in_use: retry shortly)"
+            ),
             413: error("the body is larger than MAX_CONTENT_LENGTH"),
             422: error("the arguments or options do not fit the task"),
             503: error(

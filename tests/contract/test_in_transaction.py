@@ -11,9 +11,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from tasks import (
     IdempotencyConflict,
+    IdempotencyKeyInUse,
     InvalidArguments,
     InvalidOptions,
     Producer,
@@ -289,3 +291,56 @@ async def test_many_commits_are_numbered_in_the_order_they_were_made(postgres_ur
         assert await store.last_seq() == len(made)
     finally:
         await store.close()
+
+
+def test_a_key_held_by_an_open_transaction_holds_no_other_write_up(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
+) -> None:
+    keyed = send_report.options(key="order-9")
+    pending = producer.submit(keyed, user_id=9, connection=conn)  # the transaction stays open
+    with Producer(registry, database=postgres_url, timeout=WAIT) as other:
+        with pytest.raises(IdempotencyKeyInUse, match="order-9"):
+            other.submit(keyed, user_id=9)  # refused at once, not waiting for the commit
+        unrelated = other.submit(send_report, user_id=10)  # the store's writes go on
+        assert other.get(unrelated.id).state is State.QUEUED
+        conn.commit()
+        assert other.submit(keyed, user_id=9).id == pending.id  # now a replay
+        again = producer.submit(send_report.options(key="order-10"), user_id=1, connection=conn)
+        with pytest.raises(IdempotencyKeyInUse):
+            other.submit(send_report.options(key="order-10"), user_id=1)
+        conn.rollback()  # its key is free again
+        assert other.submit(send_report.options(key="order-10"), user_id=1).id != again.id
+
+
+def test_a_connection_that_returns_dicts_replays_a_key(
+    producer: Producer, postgres_url: str
+) -> None:
+    with psycopg.connect(postgres_url, row_factory=dict_row) as conn, conn.transaction():
+        first = producer.submit(send_report.options(key="k", connection=conn), user_id=1)
+        again = producer.submit(send_report.options(key="k", connection=conn), user_id=1)
+    assert again == first
+
+
+def test_a_connection_whose_transaction_it_cannot_join_is_refused(
+    producer: Producer, postgres_url: str
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        with pytest.raises(InvalidOptions, match="no transaction open"):
+            producer.submit(send_report, user_id=1, connection=conn)
+        with conn.transaction():  # a transaction opened explicitly is joined
+            producer.submit(send_report, user_id=2, connection=conn)
+    with psycopg.connect(postgres_url) as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute("SELECT 1 / 0")
+        with pytest.raises(InvalidOptions, match="has failed: roll it back"):
+            producer.submit(send_report, user_id=3, connection=conn)
+        conn.rollback()
+        conn.execute("SET TRANSACTION READ ONLY")
+        with pytest.raises(InvalidOptions, match="read-only"):
+            producer.submit(send_report, user_id=4, connection=conn)
+        conn.rollback()
+    with pytest.raises(InvalidOptions, match="is closed"):
+        producer.submit(send_report, user_id=5, connection=conn)
+    with psycopg.connect(postgres_url) as check:
+        stored = check.execute("SELECT count(*) FROM quart_tasks").fetchone()
+    assert stored == (1,)  # only the one in the explicit transaction

@@ -111,3 +111,17 @@ async def test_a_connection_of_the_wrong_kind_is_refused(harness: Harness) -> No
     with psycopg.connect(url) as conn, pytest.raises(InvalidOptions, match="AsyncConnection"):
         await send_confirmation.options(connection=conn).submit(1)
     assert (await (await harness.client.get("/tasks")).get_json())["tasks"] == []
+
+
+async def test_the_api_answers_409_for_a_key_an_open_transaction_holds(harness: Harness) -> None:
+    url = harness.app.config["TASKS_DATABASE"]
+    post = {"json": {"order_id": 5}, "headers": {"Idempotency-Key": "order-5"}}
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with conn.transaction():
+            held = await send_confirmation.options(connection=conn, key="order-5").submit(5)
+            busy = await harness.client.post("/tasks/send_confirmation", **post)
+            assert busy.status_code == 409
+            assert (await busy.get_json())["error"]["code"] == "idempotency_key_in_use"
+        replayed = await harness.client.post("/tasks/send_confirmation", **post)
+    assert replayed.status_code == 200
+    assert (await replayed.get_json())["id"] == held.id

@@ -17,6 +17,7 @@ PUBLIC = {
         "ErrorInfo",
         "ForbiddenHost",
         "IdempotencyConflict",
+        "IdempotencyKeyInUse",
         "InvalidArguments",
         "InvalidOptions",
         "MemoryStore",

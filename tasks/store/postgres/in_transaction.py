@@ -18,11 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 
 from ...errors import InvalidOptions
 from ...records import TaskRecord
 from .batches import CHANNEL, WORK_CHANNEL, Sequence
-from .rows import COLUMNS, dump, load
+from .rows import COLUMNS, KEY_LOCK_CLASS, dump, load
 from .session import Session
 
 __all__ = ["NEW", "NUMBER_NEW", "create_in", "create_in_sync", "number_new"]
@@ -76,25 +78,65 @@ _INSERT = (
     f"SELECT id, pg_notify('{CHANNEL}', '{NEW}'), pg_notify('{WORK_CHANNEL}', '') FROM stored"
 )
 _HOLDER = f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s"
+# held to the caller's commit: the store's own writes never wait for a key held this way
+# (see ``rows.py``), and answer that it is in use instead
+_LOCK_KEY = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 
-_NOT_A_STORE = (
-    "the database of the connection given has no task store ({error}): give a connection "
-    "to the database that the task store uses"
-)
+Connection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
-def _insert(record: TaskRecord) -> tuple[str, tuple[Any, ...]]:
+def _steps(record: TaskRecord) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that store ``record``; the last one returns a row if it was stored."""
+    key = record.idempotency_key
     run_at = record.run_at.timestamp() if record.run_at is not None else None
-    return _INSERT, (
-        record.id,
-        record.name,
-        record.state.value,
-        dump(record),
-        run_at,
-        record.idempotency_key,
-        record.parent,
-        record.priority,
-    )
+    columns = (record.id, record.name, record.state.value, dump(record), run_at, key,
+               record.parent, record.priority)  # fmt: skip
+    insert = (_INSERT, columns)
+    return [insert] if key is None else [(_LOCK_KEY, (KEY_LOCK_CLASS, key)), insert]
+
+
+def _usable(conn: Connection) -> None:
+    """Refuse a connection whose transaction the task cannot join, saying why."""
+    if conn.closed:
+        raise InvalidOptions(
+            "the connection given is closed: give the open connection of the transaction "
+            "the task joins"
+        )
+    status = conn.info.transaction_status
+    if status == TransactionStatus.INERROR:
+        raise InvalidOptions(
+            "the transaction on the connection given has failed: roll it back; nothing of "
+            "the task was stored"
+        )
+    if conn.autocommit and status == TransactionStatus.IDLE:
+        raise InvalidOptions(
+            "the connection given has no transaction open (it is in autocommit mode): submit "
+            "inside `with conn.transaction():`, so that the task commits with the rest"
+        )
+
+
+def _refusal(exc: psycopg.Error) -> InvalidOptions | None:
+    """What to tell the caller of a statement refused for a reason of its connection's."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(
+        exc,
+        (
+            psycopg.errors.UndefinedTable,
+            psycopg.errors.UndefinedFunction,
+            psycopg.errors.UndefinedColumn,
+        ),
+    ):
+        return InvalidOptions(
+            f"the database of the connection given has no task store ({first}): give a "
+            "connection to the database that the task store uses; the transaction has failed "
+            "with it"
+        )
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return InvalidOptions(
+            f"the transaction on the connection given is read-only ({first}): submit in one "
+            "that may write"
+        )
+    return None
 
 
 def _outcome(stored: bool, holder: tuple[Any, ...] | None, record: TaskRecord) -> TaskRecord | None:
@@ -108,30 +150,36 @@ def _outcome(stored: bool, holder: tuple[Any, ...] | None, record: TaskRecord) -
 async def create_in(conn: psycopg.AsyncConnection[Any], record: TaskRecord) -> TaskRecord | None:
     """Insert ``record`` in the transaction open on ``conn``: None once written, or the
     record that already holds its idempotency key (nothing written)."""
+    _usable(conn)
+    holder = None
     try:
-        stored = await (await conn.execute(*_insert(record))).fetchone()
-        holder = None
-        if stored is None and record.idempotency_key is not None:
-            holder = await (await conn.execute(_HOLDER, (record.idempotency_key,))).fetchone()
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-        raise InvalidOptions(_NOT_A_STORE.format(error=_first_line(exc))) from exc
+        async with conn.cursor(row_factory=tuple_row) as cursor:  # whatever conn's own
+            for statement, params in _steps(record):
+                await cursor.execute(statement, params)
+            stored = await cursor.fetchone()
+            if stored is None and record.idempotency_key is not None:
+                await cursor.execute(_HOLDER, (record.idempotency_key,))
+                holder = await cursor.fetchone()
+    except psycopg.Error as exc:
+        raise _refusal(exc) or exc from exc
     return _outcome(stored is not None, holder, record)
 
 
 def create_in_sync(conn: psycopg.Connection[Any], record: TaskRecord) -> TaskRecord | None:
     """:func:`create_in` on a synchronous connection."""
+    _usable(conn)
+    holder = None
     try:
-        stored = conn.execute(*_insert(record)).fetchone()
-        holder = None
-        if stored is None and record.idempotency_key is not None:
-            holder = conn.execute(_HOLDER, (record.idempotency_key,)).fetchone()
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-        raise InvalidOptions(_NOT_A_STORE.format(error=_first_line(exc))) from exc
+        with conn.cursor(row_factory=tuple_row) as cursor:
+            for statement, params in _steps(record):
+                cursor.execute(statement, params)
+            stored = cursor.fetchone()
+            if stored is None and record.idempotency_key is not None:
+                cursor.execute(_HOLDER, (record.idempotency_key,))
+                holder = cursor.fetchone()
+    except psycopg.Error as exc:
+        raise _refusal(exc) or exc from exc
     return _outcome(stored is not None, holder, record)
-
-
-def _first_line(exc: psycopg.Error) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 async def number_new(conn: Session, sequence: Sequence) -> None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ...errors import IdempotencyKeyInUse
 from ...records import TaskRecord
 from .batches import Later, OutcomeUnknown, Sequence, WriteBatches
-from .rows import hold_lease, insert_many, replace_many
+from .rows import KeyInUse, hold_lease, insert_many, replace_many
 from .session import Session
 
 __all__ = ["QueuedWrites"]
@@ -93,7 +94,7 @@ class _Inserts:
         rows = [(record, owner) for record, owner, _ in self._items]
         return await insert_many(conn, rows, sequence)
 
-    def settle(self, done: asyncio.Future[list[bool | TaskRecord]]) -> None:
+    def settle(self, done: asyncio.Future[list[bool | TaskRecord | KeyInUse]]) -> None:
         """Each insert's outcome (outside the transaction, so that one taken id fails its
         own call, not the batch)."""
         lost = None if done.cancelled() else done.exception()
@@ -104,8 +105,18 @@ class _Inserts:
                 result = done.result()[number]
                 if result is False:
                     future.set_exception(ValueError(f"a task with id {record.id!r} already exists"))
+                elif isinstance(result, KeyInUse):
+                    future.set_exception(_key_in_use(record))
                 else:
                     future.set_result(None if result is True else result)
+
+
+def _key_in_use(record: TaskRecord) -> IdempotencyKeyInUse:
+    return IdempotencyKeyInUse(
+        f"a transaction that has not ended yet submitted a task with the idempotency key "
+        f"{record.idempotency_key!r}; retry once it has: its task then comes back if it "
+        "committed, and this one is stored if it rolled back"
+    )
 
 
 def _maybe_stored(record: TaskRecord) -> str:

@@ -14,8 +14,10 @@ from .session import Rows, Session
 
 __all__ = [
     "COLUMNS",
+    "KEY_LOCK_CLASS",
     "LIVE",
     "NOW",
+    "KeyInUse",
     "dump",
     "hold_lease",
     "insert",
@@ -28,18 +30,32 @@ __all__ = [
 ]
 
 LIVE = "('queued', 'running')"
+#: the first key of the advisory lock on an idempotency key (the second: its hash), held by
+#: a transaction that stores a task with that key; two-key locks never meet one-key ones
+KEY_LOCK_CLASS = 0x71746B79  # "qtky"
+#: true if nobody holds ``key``'s lock, which the transaction then holds; never waits
+_KEY_FREE = f"pg_try_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext({{key}}))"
+
+
+class KeyInUse:
+    """An insert's outcome: an open transaction of another connection holds its key."""
+
+
 #: the database server's clock, in unix seconds
 NOW = "extract(epoch from clock_timestamp())"
 
 
 async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence: Sequence) -> Later:
     """Insert a new record. Once the batch is sent, its outcome reads as True (stored), the
-    record that already holds its idempotency key, or False (its id exists)."""
+    record that already holds its idempotency key, :class:`KeyInUse`, or False (its id
+    exists)."""
     run_at = record.run_at.timestamp() if record.run_at is not None else None
+    key = record.idempotency_key
     cursor = await conn.execute(
         f"WITH {NUMBERS} INSERT INTO quart_tasks "
         "(id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
-        "VALUES (%s, %s, %s, (SELECT base + 1 FROM numbers), %s, %s, %s, %s, %s, %s) "
+        "SELECT %s, %s, %s, numbers.base + 1, %s, %s, %s, %s::text, %s, %s FROM numbers "
+        f"WHERE %s::text IS NULL OR {_KEY_FREE.format(key='%s::text')} "
         "ON CONFLICT DO NOTHING RETURNING seq",
         (
             *sequence.reserve(),
@@ -49,13 +65,15 @@ async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence:
             owner,
             dump(record),
             run_at,
-            record.idempotency_key,
+            key,
             record.parent,
             record.priority,
+            key,
+            key,
         ),
     )
 
-    async def read() -> bool | TaskRecord:
+    async def read() -> bool | TaskRecord | KeyInUse:
         if await cursor.fetchone() is not None:
             return True
         return await _holder_of_key(conn, record)
@@ -76,6 +94,7 @@ async def insert_many(
         "v.parent, v.priority FROM numbers, unnest(%s::text[], %s::text[], %s::text[], "
         "%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::int[]) "
         "WITH ORDINALITY AS v(id, name, state, owner, data, run_at, key, parent, priority, k) "
+        f"WHERE v.key IS NULL OR {_KEY_FREE.format(key='v.key')} "
         "ON CONFLICT DO NOTHING RETURNING id",
         (
             *sequence.reserve(len(records)),
@@ -91,7 +110,7 @@ async def insert_many(
         ),
     )
 
-    async def read() -> list[bool | TaskRecord]:
+    async def read() -> list[bool | TaskRecord | KeyInUse]:
         stored = {row[0] for row in await cursor.fetchall()}
         return [
             True if record.id in stored else await _holder_of_key(conn, record)
@@ -101,9 +120,9 @@ async def insert_many(
     return Later(read)
 
 
-async def _holder_of_key(conn: Session, record: TaskRecord) -> bool | TaskRecord:
-    """The record that holds ``record``'s idempotency key; False if it has none (so its
-    id was taken)."""
+async def _holder_of_key(conn: Session, record: TaskRecord) -> bool | TaskRecord | KeyInUse:
+    """The record that holds ``record``'s idempotency key; else :class:`KeyInUse` if it has
+    a key (whose lock an open transaction holds), False if not (so its id was taken)."""
     if record.idempotency_key is None:
         return False
     found = await conn.execute(
@@ -111,7 +130,7 @@ async def _holder_of_key(conn: Session, record: TaskRecord) -> bool | TaskRecord
         (record.idempotency_key,),
     )
     row = await found.fetchone()
-    return load(*row) if row is not None else False
+    return load(*row) if row is not None else KeyInUse()
 
 
 async def replace_many(
