@@ -11,6 +11,13 @@ the change feed has not shown it. The first write of any process that numbers ne
 (``quart_tasks_number_new``, under the counter lock) gives it its number: every claim
 does, and so does every process following changes, on hearing the commit's notification
 (:data:`NEW`), so that event streams show it at once.
+
+An idempotency key is the one thing a caller's open transaction could make others wait
+for: PostgreSQL makes a second insert of a key wait for the transaction that inserted it
+first. So the caller's transaction also takes an advisory lock on the key, held to its
+end, and the store's own inserts only try that lock (``rows.py``): they answer
+:class:`~tasks.IdempotencyKeyInUse` at once rather than wait, holding the counter lock,
+for a transaction that may stay open for minutes.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from .batches import CHANNEL, WORK_CHANNEL, Sequence
 from .rows import COLUMNS, KEY_LOCK_CLASS, dump, load
 from .session import Session
 
-__all__ = ["NEW", "NUMBER_NEW", "create_in", "create_in_sync", "number_new"]
+__all__ = ["NEW", "NUMBER_AT_ONCE", "NUMBER_NEW", "create_in", "create_in_sync", "number_new"]
 
 #: the payload of the change notification a caller's commit sends: rows to number
 NEW = "new"
@@ -82,7 +89,8 @@ _HOLDER = f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s"
 # (see ``rows.py``), and answer that it is in use instead
 _LOCK_KEY = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 
-Connection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
+#: a caller's connection, in either kind
+CallerConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
 def _steps(record: TaskRecord) -> list[tuple[str, tuple[Any, ...]]]:
@@ -95,7 +103,7 @@ def _steps(record: TaskRecord) -> list[tuple[str, tuple[Any, ...]]]:
     return [insert] if key is None else [(_LOCK_KEY, (KEY_LOCK_CLASS, key)), insert]
 
 
-def _usable(conn: Connection) -> None:
+def _usable(conn: CallerConnection) -> None:
     """Refuse a connection whose transaction the task cannot join, saying why."""
     if conn.closed:
         raise InvalidOptions(

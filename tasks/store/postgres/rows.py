@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 LIVE = "('queued', 'running')"
+#: the database server's clock, in unix seconds
+NOW = "extract(epoch from clock_timestamp())"
+
 #: the first key of the advisory lock on an idempotency key (the second: its hash), held by
 #: a transaction that stores a task with that key; two-key locks never meet one-key ones
 KEY_LOCK_CLASS = 0x71746B79  # "qtky"
@@ -39,10 +42,6 @@ _KEY_FREE = f"pg_try_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext({{key}}))"
 
 class KeyInUse:
     """An insert's outcome: an open transaction of another connection holds its key."""
-
-
-#: the database server's clock, in unix seconds
-NOW = "extract(epoch from clock_timestamp())"
 
 
 async def insert(conn: Session, record: TaskRecord, owner: str | None, sequence: Sequence) -> Later:
