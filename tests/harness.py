@@ -11,7 +11,7 @@ from typing import Any
 from quart import Quart
 
 from quart_app.config import load_config
-from tasks import Registry, Runner, Store, TaskRecord, Tasks
+from tasks import Registry, Runner, Store, TaskRecord, Tasks, store_from_url
 from tasks.testing import Harness, running
 from tasks.web import blueprint, register_error_handlers
 
@@ -116,3 +116,24 @@ def app_with_registry(registry: Registry, *, store: Store | None = None, **confi
     register_error_handlers(app)
     app.register_blueprint(blueprint)
     return app
+
+
+def run_until_ended(
+    registry: Registry, database_url: str, records: list[TaskRecord]
+) -> list[TaskRecord]:
+    """A runner of ``registry`` sharing the store at ``database_url`` claims and runs every
+    task it can see, until ``records`` have ended; their final records. From sync code."""
+
+    async def work() -> list[TaskRecord]:
+        store = store_from_url(database_url)
+        await store.open()
+        runner = Runner(registry, store, poll_interval=0.05)
+        await runner.start()
+        try:
+            async with asyncio.timeout(WAIT):
+                return [await runner.wait(record.id, poll_interval=0.05) for record in records]
+        finally:
+            await runner.close()
+            await store.close()
+
+    return asyncio.run(work())

@@ -21,15 +21,13 @@ from tasks import (
     Producer,
     QueueFull,
     Registry,
-    Runner,
     State,
     TaskNotFound,
     TaskRecord,
-    store_from_url,
 )
 from tasks.store.postgres import PostgresStore
 from tasks.store.postgres.in_transaction import NUMBER_AT_ONCE
-from tests.harness import WAIT
+from tests.harness import WAIT, run_until_ended
 from tests.postgres import fresh_database
 
 registry = Registry()
@@ -67,22 +65,7 @@ def conn(postgres_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 def run_them(database_url: str, records: list[TaskRecord]) -> list[TaskRecord]:
-    """A runner sharing the store claims and runs every task it can see, until ``records``
-    have ended; their final records."""
-
-    async def work() -> list[TaskRecord]:
-        store = store_from_url(database_url)
-        await store.open()
-        runner = Runner(registry, store, poll_interval=0.05)
-        await runner.start()
-        try:
-            async with asyncio.timeout(WAIT):
-                return [await runner.wait(record.id, poll_interval=0.05) for record in records]
-        finally:
-            await runner.close()
-            await store.close()
-
-    return asyncio.run(work())
+    return run_until_ended(registry, database_url, records)
 
 
 def test_a_rolled_back_submission_leaves_no_record_and_runs_nothing(

@@ -3,7 +3,6 @@ a runner sharing the store runs what it stored; keys, delays and eight threads a
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -14,13 +13,11 @@ from tasks import (
     InvalidArguments,
     Producer,
     Registry,
-    Runner,
     State,
     TaskNotFound,
     TaskRecord,
-    store_from_url,
 )
-from tests.harness import WAIT
+from tests.harness import WAIT, run_until_ended
 
 registry = Registry()
 
@@ -38,21 +35,7 @@ def producer(database_url: str) -> Iterator[Producer]:
 
 
 def run_them(database_url: str, records: list[TaskRecord]) -> list[TaskRecord]:
-    """A runner sharing the store claims and runs ``records``; their final records."""
-
-    async def work() -> list[TaskRecord]:
-        store = store_from_url(database_url)
-        await store.open()
-        runner = Runner(registry, store, poll_interval=0.05)
-        await runner.start()
-        try:
-            async with asyncio.timeout(WAIT):
-                return [await runner.wait(record.id, poll_interval=0.05) for record in records]
-        finally:
-            await runner.close()
-            await store.close()
-
-    return asyncio.run(work())
+    return run_until_ended(registry, database_url, records)
 
 
 def test_a_submission_is_stored_for_a_worker_and_run_there(
