@@ -134,7 +134,10 @@ class Producer:
         record = in_transaction.make(started.runner, definition, checked, options)
         if record.state is State.SCHEDULED:  # counting those waiting takes the store
             started.run(in_transaction.check_room(started.runner, record), self.timeout)
-        return in_transaction.store_sync(started.runner, record, options.connection).record
+        submitted = in_transaction.store_sync(started.runner, record, options.connection)
+        if not submitted.replayed:
+            started.runner.counted(record)  # ForWorkers: a count safe from any thread
+        return submitted.record
 
     def get(self, task_id: str) -> TaskRecord:
         """The task's record as stored now; :class:`~tasks.TaskNotFound` if there is none."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from ..records import State
 from ..store import RecordReader
@@ -26,6 +27,8 @@ class Backlog:
         self._poll_interval = poll_interval
         self._queued = 0  # queued tasks in the store at the last count
         self._sent_since = 0  # tasks handed on since that count
+        # a producer counts what it stores in a caller's transaction from the caller's thread
+        self._lock = threading.Lock()
         self._counting: asyncio.Task[None] | None = None
 
     @property
@@ -33,8 +36,9 @@ class Backlog:
         return self._queued + self._sent_since
 
     def sent(self) -> None:
-        """Count one more task handed on."""
-        self._sent_since += 1
+        """Count one more task handed on; from any thread."""
+        with self._lock:
+            self._sent_since += 1
 
     def start(self) -> None:
         self._counting = asyncio.get_running_loop().create_task(self._count())
@@ -56,6 +60,7 @@ class Backlog:
             except Exception as exc:
                 log.warning("counting the queued tasks failed: %s", exc)
             else:
-                self._queued = queued
-                self._sent_since -= sent  # those are in the count now
+                with self._lock:
+                    self._queued = queued
+                    self._sent_since -= sent  # those are in the count now
             await asyncio.sleep(self._poll_interval)

@@ -209,6 +209,9 @@ class BrokerDispatch:
         self._empty.clear()
         self._ready.set()
 
+    def counted(self, record: TaskRecord) -> None:
+        self._backlog.sent()  # never sent: workers claim it from the store
+
     async def start(self) -> None:
         self.connection.start()
         loop = asyncio.get_running_loop()

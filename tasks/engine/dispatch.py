@@ -35,6 +35,11 @@ class Dispatch(Protocol):
     def send(self, record: TaskRecord) -> None:
         """Hand on a task whose record has just been stored; never raises."""
 
+    def counted(self, record: TaskRecord) -> None:
+        """Count in :attr:`backlog` a task stored for anyone without :meth:`send` (in a
+        caller's transaction, whose commit announces it), until the backlog is read again;
+        never hands it on. Safe from any thread."""
+
     async def start(self) -> None:
         """Acquire what sending needs (connections); called when the runner starts."""
 
@@ -55,6 +60,9 @@ class InProcess:
 
     def send(self, record: TaskRecord) -> None:
         self._enqueue(record)
+
+    def counted(self, record: TaskRecord) -> None:
+        pass  # not this runner's to run: whichever claims it first does
 
     async def start(self) -> None:
         pass
@@ -78,6 +86,9 @@ class ForWorkers:
         return self._backlog.count
 
     def send(self, record: TaskRecord) -> None:
+        self._backlog.sent()
+
+    def counted(self, record: TaskRecord) -> None:
         self._backlog.sent()
 
     async def start(self) -> None:

@@ -45,6 +45,8 @@ class _Runner(delays.Runs, Protocol):
 
     def refusal(self) -> Unavailable | None: ...
 
+    def counted(self, record: TaskRecord) -> None: ...
+
 
 def joinable(store: Store) -> WritesInTransaction:
     """``store``, if it can write in its callers' transactions; else ``InvalidOptions``."""
@@ -99,11 +101,14 @@ async def accept(
     record = make(runner, definition, arguments, options)
     await check_room(runner, record)
     existing = await joinable(runner.store).create_in(options.connection, record)
+    if existing is None:
+        runner.counted(record)
     return _outcome(record, existing)
 
 
 def store_sync(runner: _Runner, record: TaskRecord, connection: object) -> Submitted:
     """Store a record made by :func:`make` in the transaction open on ``connection`` (a
-    synchronous driver connection), from the caller's thread; as :func:`accept` answers."""
+    synchronous driver connection), from the caller's thread; as :func:`accept` answers,
+    except that the caller counts a stored one (``runner.counted``)."""
     existing = joinable(runner.store).create_in_sync(connection, record)
     return _outcome(record, existing)

@@ -197,6 +197,11 @@ class Runner:
         """Claimed records whose adoption failed (a store error); adopted again next round."""
         return self._upkeep.unadopted
 
+    def counted(self, record: TaskRecord) -> None:
+        """Count against the waiting queue a task stored in a caller's transaction (see
+        :mod:`.in_transaction`), as a submission of this runner would be."""
+        self._dispatch.counted(record)
+
     def refusal(self) -> Unavailable | None:
         """Why a task submitted now would be refused (shutting down, queue full), or None."""
         return self._room.refusal()

@@ -149,6 +149,13 @@ def test_a_full_queue_is_refused_in_a_transaction_too(
         with pytest.raises(QueueFull, match="2 tasks are already waiting"):
             bounded.submit(send_report, user_id=3, connection=conn)
     conn.rollback()
+    # a burst in transactions counts at once, not when the store is next read
+    with Producer(registry, database=postgres_url, max_queued=5, poll_interval=20) as bounded:
+        for user_id in range(3):
+            with conn.transaction():
+                bounded.submit(send_report, user_id=user_id, connection=conn)
+        with pytest.raises(QueueFull, match="5 tasks are already waiting"):
+            bounded.submit(send_report, user_id=9, connection=conn)
 
 
 def test_a_connection_to_a_database_without_the_store_is_refused(
