@@ -46,8 +46,7 @@ class Room:
             return ShuttingDown("the server is shutting down and takes no new tasks; retry shortly")
         if self.capacity == 0:
             return QueueFull(
-                f"{self.max_queued} tasks are already waiting; "
-                "retry later or raise TASKS_MAX_QUEUED"
+                f"{_tasks(self.max_queued)} already waiting; retry later or raise TASKS_MAX_QUEUED"
             )
         return None
 
@@ -66,3 +65,7 @@ class Room:
         if self._slots.limited >= max(self.max_queued, max_running):
             return 0
         return max(0, max_running + prefetch - self._slots.active - self._slots.queued)
+
+
+def _tasks(count: int) -> str:
+    return "1 task is" if count == 1 else f"{count} tasks are"
