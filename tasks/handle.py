@@ -24,7 +24,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, Unpack
 from quart import current_app, has_app_context
 
 from .definition import TaskDefinition
-from .errors import InvalidArguments, NoAppContext, TaskNotFound
+from .errors import InvalidArguments, InvalidOptions, NoAppContext, TaskNotFound
 from .options import OptionFields, SubmitOptions
 from .records import TaskRecord
 
@@ -69,6 +69,15 @@ class TaskCall(Generic[P]):
         :class:`~tasks.IdempotencyConflict` is raised (other arguments).
         """
         definition = self.definition
+        if (
+            "connection" in kwargs
+            and "connection" not in inspect.signature(definition.func).parameters
+        ):
+            raise InvalidOptions(
+                f"{definition.name}.submit() takes the task's own arguments: give the "
+                f"connection of a transaction as {definition.name}.options(connection=conn)"
+                ".submit(...)"
+            )
         arguments = keyword_arguments(definition, args, kwargs)
         runner = _current_runner(definition)
         return await runner.submit(definition.name, arguments, self.options)

@@ -110,6 +110,9 @@ async def test_a_connection_of_the_wrong_kind_is_refused(harness: Harness) -> No
     url = harness.app.config["TASKS_DATABASE"]
     with psycopg.connect(url) as conn, pytest.raises(InvalidOptions, match="AsyncConnection"):
         await send_confirmation.options(connection=conn).submit(1)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        with pytest.raises(InvalidOptions, match=r"\.options\(connection=conn\)"):
+            await send_confirmation.submit(1, connection=conn)  # type: ignore[call-arg]
     assert (await (await harness.client.get("/tasks")).get_json())["tasks"] == []
 
 
