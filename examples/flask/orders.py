@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 from sqlalchemy import CheckConstraint, Column, Integer, MetaData, Table, Text, create_engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from quart_app.flow import notify
@@ -43,10 +43,13 @@ def order_views(producer: Producer, database: str) -> Blueprint:
                 # the psycopg connection under the session: the task joins its transaction
                 connection = session.connection().connection.driver_connection
                 record = producer.submit(notify, to=email, connection=connection)
-                # refused by the database's check, after the submission: both roll back
+                # refused by the database (its check, or a value it cannot hold) after the
+                # submission: both roll back
                 session.execute(orders.insert().values(email=email, quantity=int(quantity)))
-        except (InvalidArguments, IntegrityError) as exc:
-            return refused(str(exc.orig) if isinstance(exc, IntegrityError) else str(exc)), 400
+        except InvalidArguments as exc:
+            return refused(str(exc)), 400
+        except (IntegrityError, DataError) as exc:  # a check, a number or text it cannot hold
+            return refused(str(exc.orig).splitlines()[0]), 400
         return {"status": "placed", "task": record.to_dict()}, 201
 
     return views

@@ -230,10 +230,10 @@ def test_an_order_and_its_task_commit_together_or_not_at_all(
         assert placed.status_code == 201, placed.text
         task = placed.json()["task"]
         assert (task["name"], task["kwargs"]) == ("notify", {"to": "ann@example.com"})
-        for quantity in ("0", "abc"):  # refused by the database's check, then by the view
-            refused = client.post(
-                "/orders", params={"email": "bo@example.com", "quantity": quantity}
-            )
+        refusals = [("bo@example.com", "0"), ("bo@example.com", "abc"),
+                    ("bo@example.com", "99999999999"), ("bo\x00@example.com", "1")]  # fmt: skip
+        for email, quantity in refusals:  # by the database (a check, a value), or the view
+            refused = client.post("/orders", params={"email": email, "quantity": quantity})
             assert refused.status_code == 400, refused.text
             assert refused.json()["error"]["code"] == "order_refused"
         seen = stored_when(postgres_url, all_ended([task["id"]]))
