@@ -20,7 +20,12 @@ CLOSE_WAIT = 5.0
 class Backlog:
     """The queued tasks in the store, counted every ``poll_interval`` seconds, plus the
     tasks handed on since that count: what a process that runs none of its submissions
-    sees as waiting, and bounds with ``TASKS_MAX_QUEUED``."""
+    sees as waiting, and bounds with ``TASKS_MAX_QUEUED``.
+
+    A count that overlaps submissions is off until the next one: a task handed on while it
+    is under way, and committed before the store reads, is in both; one counted before it
+    starts (in a caller's transaction) and committed after the store reads is in neither.
+    """
 
     def __init__(self, store: RecordReader, *, poll_interval: float) -> None:
         self._store = store

@@ -155,8 +155,9 @@ def test_a_burst_in_transactions_counts_at_once(
     producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
 ) -> None:
     """Counted as each is stored, not when the store is next read (here every 20 s, and
-    once as the producer starts). That read, if it comes while one of them is not committed
-    yet, leaves that one out: so the fourth or the fifth is refused, never a later one."""
+    once as the producer starts). That one read, if it overlaps the submissions, may leave
+    out the one not committed yet (the fifth is refused) or count again those committed
+    while it was under way (the third is); without counting at once all six would pass."""
 
     def accepted_before_refusal(bounded: Producer) -> tuple[int, str]:
         for accepted in range(6):
@@ -169,7 +170,7 @@ def test_a_burst_in_transactions_counts_at_once(
 
     with Producer(registry, database=postgres_url, max_queued=3, poll_interval=20) as bounded:
         accepted, refusal = accepted_before_refusal(bounded)
-    assert accepted in (3, 4)
+    assert accepted in (2, 3, 4)
     assert "3 tasks are already waiting" in refusal
 
 
