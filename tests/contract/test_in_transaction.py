@@ -64,6 +64,13 @@ def conn(postgres_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         yield connection
 
 
+async def make_store(database_url: str) -> None:
+    """Create a task store's tables in the database at ``database_url``."""
+    store = PostgresStore(database_url)
+    await store.open()
+    await store.close()
+
+
 def run_them(database_url: str, records: list[TaskRecord]) -> list[TaskRecord]:
     return run_until_ended(registry, database_url, records)
 
@@ -183,6 +190,64 @@ def test_a_connection_to_a_database_without_the_store_is_refused(
         pytest.raises(InvalidOptions, match="no task store"),
     ):
         producer.submit(send_report, user_id=1, connection=conn)
+
+
+def test_a_connection_to_another_stores_database_writes_nothing_there(
+    producer: Producer, postgres_server: str
+) -> None:
+    """The other database has the tables too, so nothing but the store's identity tells
+    them apart; the caller's transaction goes on, with nothing of the task in it."""
+    with fresh_database(postgres_server) as other:
+        asyncio.run(make_store(other))
+        with psycopg.connect(other) as conn:
+            for options in (send_report.options(), send_report.options(key="order-1")):
+                with pytest.raises(InvalidOptions, match="another task store") as refused:
+                    producer.submit(options, user_id=1, connection=conn)
+                assert "nothing of the task was stored" in str(refused.value)
+            conn.execute("SELECT 1")  # the transaction has not failed
+            conn.commit()
+            assert conn.execute("SELECT count(*) FROM quart_tasks").fetchone() == (0,)
+
+
+async def test_an_async_connection_is_checked_as_a_sync_one_is(
+    postgres_url: str, postgres_server: str
+) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        record = TaskRecord.new("send_report", {"user_id": 1})
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            with pytest.raises(InvalidOptions, match=r"inside `async with conn\.transaction"):
+                await store.create_in(conn, record)
+        with fresh_database(postgres_server) as other:
+            await make_store(other)
+            async with await psycopg.AsyncConnection.connect(other) as conn:
+                with pytest.raises(InvalidOptions, match="another task store"):
+                    await store.create_in(conn, record)
+                await conn.rollback()
+        assert await store.get(record.id) is None
+    finally:
+        await store.close()
+
+
+def test_a_sqlalchemy_object_is_refused_with_where_its_connection_is(
+    producer: Producer, postgres_url: str
+) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://")
+    )
+    try:
+        with engine.connect() as connection:
+            with pytest.raises(
+                InvalidOptions, match=r"connection\(\)\.connection\.driver_connection"
+            ):
+                producer.submit(send_report, user_id=1, connection=connection)
+            raw = connection.connection.driver_connection
+            producer.submit(send_report, user_id=2, connection=raw)  # what the hint says
+            connection.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_eight_threads_each_in_its_own_transactions_lose_nothing(

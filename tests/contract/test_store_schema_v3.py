@@ -195,7 +195,7 @@ async def test_a_version_2_postgres_database_upgrades_and_keeps_the_parent_of_ne
             conn.execute("SELECT id, priority FROM quart_tasks").fetchall()
         )
     assert version == (POSTGRES_SCHEMA_VERSION,)
-    assert POSTGRES_SCHEMA_VERSION == 8
+    assert POSTGRES_SCHEMA_VERSION == 9
     assert priorities == {**{record.id: 0 for record, _ in rows}, parent.id: 0, child.id: 7}
     assert parents == {
         **{record.id: None for record, _ in rows},

@@ -77,5 +77,5 @@ async def test_a_version_4_postgres_database_upgrades_and_keeps_pauses(postgres_
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         version = conn.execute("SELECT schema_version FROM quart_tasks_store").fetchone()
         paused = conn.execute("SELECT name, paused FROM quart_tasks_queues").fetchall()
-    assert version == (POSTGRES_SCHEMA_VERSION,) == (8,)
+    assert version == (POSTGRES_SCHEMA_VERSION,) == (9,)
     assert paused == [("default", True)]

@@ -18,11 +18,15 @@ first. So the caller's transaction also takes an advisory lock on the key, held 
 end, and the store's own inserts only try that lock (``rows.py``): they answer
 :class:`~tasks.IdempotencyKeyInUse` at once rather than wait, holding the counter lock,
 for a transaction that may stay open for minutes.
+
+A connection to the database of another store is refused before anything is written there:
+the insert writes only where the store's random identity (``quart_tasks_store.store_id``)
+is the one this process's store read as it opened.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -34,7 +38,15 @@ from .batches import CHANNEL, WORK_CHANNEL, Sequence
 from .rows import COLUMNS, KEY_LOCK_CLASS, dump, load
 from .session import Session
 
-__all__ = ["NEW", "NUMBER_AT_ONCE", "NUMBER_NEW", "create_in", "create_in_sync", "number_new"]
+__all__ = [
+    "NEW",
+    "NUMBER_AT_ONCE",
+    "NUMBER_NEW",
+    "Here",
+    "create_in",
+    "create_in_sync",
+    "number_new",
+]
 
 #: the payload of the change notification a caller's commit sends: rows to number
 NEW = "new"
@@ -76,8 +88,11 @@ BEGIN
 END
 $number$"""
 
+# inserts nothing in the database of another store than the caller's (whose identity is
+# the first parameter; NULL while the store has not been reached)
 _INSERT = (
-    "WITH p AS (SELECT nextval(pg_get_serial_sequence('quart_tasks', 'position')) AS n), "
+    "WITH p AS (SELECT nextval(pg_get_serial_sequence('quart_tasks', 'position')) AS n "
+    "FROM quart_tasks_store WHERE store_id = coalesce(%s, store_id)), "
     "stored AS (INSERT INTO quart_tasks "
     "(position, id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
     "SELECT p.n, %s, %s, %s, -p.n, NULL, %s, %s, %s, %s, %s FROM p "
@@ -85,6 +100,7 @@ _INSERT = (
     f"SELECT id, pg_notify('{CHANNEL}', '{NEW}'), pg_notify('{WORK_CHANNEL}', '') FROM stored"
 )
 _HOLDER = f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s"
+_STORE_ID = "SELECT store_id FROM quart_tasks_store"
 # held to the caller's commit: the store's own writes never wait for a key held this way
 # (see ``rows.py``), and answer that it is in use instead
 _LOCK_KEY = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
@@ -93,12 +109,20 @@ _LOCK_KEY = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 CallerConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
-def _steps(record: TaskRecord) -> list[tuple[str, tuple[Any, ...]]]:
+class Here(NamedTuple):
+    """The store a caller's connection must reach: its identity (None while it has not been
+    reached, and no connection is checked) and its redacted location."""
+
+    store_id: str | None
+    where: str
+
+
+def _steps(record: TaskRecord, here: Here) -> list[tuple[str, tuple[Any, ...]]]:
     """The statements that store ``record``; the last one returns a row if it was stored."""
     key = record.idempotency_key
     run_at = record.run_at.timestamp() if record.run_at is not None else None
-    columns = (record.id, record.name, record.state.value, dump(record), run_at, key,
-               record.parent, record.priority)  # fmt: skip
+    columns = (here.store_id, record.id, record.name, record.state.value, dump(record), run_at,
+               key, record.parent, record.priority)  # fmt: skip
     insert = (_INSERT, columns)
     return [insert] if key is None else [(_LOCK_KEY, (KEY_LOCK_CLASS, key)), insert]
 
@@ -117,9 +141,10 @@ def _usable(conn: CallerConnection) -> None:
             "the task was stored"
         )
     if conn.autocommit and status == TransactionStatus.IDLE:
+        block = "async with" if isinstance(conn, psycopg.AsyncConnection) else "with"
         raise InvalidOptions(
             "the connection given has no transaction open (it is in autocommit mode): submit "
-            "inside `with conn.transaction():`, so that the task commits with the rest"
+            f"inside `{block} conn.transaction():`, so that the task commits with the rest"
         )
 
 
@@ -141,10 +166,21 @@ def _refusal(exc: psycopg.Error) -> InvalidOptions | None:
         )
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return InvalidOptions(
-            f"the transaction on the connection given is read-only ({first}): submit in one "
-            "that may write"
+            "the transaction on the connection given is read-only: submit in one that may "
+            "write; the transaction has failed with it"
         )
     return None
+
+
+def _elsewhere(found: tuple[Any, ...] | None, here: Here) -> InvalidOptions | None:
+    """Why nothing was stored, if the connection reaches another store's database."""
+    if found is None or found[0] == here.store_id:
+        return None
+    return InvalidOptions(
+        "the connection given reaches the database of another task store than this one "
+        f"(at {here.where}): give a connection to that database; nothing of the task was "
+        "stored, and the transaction goes on"
+    )
 
 
 def _outcome(stored: bool, holder: tuple[Any, ...] | None, record: TaskRecord) -> TaskRecord | None:
@@ -155,36 +191,49 @@ def _outcome(stored: bool, holder: tuple[Any, ...] | None, record: TaskRecord) -
     return load(*holder)
 
 
-async def create_in(conn: psycopg.AsyncConnection[Any], record: TaskRecord) -> TaskRecord | None:
+async def create_in(
+    conn: psycopg.AsyncConnection[Any], record: TaskRecord, here: Here
+) -> TaskRecord | None:
     """Insert ``record`` in the transaction open on ``conn``: None once written, or the
-    record that already holds its idempotency key (nothing written)."""
+    record that already holds its idempotency key (nothing written). A connection to the
+    database of another store than ``here`` is refused, with nothing written."""
     _usable(conn)
     holder = None
     try:
         async with conn.cursor(row_factory=tuple_row) as cursor:  # whatever conn's own
-            for statement, params in _steps(record):
+            for statement, params in _steps(record, here):
                 await cursor.execute(statement, params)
             stored = await cursor.fetchone()
-            if stored is None and record.idempotency_key is not None:
-                await cursor.execute(_HOLDER, (record.idempotency_key,))
-                holder = await cursor.fetchone()
+            if stored is None:
+                await cursor.execute(_STORE_ID)
+                if (refused := _elsewhere(await cursor.fetchone(), here)) is not None:
+                    raise refused
+                if record.idempotency_key is not None:
+                    await cursor.execute(_HOLDER, (record.idempotency_key,))
+                    holder = await cursor.fetchone()
     except psycopg.Error as exc:
         raise _refusal(exc) or exc from exc
     return _outcome(stored is not None, holder, record)
 
 
-def create_in_sync(conn: psycopg.Connection[Any], record: TaskRecord) -> TaskRecord | None:
+def create_in_sync(
+    conn: psycopg.Connection[Any], record: TaskRecord, here: Here
+) -> TaskRecord | None:
     """:func:`create_in` on a synchronous connection."""
     _usable(conn)
     holder = None
     try:
         with conn.cursor(row_factory=tuple_row) as cursor:
-            for statement, params in _steps(record):
+            for statement, params in _steps(record, here):
                 cursor.execute(statement, params)
             stored = cursor.fetchone()
-            if stored is None and record.idempotency_key is not None:
-                cursor.execute(_HOLDER, (record.idempotency_key,))
-                holder = cursor.fetchone()
+            if stored is None:
+                cursor.execute(_STORE_ID)
+                if (refused := _elsewhere(cursor.fetchone(), here)) is not None:
+                    raise refused
+                if record.idempotency_key is not None:
+                    cursor.execute(_HOLDER, (record.idempotency_key,))
+                    holder = cursor.fetchone()
     except psycopg.Error as exc:
         raise _refusal(exc) or exc from exc
     return _outcome(stored is not None, holder, record)

@@ -1,10 +1,11 @@
 """The PostgreSQL store's tables, and bringing a database to the version this code writes.
 
 Table names carry a ``quart_tasks_`` prefix, so that the store can share a database with an
-application's own tables. ``quart_tasks_store`` has one row: the schema version and the
-change counter (see ``batches.py``). One function, ``quart_tasks_admit``, admits limited
-starts (see ``limits.py``); ``quart_tasks_field`` and ``quart_tasks_micros`` read a record's
-JSON and its times without failing on a damaged row (see ``fields.py``);
+application's own tables. ``quart_tasks_store`` has one row: the schema version, the change
+counter (see ``batches.py``) and the store's random identity. One function,
+``quart_tasks_admit``, admits limited starts (see ``limits.py``); ``quart_tasks_field`` and
+``quart_tasks_micros`` read a record's JSON and its times without failing on a damaged row
+(see ``fields.py``);
 ``quart_tasks_number_new`` numbers the rows stored in callers' own transactions (see
 ``in_transaction.py``).
 """
@@ -19,7 +20,7 @@ from .pool import Connection
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -202,11 +203,18 @@ _STEPS: dict[int, tuple[str, ...]] = {
     ),
     # tasks stored in callers' own transactions, numbered once they have committed
     8: (NUMBER_NEW,),
+    # the store's identity, random: a caller's connection to another store's database is
+    # refused before anything is written there (see ``in_transaction.py``)
+    9: (
+        "ALTER TABLE quart_tasks_store ADD COLUMN store_id text NOT NULL "
+        "DEFAULT md5(random()::text || clock_timestamp()::text)",
+    ),
 }
 
 
-async def prepare(conn: Connection, where: str) -> None:
-    """Create or upgrade the tables in one transaction; refuse a newer schema."""
+async def prepare(conn: Connection, where: str) -> str:
+    """Create or upgrade the tables in one transaction; refuse a newer schema. Returns the
+    store's identity."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         found = await _version(conn)
@@ -217,6 +225,9 @@ async def prepare(conn: Connection, where: str) -> None:
             await conn.execute(
                 "UPDATE quart_tasks_store SET schema_version = %s", (SCHEMA_VERSION,)
             )
+        cursor = await conn.execute("SELECT store_id FROM quart_tasks_store")
+        row = await cursor.fetchone()
+    return str(row[0]) if row else ""
 
 
 async def _version(conn: Connection) -> int:

@@ -23,7 +23,7 @@ from ..protocol import FINISHED_STATES
 from . import in_transaction, later, limits, owners, prune
 from .batches import WORK_CHANNEL, Sequence, WriteBatches
 from .listener import ChangeListener
-from .pool import Database
+from .pool import Connection, Database
 from .queued import QueuedWrites
 from .queues import PausedQueues
 from .reader import PostgresReader
@@ -32,7 +32,22 @@ from .session import Session
 
 __all__ = ["PostgresStore"]
 
-_CONNECTION = "connection= takes the psycopg.{kind} whose transaction the task joins, not {given!r}"
+_CONNECTION = (
+    "connection= takes the psycopg.{kind} whose transaction the task joins, not {given!r}{hint}"
+)
+# where a SQLAlchemy session keeps its psycopg connection
+_SQLALCHEMY_HINT = {
+    "Connection": "session.connection().connection.driver_connection",
+    "AsyncConnection": "(await (await session.connection()).get_raw_connection())"
+    ".driver_connection",
+}
+
+
+def _wrong_connection(kind: str, given: object) -> InvalidOptions:
+    hint = ""
+    if type(given).__module__.startswith("sqlalchemy"):
+        hint = f"; a SQLAlchemy session's is {_SQLALCHEMY_HINT[kind]}"
+    return InvalidOptions(_CONNECTION.format(kind=kind, given=given, hint=hint))
 
 
 class PostgresStore(PostgresReader):
@@ -60,9 +75,10 @@ class PostgresStore(PostgresReader):
                 url,
                 pool_size=pool_size,
                 acquire_timeout=acquire_timeout,
-                prepare=lambda conn: prepare(conn, self._database.where),
+                prepare=self._prepare,
             )
         )
+        self._store_id: str | None = None  # known once the schema has been checked
         self._batches = WriteBatches(self._database, max_batch=max_batch)
         self._queued = QueuedWrites(self._batches)
         self._listener = ChangeListener(url, self._database.where, heard=self._heard)
@@ -73,6 +89,9 @@ class PostgresStore(PostgresReader):
     async def open(self) -> None:
         await self._database.open()
         self._batches.start()
+
+    async def _prepare(self, conn: Connection) -> None:
+        self._store_id = await prepare(conn, self._database.where)
 
     async def close(self) -> None:
         try:
@@ -129,14 +148,17 @@ class PostgresStore(PostgresReader):
         """Insert ``record`` in the transaction open on ``connection`` (a
         ``psycopg.AsyncConnection``); None, or the record that holds its idempotency key."""
         if not isinstance(connection, psycopg.AsyncConnection):
-            raise InvalidOptions(_CONNECTION.format(kind="AsyncConnection", given=connection))
-        return await in_transaction.create_in(connection, record)
+            raise _wrong_connection("AsyncConnection", connection)
+        return await in_transaction.create_in(connection, record, self._here())
 
     def create_in_sync(self, connection: object, record: TaskRecord) -> TaskRecord | None:
         """:meth:`create_in` from synchronous code, with a ``psycopg.Connection``."""
         if not isinstance(connection, psycopg.Connection):
-            raise InvalidOptions(_CONNECTION.format(kind="Connection", given=connection))
-        return in_transaction.create_in_sync(connection, record)
+            raise _wrong_connection("Connection", connection)
+        return in_transaction.create_in_sync(connection, record, self._here())
+
+    def _here(self) -> in_transaction.Here:
+        return in_transaction.Here(self._store_id, self._database.where)
 
     async def create(
         self, record: TaskRecord, *, owner: str | None, lease: float
