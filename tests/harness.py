@@ -16,7 +16,7 @@ from tasks.testing import Harness, running
 from tasks.web import blueprint, register_error_handlers
 
 #: Bound for every wait in a test: far above what any of them needs, far below the test timeout.
-WAIT = 10.0
+WAIT = 30.0
 #: ``make_runner`` of the unit tier: ``await make_runner(store=None, **options)``
 RunnerFactory = Callable[..., Coroutine[Any, Any, Runner]]
 #: the names of the example app's tasks, sorted
@@ -129,8 +129,8 @@ def run_until_ended(
         await store.open()
         runner = Runner(registry, store, poll_interval=0.05)
         await runner.start()
-        try:
-            async with asyncio.timeout(WAIT):
+        try:  # a bound that grows with the tasks to run, as their time does
+            async with asyncio.timeout(WAIT + 0.25 * len(records)):
                 return [await runner.wait(record.id, poll_interval=0.05) for record in records]
         finally:
             await runner.close()

@@ -22,7 +22,7 @@ from tasks.engine.distributed import broker_dispatch, broker_worker, check_broke
 from tests.brokers import BrokerConfig, Relay
 from tests.harness import app_with_registry, serving
 
-WAIT = 15.0
+WAIT = 30.0
 POLL = 0.05
 OPTIONS: dict[str, Any] = {"poll_interval": POLL, "lease": 5.0, "max_running": 4}
 

@@ -29,7 +29,7 @@ from tasks.engine.follow import StoreFollower
 from tasks.engine.worker import BrokerWorker
 from tests.brokers import BrokerConfig, broker_config
 
-WAIT = 15.0
+WAIT = 30.0
 POLL = 0.05
 
 

@@ -21,8 +21,6 @@ from tasks.store.sqlite.corruption import Corruption, is_corruption, quick_check
 from tests.conftest import RegistryAppFactory
 from tests.harness import WAIT, serving
 
-pytestmark = pytest.mark.timeout(60)
-
 OWNER = "host:1:aaaa"
 COUNT = 600
 MIDDLE = COUNT // 2

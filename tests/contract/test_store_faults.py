@@ -11,13 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tasks import Registry, SQLiteStore, State
 from tests.conftest import RegistryAppFactory
 from tests.harness import WAIT, Served, serving
-
-pytestmark = pytest.mark.timeout(60)
 
 
 class Gate:

@@ -258,13 +258,19 @@ async def test_processes_pruning_workflows_together_delete_each_record_once(
     for store in stores:
         await store.open()
     try:
-        expected = set()
-        for _ in range(150):
-            parent = await running(stores[0])
-            child = await running(stores[0], parent=parent)
-            expected.add((await finished(stores[0], parent=child)).id)
-            expected.add((await finish(stores[0], child)).id)
-            expected.add((await finish(stores[0], parent)).id)
+
+        async def workflow(store: Store) -> list[str]:
+            parent = await running(store)
+            child = await running(store, parent=parent)
+            grandchild = await finished(store, parent=child)
+            return [
+                grandchild.id,
+                (await finish(store, child)).id,
+                (await finish(store, parent)).id,
+            ]
+
+        made = await asyncio.gather(*(workflow(stores[n % 3]) for n in range(150)))
+        expected = {task_id for ids in made for task_id in ids}
         await queued(stores[0])  # the latest write
         cutoff = utcnow() + LATER
         rounds = await asyncio.gather(*(store.prune(cutoff, limit=20) for store in stores * 4))

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.servers import ROOT, tool_environment
 
 SNIPPET = """
@@ -62,13 +64,14 @@ def in_transaction(producer: Producer, conn: psycopg.Connection[Any]) -> TaskRec
 """
 
 
+@pytest.mark.timeout(330)
 def test_mypy_checks_submit_against_the_tasks_signature(tmp_path: Path) -> None:
     path = tmp_path / "snippet.py"
     path.write_text(SNIPPET)
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
          str(tmp_path / "cache"), str(path)],
-        cwd=ROOT, env=tool_environment(), capture_output=True, text=True, timeout=180,
+        cwd=ROOT, env=tool_environment(), capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
     errors = sorted(

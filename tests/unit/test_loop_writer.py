@@ -13,7 +13,7 @@ from tasks import SQLiteStore, State, TaskRecord
 from tasks.store.sqlite import loop_writer
 
 OWNER = "host:1:a"
-WAIT = 10.0
+WAIT = 30.0
 
 
 @pytest.fixture

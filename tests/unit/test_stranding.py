@@ -10,7 +10,7 @@ import pytest
 
 from tasks import MemoryStore, Registry, Runner, SQLiteStore, State, StoreUnavailable, TaskRecord
 
-WAIT = 10.0
+WAIT = 30.0
 
 
 class SlowCreate(MemoryStore):
