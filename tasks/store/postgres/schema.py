@@ -212,7 +212,7 @@ _STEPS: dict[int, tuple[str, ...]] = {
 }
 
 
-async def prepare(conn: Connection, where: str) -> str:
+async def prepare(conn: Connection, where: str) -> str | None:
     """Create or upgrade the tables in one transaction; refuse a newer schema. Returns the
     store's identity."""
     async with conn.transaction():
@@ -227,7 +227,7 @@ async def prepare(conn: Connection, where: str) -> str:
             )
         cursor = await conn.execute("SELECT store_id FROM quart_tasks_store")
         row = await cursor.fetchone()
-    return str(row[0]) if row else ""
+    return str(row[0]) if row else None
 
 
 async def _version(conn: Connection) -> int:
