@@ -16,20 +16,17 @@ from datetime import datetime
 from typing import Any, Unpack
 
 from .. import tracing
-from ..definition import TaskDefinition
-from ..errors import IdempotencyConflict, StoreUnavailable, Unavailable
+from ..errors import StoreUnavailable, Unavailable
 from ..idempotency import Submitted
 from ..options import OptionFields, SubmitOptions
 from ..ownership import new_owner_id
-from ..records import State, TaskRecord
+from ..records import TaskRecord
 from ..registry import Registry
 from ..store import RecordReader, Store
-from . import delays, in_transaction
+from . import in_transaction, submission
 from .assembly import Limits, assemble
 from .dispatch import Dispatch
-from .intake import new_record
 from .slots import Spawn
-from .workflow import parent_here
 from .writer import Listener
 
 __all__ = ["Runner", "Spawn"]
@@ -260,49 +257,9 @@ class Runner:
         options = SubmitOptions.of(options, **fields)
         if options.connection is not None:  # stored in the caller's transaction
             return await in_transaction.accept(self, definition, arguments, options)
-        producer = tracing.start_producer(name)  # None unless the app traces
-        if producer is None:
-            return await self._accept(definition, arguments, options, enqueue, None)
-        try:
-            submitted = await self._accept(definition, arguments, options, enqueue, producer)
-        except BaseException as exc:
-            tracing.end_producer(producer, exc)
-            raise
-        tracing.end_producer(producer)
-        return submitted
-
-    async def _accept(
-        self,
-        definition: TaskDefinition,
-        arguments: dict[str, Any],
-        options: SubmitOptions,
-        enqueue: bool,
-        producer: Any,
-    ) -> Submitted:
-        parent = parent_here(self.owner)  # submitted by a task running here: its child
-        if parent is not None:
-            options = parent.child_options(options)
-        record = new_record(definition, arguments, options)
-        if producer is not None:
-            record = tracing.produced(producer, record)
-        if parent is not None:
-            record = record.replace(parent=parent.task_id)
-        later = record.state is State.SCHEDULED
-        # a task of a queue this runner does not serve waits in the store for one that does
-        enqueue = enqueue and not later and self.served.serves(definition)
-        if later:
-            await delays.check_room(self)
-        elif enqueue and (refusal := self.refusal()) is not None:
-            raise refusal
-        record = record.replace(owner=self.owner if enqueue and self.holds else None)
-        if parent is None:
-            return await self._intake.accept(record, enqueue=enqueue)
-        try:
-            submitted = await self._intake.accept(record, enqueue=enqueue)
-        except IdempotencyConflict as exc:
-            raise parent.changed(options.key) or exc from None
-        parent.add_child(submitted.record)
-        return submitted
+        return await submission.accept(
+            self, self._intake, definition, arguments, options, enqueue=enqueue
+        )
 
     async def get(self, task_id: str) -> TaskRecord:
         return await self._writer.get(task_id)
