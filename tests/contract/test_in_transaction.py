@@ -209,6 +209,48 @@ def test_a_connection_to_another_stores_database_writes_nothing_there(
             assert conn.execute("SELECT count(*) FROM quart_tasks").fetchone() == (0,)
 
 
+def test_a_refusal_takes_no_lock_in_the_other_stores_database(
+    producer: Producer, postgres_server: str
+) -> None:
+    with fresh_database(postgres_server) as other:
+        asyncio.run(make_store(other))
+        with Producer(registry, database=other) as theirs:
+            keyed = send_report.options(key="order-1")
+            with psycopg.connect(other) as conn:
+                with pytest.raises(InvalidOptions, match="another task store"):
+                    producer.submit(keyed, user_id=1, connection=conn)
+                # the caller's transaction is still open: the key is not held in theirs
+                assert theirs.submit(keyed, user_id=1).state is State.QUEUED
+                conn.rollback()
+
+
+def test_a_caller_s_transaction_never_touches_the_row_every_store_write_updates(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """A serializable caller would otherwise conflict with the store's own writes."""
+    producer.submit(send_report.options(key="order-1"), user_id=1, connection=conn)
+    producer.submit(send_report, user_id=2, connection=conn)
+    locked = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+        "AND relation = 'quart_tasks_store'::regclass"
+    ).fetchone()
+    conn.rollback()
+    assert locked == (0,)
+
+
+def test_a_store_not_reached_yet_checks_nothing_and_still_replays_a_key(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
+) -> None:
+    keyed = send_report.options(key="order-1")
+    first = producer.submit(keyed, user_id=1, connection=conn)
+    conn.commit()
+    unreached = PostgresStore(postgres_url)  # never opened: its identity is not known
+    record = TaskRecord.new("send_report", {"user_id": 1}).replace(idempotency_key="order-1")
+    assert unreached.create_in_sync(conn, record) == producer.get(first.id)
+    assert unreached.create_in_sync(conn, TaskRecord.new("send_report", {"user_id": 2})) is None
+    conn.commit()
+
+
 async def test_an_async_connection_is_checked_as_a_sync_one_is(
     postgres_url: str, postgres_server: str
 ) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from tasks import StoreSchemaError, StoreUnavailable, TaskRecord
@@ -182,6 +183,28 @@ async def test_a_database_from_a_newer_version_is_refused(postgres_url: str) -> 
             await store.open()
     finally:
         await store.close()
+
+
+async def test_processes_opening_at_once_agree_whatever_the_default_isolation(
+    postgres_url: str,
+) -> None:
+    """Those that waited for the first one's lock see the tables it made, even where each
+    transaction would otherwise keep the snapshot taken before the wait."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        database = conn.info.dbname
+        conn.execute(
+            psycopg.sql.SQL(
+                "ALTER DATABASE {} SET default_transaction_isolation TO 'repeatable read'"
+            ).format(psycopg.sql.Identifier(database))
+        )
+    stores = [PostgresStore(postgres_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        identities = {store._store_id for store in stores}
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+    assert len(identities) == 1
+    assert None not in identities
 
 
 async def test_opening_twice_keeps_the_records(postgres_url: str) -> None:

@@ -93,7 +93,7 @@ async def test_a_version_6_postgres_database_with_damaged_rows_upgrades(
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # back to version 6
         conn.execute("DROP INDEX quart_tasks_finished_at")
         conn.execute("DROP FUNCTION quart_tasks_field, quart_tasks_micros, quart_tasks_number_new")
-        conn.execute("ALTER TABLE quart_tasks_store DROP COLUMN store_id")
+        conn.execute("DROP FUNCTION quart_tasks_store_id")
         for record, data in zip(damaged, DAMAGE, strict=True):
             conn.execute("UPDATE quart_tasks SET data = %s WHERE id = %s", (data, record.id))
         conn.execute("UPDATE quart_tasks_store SET schema_version = 6")

@@ -19,9 +19,12 @@ end, and the store's own inserts only try that lock (``rows.py``): they answer
 :class:`~tasks.IdempotencyKeyInUse` at once rather than wait, holding the counter lock,
 for a transaction that may stay open for minutes.
 
-A connection to the database of another store is refused before anything is written there:
-the insert writes only where the store's random identity (``quart_tasks_store.store_id``)
-is the one this process's store read as it opened.
+A connection to the database of another store is refused before anything is written or
+locked there: the key's lock and the insert happen only where the store's random identity
+(the constant ``quart_tasks_store_id()`` returns) is the one this process's store read when
+it first reached its database. A constant function rather than a row: reading the store's
+row, which every write of the store updates, would make a caller's serializable transaction
+conflict with the store's writes.
 """
 
 from __future__ import annotations
@@ -88,11 +91,13 @@ BEGIN
 END
 $number$"""
 
-# inserts nothing in the database of another store than the caller's (whose identity is
-# the first parameter; NULL while the store has not been reached)
+# true only in the database of the caller's store, whose identity is the parameter (NULL
+# while the store has not been reached: then anywhere)
+_HERE = "quart_tasks_store_id() = coalesce(%s, quart_tasks_store_id())"
+# inserts nothing in the database of another store
 _INSERT = (
     "WITH p AS (SELECT nextval(pg_get_serial_sequence('quart_tasks', 'position')) AS n "
-    "FROM quart_tasks_store WHERE store_id = coalesce(%s, store_id)), "
+    f"WHERE {_HERE}), "
     "stored AS (INSERT INTO quart_tasks "
     "(position, id, name, state, seq, owner, data, run_at, idempotency_key, parent, priority) "
     "SELECT p.n, %s, %s, %s, -p.n, NULL, %s, %s, %s, %s, %s FROM p "
@@ -100,10 +105,10 @@ _INSERT = (
     f"SELECT id, pg_notify('{CHANNEL}', '{NEW}'), pg_notify('{WORK_CHANNEL}', '') FROM stored"
 )
 _HOLDER = f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s"
-_STORE_ID = "SELECT store_id FROM quart_tasks_store"
+_STORE_ID = "SELECT quart_tasks_store_id()"
 # held to the caller's commit: the store's own writes never wait for a key held this way
 # (see ``rows.py``), and answer that it is in use instead
-_LOCK_KEY = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+_LOCK_KEY = f"SELECT pg_advisory_xact_lock(%s, hashtext(%s)) WHERE {_HERE}"
 
 #: a caller's connection, in either kind
 CallerConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
@@ -124,7 +129,8 @@ def _steps(record: TaskRecord, here: Here) -> list[tuple[str, tuple[Any, ...]]]:
     columns = (here.store_id, record.id, record.name, record.state.value, dump(record), run_at,
                key, record.parent, record.priority)  # fmt: skip
     insert = (_INSERT, columns)
-    return [insert] if key is None else [(_LOCK_KEY, (KEY_LOCK_CLASS, key)), insert]
+    lock = (_LOCK_KEY, (KEY_LOCK_CLASS, key, here.store_id))
+    return [insert] if key is None else [lock, insert]
 
 
 def _usable(conn: CallerConnection) -> None:
@@ -160,9 +166,9 @@ def _refusal(exc: psycopg.Error) -> InvalidOptions | None:
         ),
     ):
         return InvalidOptions(
-            f"the database of the connection given has no task store ({first}): give a "
-            "connection to the database that the task store uses; the transaction has failed "
-            "with it"
+            f"the database of the connection given has no task store, or one older than this "
+            f"code's ({first}): give a connection to the database that the task store uses; "
+            "the transaction has failed with it"
         )
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return InvalidOptions(
@@ -174,8 +180,8 @@ def _refusal(exc: psycopg.Error) -> InvalidOptions | None:
 
 def _elsewhere(found: tuple[Any, ...] | None, here: Here) -> InvalidOptions | None:
     """Why nothing was stored, if the connection reaches another store's database."""
-    if found is None or found[0] == here.store_id:
-        return None
+    if here.store_id is None or (found is not None and found[0] == here.store_id):
+        return None  # not reached yet: nothing to compare with
     return InvalidOptions(
         "the connection given reaches the database of another task store than this one "
         f"(at {here.where}): give a connection to that database; nothing of the task was "

@@ -1,13 +1,12 @@
 """The PostgreSQL store's tables, and bringing a database to the version this code writes.
 
 Table names carry a ``quart_tasks_`` prefix, so that the store can share a database with an
-application's own tables. ``quart_tasks_store`` has one row: the schema version, the change
-counter (see ``batches.py``) and the store's random identity. One function,
-``quart_tasks_admit``, admits limited starts (see ``limits.py``); ``quart_tasks_field`` and
-``quart_tasks_micros`` read a record's JSON and its times without failing on a damaged row
-(see ``fields.py``);
-``quart_tasks_number_new`` numbers the rows stored in callers' own transactions (see
-``in_transaction.py``).
+application's own tables. ``quart_tasks_store`` has one row: the schema version and the
+change counter (see ``batches.py``). One function, ``quart_tasks_admit``, admits limited
+starts (see ``limits.py``); ``quart_tasks_field`` and ``quart_tasks_micros`` read a record's
+JSON and its times without failing on a damaged row (see ``fields.py``);
+``quart_tasks_number_new`` numbers the rows stored in callers' own transactions, and
+``quart_tasks_store_id`` returns the store's random identity (see ``in_transaction.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +20,14 @@ __all__ = ["SCHEMA_VERSION", "prepare"]
 
 #: the schema version this code writes
 SCHEMA_VERSION = 9
+
+# Creates ``quart_tasks_store_id()``, a function returning a constant drawn at random now
+STORE_ID = """DO $store_id$ DECLARE
+    drawn text := md5(random()::text || clock_timestamp()::text);
+BEGIN
+    EXECUTE 'CREATE FUNCTION quart_tasks_store_id() RETURNS text LANGUAGE sql IMMUTABLE '
+        || 'PARALLEL SAFE AS ' || quote_literal('SELECT ' || quote_literal(drawn));
+END $store_id$"""
 
 # any constant: serialises processes that create or upgrade the tables at the same moment
 _LOCK_KEY = 0x7461736B73  # "tasks"
@@ -205,10 +212,7 @@ _STEPS: dict[int, tuple[str, ...]] = {
     8: (NUMBER_NEW,),
     # the store's identity, random: a caller's connection to another store's database is
     # refused before anything is written there (see ``in_transaction.py``)
-    9: (
-        "ALTER TABLE quart_tasks_store ADD COLUMN store_id text NOT NULL "
-        "DEFAULT md5(random()::text || clock_timestamp()::text)",
-    ),
+    9: (STORE_ID,),
 }
 
 
@@ -216,6 +220,9 @@ async def prepare(conn: Connection, where: str) -> str | None:
     """Create or upgrade the tables in one transaction; refuse a newer schema. Returns the
     store's identity."""
     async with conn.transaction():
+        # whatever the database's default: a process that waited for the lock must see what
+        # the one before it committed, which a snapshot taken before the wait would not
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         found = await _version(conn)
         steps = upgrade_steps(found, _STEPS, store="PostgreSQL task store", where=where)
@@ -225,7 +232,7 @@ async def prepare(conn: Connection, where: str) -> str | None:
             await conn.execute(
                 "UPDATE quart_tasks_store SET schema_version = %s", (SCHEMA_VERSION,)
             )
-        cursor = await conn.execute("SELECT store_id FROM quart_tasks_store")
+        cursor = await conn.execute("SELECT quart_tasks_store_id()")
         row = await cursor.fetchone()
     return str(row[0]) if row else None
 
