@@ -27,6 +27,7 @@ from tasks import (
 )
 from tasks.store.postgres import PostgresStore
 from tasks.store.postgres.in_transaction import NUMBER_AT_ONCE
+from tasks.store.postgres.schema import STORE_ID
 from tests.harness import WAIT, run_until_ended
 from tests.postgres import fresh_database
 
@@ -238,6 +239,21 @@ def test_a_caller_s_transaction_never_touches_the_row_every_store_write_updates(
     assert locked == (0,)
 
 
+def test_a_database_made_again_under_a_running_producer_is_its_store_again(
+    producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
+) -> None:
+    """The store's identity is read again before a connection is refused, so that a
+    process need not restart after its database was dropped and its tables made again."""
+    producer.submit(send_report, user_id=1, connection=conn)  # reached: identity read
+    conn.rollback()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # a new identity
+        admin.execute("DROP FUNCTION quart_tasks_store_id")
+        admin.execute(STORE_ID)
+    record = producer.submit(send_report, user_id=2, connection=conn)
+    conn.commit()
+    assert producer.get(record.id).id == record.id
+
+
 def test_a_store_not_reached_yet_checks_nothing_and_still_replays_a_key(
     producer: Producer, conn: psycopg.Connection[tuple[object, ...]], postgres_url: str
 ) -> None:
@@ -268,6 +284,12 @@ async def test_an_async_connection_is_checked_as_a_sync_one_is(
                     await store.create_in(conn, record)
                 await conn.rollback()
         assert await store.get(record.id) is None
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute("DROP FUNCTION quart_tasks_store_id")
+            await conn.execute(STORE_ID)  # the database made again: read again, not refused
+            async with conn.transaction():
+                assert await store.create_in(conn, record) is None
+        assert await store.get(record.id) == record
     finally:
         await store.close()
 

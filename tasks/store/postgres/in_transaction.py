@@ -45,10 +45,13 @@ __all__ = [
     "NEW",
     "NUMBER_AT_ONCE",
     "NUMBER_NEW",
+    "STORE_ID",
+    "Elsewhere",
     "Here",
     "create_in",
     "create_in_sync",
     "number_new",
+    "wrong_connection",
 ]
 
 #: the payload of the change notification a caller's commit sends: rows to number
@@ -105,7 +108,8 @@ _INSERT = (
     f"SELECT id, pg_notify('{CHANNEL}', '{NEW}'), pg_notify('{WORK_CHANNEL}', '') FROM stored"
 )
 _HOLDER = f"SELECT {COLUMNS} FROM quart_tasks WHERE idempotency_key = %s"
-_STORE_ID = "SELECT quart_tasks_store_id()"
+#: reads the identity of the store whose database a connection reaches
+STORE_ID = "SELECT quart_tasks_store_id()"
 # held to the caller's commit: the store's own writes never wait for a key held this way
 # (see ``rows.py``), and answer that it is in use instead
 _LOCK_KEY = f"SELECT pg_advisory_xact_lock(%s, hashtext(%s)) WHERE {_HERE}"
@@ -120,6 +124,25 @@ class Here(NamedTuple):
 
     store_id: str | None
     where: str
+
+
+_CONNECTION = (
+    "connection= takes the psycopg.{kind} whose transaction the task joins, not {given!r}{hint}"
+)
+# where a SQLAlchemy session keeps its psycopg connection
+_SQLALCHEMY_HINT = {
+    "Connection": "session.connection().connection.driver_connection",
+    "AsyncConnection": "(await (await session.connection()).get_raw_connection())"
+    ".driver_connection",
+}
+
+
+def wrong_connection(kind: str, given: object) -> InvalidOptions:
+    """The refusal of ``given`` where a psycopg ``kind`` (``Connection``...) is needed."""
+    hint = ""
+    if type(given).__module__.startswith("sqlalchemy"):
+        hint = f"; a SQLAlchemy session's is {_SQLALCHEMY_HINT[kind]}"
+    return InvalidOptions(_CONNECTION.format(kind=kind, given=given, hint=hint))
 
 
 def _steps(record: TaskRecord, here: Here) -> list[tuple[str, tuple[Any, ...]]]:
@@ -178,11 +201,15 @@ def _refusal(exc: psycopg.Error) -> InvalidOptions | None:
     return None
 
 
-def _elsewhere(found: tuple[Any, ...] | None, here: Here) -> InvalidOptions | None:
+class Elsewhere(InvalidOptions):
+    """The connection reaches the database of another store than the caller's."""
+
+
+def _elsewhere(found: tuple[Any, ...] | None, here: Here) -> Elsewhere | None:
     """Why nothing was stored, if the connection reaches another store's database."""
     if here.store_id is None or (found is not None and found[0] == here.store_id):
         return None  # not reached yet: nothing to compare with
-    return InvalidOptions(
+    return Elsewhere(
         "the connection given reaches the database of another task store than this one "
         f"(at {here.where}): give a connection to that database; nothing of the task was "
         "stored, and the transaction goes on"
@@ -211,7 +238,7 @@ async def create_in(
                 await cursor.execute(statement, params)
             stored = await cursor.fetchone()
             if stored is None:
-                await cursor.execute(_STORE_ID)
+                await cursor.execute(STORE_ID)
                 if (refused := _elsewhere(await cursor.fetchone(), here)) is not None:
                     raise refused
                 if record.idempotency_key is not None:
@@ -234,7 +261,7 @@ def create_in_sync(
                 cursor.execute(statement, params)
             stored = cursor.fetchone()
             if stored is None:
-                cursor.execute(_STORE_ID)
+                cursor.execute(STORE_ID)
                 if (refused := _elsewhere(cursor.fetchone(), here)) is not None:
                     raise refused
                 if record.idempotency_key is not None:

@@ -16,7 +16,7 @@ from functools import partial
 
 import psycopg
 
-from ...errors import InvalidOptions
+from ...errors import StoreUnavailable
 from ...limits import Admission, StartLimit
 from ...records import State, TaskRecord
 from ..protocol import FINISHED_STATES
@@ -31,23 +31,6 @@ from .schema import prepare
 from .session import Session
 
 __all__ = ["PostgresStore"]
-
-_CONNECTION = (
-    "connection= takes the psycopg.{kind} whose transaction the task joins, not {given!r}{hint}"
-)
-# where a SQLAlchemy session keeps its psycopg connection
-_SQLALCHEMY_HINT = {
-    "Connection": "session.connection().connection.driver_connection",
-    "AsyncConnection": "(await (await session.connection()).get_raw_connection())"
-    ".driver_connection",
-}
-
-
-def _wrong_connection(kind: str, given: object) -> InvalidOptions:
-    hint = ""
-    if type(given).__module__.startswith("sqlalchemy"):
-        hint = f"; a SQLAlchemy session's is {_SQLALCHEMY_HINT[kind]}"
-    return InvalidOptions(_CONNECTION.format(kind=kind, given=given, hint=hint))
 
 
 class PostgresStore(PostgresReader):
@@ -148,17 +131,46 @@ class PostgresStore(PostgresReader):
         """Insert ``record`` in the transaction open on ``connection`` (a
         ``psycopg.AsyncConnection``); None, or the record that holds its idempotency key."""
         if not isinstance(connection, psycopg.AsyncConnection):
-            raise _wrong_connection("AsyncConnection", connection)
+            raise in_transaction.wrong_connection("AsyncConnection", connection)
+        try:
+            return await in_transaction.create_in(connection, record, self._here())
+        except in_transaction.Elsewhere:
+            # unless the store's database was made again since its identity was read
+            try:
+                rows = await self._read(in_transaction.STORE_ID, ())
+            except (StoreUnavailable, psycopg.Error):
+                rows = []
+            if not self._reread(rows[0][0] if rows else None):
+                raise
         return await in_transaction.create_in(connection, record, self._here())
 
     def create_in_sync(self, connection: object, record: TaskRecord) -> TaskRecord | None:
         """:meth:`create_in` from synchronous code, with a ``psycopg.Connection``."""
         if not isinstance(connection, psycopg.Connection):
-            raise _wrong_connection("Connection", connection)
+            raise in_transaction.wrong_connection("Connection", connection)
+        try:
+            return in_transaction.create_in_sync(connection, record, self._here())
+        except in_transaction.Elsewhere:
+            # unless the store's database was made again since its identity was read; from
+            # the caller's thread, which the pool's connections must not be used from
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as own:
+                    row = own.execute(in_transaction.STORE_ID).fetchone()
+            except psycopg.Error:
+                row = None
+            if not self._reread(row[0] if row else None):
+                raise
         return in_transaction.create_in_sync(connection, record, self._here())
 
     def _here(self) -> in_transaction.Here:
         return in_transaction.Here(self._store_id, self._database.where)
+
+    def _reread(self, store_id: object) -> bool:
+        """Keep the store's identity read again; whether it had changed."""
+        if store_id is None or store_id == self._store_id:
+            return False
+        self._store_id = str(store_id)
+        return True
 
     async def create(
         self, record: TaskRecord, *, owner: str | None, lease: float
