@@ -32,6 +32,9 @@ from .session import Session
 
 __all__ = ["PostgresStore"]
 
+#: seconds a caller's thread waits for the store's identity to be read again
+IDENTITY_WAIT = 10.0
+
 
 class PostgresStore(PostgresReader):
     """Task records in a PostgreSQL database, for every process of every machine using it.
@@ -62,6 +65,7 @@ class PostgresStore(PostgresReader):
             )
         )
         self._store_id: str | None = None  # known once the schema has been checked
+        self._loop: asyncio.AbstractEventLoop | None = None  # the pool's, once opened
         self._batches = WriteBatches(self._database, max_batch=max_batch)
         self._queued = QueuedWrites(self._batches)
         self._listener = ChangeListener(url, self._database.where, heard=self._heard)
@@ -70,6 +74,7 @@ class PostgresStore(PostgresReader):
         self._paused = PausedQueues(url, self._database.where, self._batches, self._read)
 
     async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self._database.open()
         self._batches.start()
 
@@ -136,11 +141,7 @@ class PostgresStore(PostgresReader):
             return await in_transaction.create_in(connection, record, self._here())
         except in_transaction.Elsewhere:
             # unless the store's database was made again since its identity was read
-            try:
-                rows = await self._read(in_transaction.STORE_ID, ())
-            except (StoreUnavailable, psycopg.Error):
-                rows = []
-            if not self._reread(rows[0][0] if rows else None):
+            if not self._reread(await self._read_identity()):
                 raise
         return await in_transaction.create_in(connection, record, self._here())
 
@@ -151,19 +152,39 @@ class PostgresStore(PostgresReader):
         try:
             return in_transaction.create_in_sync(connection, record, self._here())
         except in_transaction.Elsewhere:
-            # unless the store's database was made again since its identity was read; from
-            # the caller's thread, which the pool's connections must not be used from
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as own:
-                    row = own.execute(in_transaction.STORE_ID).fetchone()
-            except psycopg.Error:
-                row = None
-            if not self._reread(row[0] if row else None):
+            # unless the store's database was made again since its identity was read
+            if not self._reread(self._read_identity_from_thread()):
                 raise
         return in_transaction.create_in_sync(connection, record, self._here())
 
     def _here(self) -> in_transaction.Here:
         return in_transaction.Here(self._store_id, self._database.where)
+
+    async def _read_identity(self) -> object:
+        """The identity the store's database has now; None if it cannot be read (the pool's
+        watchdog bounds the wait)."""
+        try:
+            rows = await self._read(in_transaction.STORE_ID, ())
+        except (StoreUnavailable, psycopg.Error):
+            return None
+        return rows[0][0] if rows else None
+
+    def _read_identity_from_thread(self) -> object:
+        """:meth:`_read_identity` from a caller's thread, on the loop the pool belongs to;
+        None from that loop's own thread, which must not block on it."""
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or loop.is_closed() or here is loop:
+            return None
+        read = asyncio.run_coroutine_threadsafe(self._read_identity(), loop)
+        try:
+            return read.result(timeout=IDENTITY_WAIT)
+        except TimeoutError:
+            read.cancel()
+            return None
 
     def _reread(self, store_id: object) -> bool:
         """Keep the store's identity read again; whether it had changed."""
